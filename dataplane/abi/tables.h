@@ -1,0 +1,135 @@
+/* Layouts of the forwarding tables both data planes read: the VIP table,
+ * the backend table, Maglev rings, connection-table entries, ACL keys and
+ * statistics. The control plane fills them (DPDK: an immutable snapshot in
+ * process memory; XDP: BPF maps of exactly these value types). Change a
+ * layout only together with its map's version suffix (see ebpf/), so a
+ * restarted sluiced never reads a pinned map of the old shape. */
+#ifndef SLUICE_ABI_TABLES_H
+#define SLUICE_ABI_TABLES_H
+
+#include "types.h"
+#include "drop_reason.h"
+
+/* Limits, overridable at build time (-D) for larger deployments. */
+#ifndef SLUICE_MAX_VIPS
+#define SLUICE_MAX_VIPS 512
+#endif
+#ifndef SLUICE_MAX_BACKENDS
+#define SLUICE_MAX_BACKENDS 16384
+#endif
+/* Largest Maglev table size M accepted (prime). The paper's 65537 suits up
+ * to a few hundred backends per service; 655373 leaves 1% imbalance at
+ * several thousand. */
+#ifndef SLUICE_MAX_RING_SIZE
+#define SLUICE_MAX_RING_SIZE 655373
+#endif
+#define SLUICE_DEFAULT_RING_SIZE 65537
+/* Bound on IPv6 extension headers walked before giving up. */
+#ifndef SLUICE_MAX_IPV6_EXTHDRS
+#define SLUICE_MAX_IPV6_EXTHDRS 4
+#endif
+
+/* Marks "no backend" in rings and connection entries. */
+#define SLUICE_BACKEND_NONE 0xFFFFFFFFu
+
+/* How a service reaches its backends. */
+enum sluice_forwarding {
+	SLUICE_FWD_IPIP = 0,   /* IP-in-IP: 4in4, 6in6, 4in6 or 6in4 by families */
+	SLUICE_FWD_GUE = 1,    /* UDP encapsulation (GUE variant 1) */
+	SLUICE_FWD_L2DSR = 2,  /* rewrite destination MAC only; backends on our segment */
+	SLUICE_FWD_MAX
+};
+
+/* VIP table key: port 0 with the VIP's protocol is the "all ports" entry,
+ * looked up after the exact port misses. */
+struct sluice_vip_key {
+	union sluice_addr addr;     /* VIP address */
+	__be16 port;                /* VIP port, 0 = all ports */
+	__u8 proto;                 /* SLUICE_IPPROTO_TCP or _UDP */
+	__u8 family;                /* SLUICE_FAMILY_IPV4 or _IPV6 */
+};
+
+#define SLUICE_VIP_F_HASH_NO_SPORT 0x01  /* hash without the client port (sticky per client) */
+#define SLUICE_VIP_F_ACL 0x02            /* service has its own source ACL */
+#define SLUICE_VIP_F_RATE_LIMIT 0x04     /* service has token-bucket limits */
+
+/* VIP table value. */
+struct sluice_vip_meta {
+	__u32 vip_id;               /* dense index 0..SLUICE_MAX_VIPS-1: stats, rings, limits */
+	__u32 ring_size;            /* Maglev table size M (prime) */
+	__u32 ring_id;              /* ring currently live for this VIP (XDP: flips between two) */
+	__u8 forwarding;            /* enum sluice_forwarding */
+	__u8 flags;                 /* SLUICE_VIP_F_* */
+	__be16 gue_dport;           /* GUE destination port, network order */
+};
+
+#define SLUICE_BACKEND_F_VALID 0x01      /* may receive packets (live or draining) */
+#define SLUICE_BACKEND_F_DRAINING 0x02   /* in no ring; keeps its established flows */
+
+/* Backend table value, indexed by backend id (dense, 0..SLUICE_MAX_BACKENDS-1).
+ * A connection entry names a backend id; a hit on an id without
+ * SLUICE_BACKEND_F_VALID falls back to the Maglev ring. */
+struct sluice_backend {
+	union sluice_addr addr;     /* backend address: the outer destination, or for L2 DSR the next hop */
+	__u8 family;                /* SLUICE_FAMILY_IPV4 or _IPV6 */
+	__u8 flags;                 /* SLUICE_BACKEND_F_* */
+	__u8 mac[6];                /* L2 DSR: resolved MAC; zero until resolved */
+};
+
+/* A Maglev ring is ring_size consecutive __u32 backend ids (or
+ * SLUICE_BACKEND_NONE when a service has no usable backend). */
+typedef __u32 sluice_ring_entry;
+
+/* Connection-table value (XDP: per-CPU LRU hash keyed by struct
+ * sluice_flow_key; DPDK: the same pair in a per-lcore table). */
+struct sluice_conn {
+	__u32 backend_id;           /* backend chosen when the flow was first seen */
+	__u32 flags;                /* reserved, zero */
+	__u64 last_seen_ns;         /* monotonic time of the last packet */
+};
+
+/* Source ACL key for LPM lookup: prefix length in bits first, as the
+ * kernel's LPM trie requires, then the address. vip_id scopes per-service
+ * lists; SLUICE_MAX_VIPS means the global list. */
+struct sluice_acl_key {
+	__u32 prefixlen;            /* 32 (vip_id) + address bits matched */
+	__u32 vip_id;               /* service scope, big-endian so it is part of the prefix */
+	union sluice_addr addr;     /* source prefix */
+};
+
+#define SLUICE_ACL_ALLOW 1
+#define SLUICE_ACL_DENY 2
+
+/* Token bucket for per-VIP limits. Tokens in units of 1/1024 packet so
+ * refill at low rates stays exact in integer arithmetic. */
+struct sluice_token_bucket {
+	__u64 tokens;               /* available tokens << 10 */
+	__u64 last_ns;              /* time of the last refill */
+	__u64 rate_per_sec;         /* refill rate, whole tokens per second; 0 = unlimited */
+	__u64 burst;                /* bucket depth in whole tokens */
+};
+
+/* A packets/bytes pair (per VIP, per backend). */
+struct sluice_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Per-core data-plane counters. Each core writes only its own copy
+ * (DPDK: one per lcore, cache aligned; XDP: a per-CPU array of one); readers
+ * sum over cores. */
+struct sluice_stats {
+	__u64 rx_packets;           /* packets received */
+	__u64 rx_bytes;             /* bytes received */
+	__u64 tx_packets;           /* packets forwarded to a backend */
+	__u64 tx_bytes;             /* bytes forwarded (after encapsulation) */
+	__u64 exception_packets;    /* handed to the host kernel (TAP / XDP_PASS) */
+	__u64 control_packets;      /* ARP/ND answered or learned by the data plane */
+	__u64 icmp_sent;            /* ICMP errors generated (MTU exceeded) */
+	__u64 conn_hits;            /* connection-table hits */
+	__u64 conn_misses;          /* connection-table misses (new flows) */
+	__u64 conn_evictions;       /* entries evicted to make room */
+	__u64 drops[SLUICE_DROP_MAX]; /* by enum sluice_drop_reason */
+};
+
+#endif /* SLUICE_ABI_TABLES_H */
