@@ -1,0 +1,220 @@
+// Per-worker connection table: remembers which backend each flow went to so
+// that a ring change (backend added, removed, draining) moves no established
+// flow whose backend is still valid. Set-associative: a flow lives in one
+// 8-way bucket chosen by its hash, so every operation touches one bucket
+// (a bounded probe, unlike an open-addressing chain that grows with load),
+// and a full bucket evicts its least recently seen entry. Fixed capacity,
+// allocated once in the constructor; nothing allocates afterwards.
+//
+// Thread safety: none. Each worker owns one table and is its only user.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "core/packet.h"
+
+extern "C" {
+#include "abi/flow.h"
+#include "abi/tables.h"
+#include "abi/wire.h"
+}
+
+namespace sluice::core {
+
+class ConnectionTable {
+public:
+    static constexpr uint32_t kWays = 8;
+
+    struct Config {
+        uint32_t capacity;                 // entries; rounded up to a power-of-two count of buckets
+        uint64_t tcp_established_timeout;  // idle ticks before an established TCP entry expires
+        uint64_t tcp_transitory_timeout;   // ... a TCP entry that saw only SYN, or a FIN/RST
+        uint64_t udp_timeout;              // ... a UDP entry
+    };
+
+    // Why an entry is aged with a given timeout.
+    enum State : uint8_t {
+        kTcpTransitory = 0,  // SYN seen, handshake not finished
+        kTcpEstablished = 1, // data or ACK seen after SYN, or picked up mid-flow
+        kTcpClosing = 2,     // FIN or RST seen: keep only long enough for the close
+        kUdp = 3,
+    };
+
+    struct Entry {
+        struct sluice_flow_key key;  // client→VIP flow
+        uint32_t backend_id;         // backend the flow is pinned to
+        uint8_t state;               // State
+        uint8_t pad[3];              // zero
+        uint64_t last_seen;          // caller's monotonic time (TSC ticks) of the last packet
+    };
+
+    // What lookup_or_insert() did.
+    struct LookupResult {
+        uint32_t backend_id;  // SLUICE_BACKEND_NONE when the pick found none
+        bool hit;             // an existing entry with a valid backend was used
+        bool evicted;         // a live entry was evicted to make room
+    };
+
+    // Start-up, on the worker's own core (so its memory is local). Allocates.
+    explicit ConnectionTable(const Config& config);
+
+    ConnectionTable(const ConnectionTable&) = delete;
+    ConnectionTable& operator=(const ConnectionTable&) = delete;
+
+    // Worker. The backend for a flow's packet: the pinned one while it is
+    // still valid (`is_valid(id)`), else `pick()` (the Maglev ring), which
+    // is then pinned. A draining backend is valid and out of the ring, so
+    // its flows stay and no new ones come. No entry is made when pick()
+    // returns SLUICE_BACKEND_NONE.
+    template <typename IsValid, typename Pick>
+    SLUICE_ALWAYS_INLINE LookupResult lookup_or_insert(const sluice_flow_key& key, uint32_t hash, uint64_t now,
+                                                      uint8_t tcp_flags, IsValid&& is_valid, Pick&& pick)
+    {
+        Bucket& b = bucket(hash);
+        Entry* e = find_in(b, key, hash);
+        const bool live = e != nullptr && !expired(*e, now);
+        if (live && is_valid(e->backend_id)) {
+            touch(*e, now, tcp_flags);
+            return {e->backend_id, true, false};
+        }
+        const uint32_t backend = pick();
+        if (backend == SLUICE_BACKEND_NONE) return {backend, false, false};
+        bool evicted = false;
+        if (e == nullptr) {
+            e = &claim(b, hash, now, evicted);
+            e->key = key;
+        }
+        // A new flow, an expired entry of the same 5-tuple (a new
+        // connection), or a live entry whose backend is gone: re-pin in place.
+        e->backend_id = backend;
+        if (live) {
+            touch(*e, now, tcp_flags);
+        } else {
+            e->state = initial_state(key.proto, tcp_flags);
+            e->last_seen = now;
+        }
+        return {backend, false, evicted};
+    }
+
+    // Worker. The pinned backend if the flow has a live entry whose backend
+    // is valid, else SLUICE_BACKEND_NONE. Changes nothing: an ICMP error
+    // follows its flow but neither creates nor refreshes an entry.
+    template <typename IsValid>
+    SLUICE_ALWAYS_INLINE uint32_t lookup(const sluice_flow_key& key, uint32_t hash, uint64_t now,
+                                         IsValid&& is_valid)
+    {
+        const Entry* e = find_in(bucket(hash), key, hash);
+        return e != nullptr && !expired(*e, now) && is_valid(e->backend_id) ? e->backend_id : SLUICE_BACKEND_NONE;
+    }
+
+    // Any time on the owner; for tests and stats. Occupied slots, including
+    // expired entries not yet reused.
+    size_t size() const { return size_; }
+    size_t capacity() const { return static_cast<size_t>(mask_ + 1) * kWays; }
+
+    // The live entry for a flow, or nullptr (tests, diagnostics).
+    const Entry* peek(const sluice_flow_key& key, uint32_t hash, uint64_t now)
+    {
+        const Entry* e = find_in(bucket(hash), key, hash);
+        return e != nullptr && !expired(*e, now) ? e : nullptr;
+    }
+
+private:
+    struct alignas(64) Bucket {
+        uint32_t sig[kWays];  // flow hash per way, compared before the 40-byte key
+        uint32_t used;        // bit i: way i holds an entry
+        uint32_t pad;
+        Entry entries[kWays];
+    };
+
+    SLUICE_ALWAYS_INLINE Bucket& bucket(uint32_t hash) { return buckets_[hash & mask_]; }
+
+    SLUICE_ALWAYS_INLINE uint64_t timeout(uint8_t state) const
+    {
+        switch (state) {
+        case kTcpEstablished: return config_.tcp_established_timeout;
+        case kUdp: return config_.udp_timeout;
+        default: return config_.tcp_transitory_timeout;
+        }
+    }
+
+    SLUICE_ALWAYS_INLINE bool expired(const Entry& e, uint64_t now) const
+    {
+        return now - e.last_seen >= timeout(e.state);
+    }
+
+    // The way holding this flow, live or expired: a key is in at most one
+    // way, because an expired entry is reused by its own flow in place.
+    SLUICE_ALWAYS_INLINE Entry* find_in(Bucket& b, const sluice_flow_key& key, uint32_t hash)
+    {
+        for (uint32_t i = 0; i < kWays; ++i) {
+            if ((b.used & (1u << i)) != 0 && b.sig[i] == hash &&
+                std::memcmp(&b.entries[i].key, &key, sizeof(key)) == 0)
+                return &b.entries[i];
+        }
+        return nullptr;
+    }
+
+    // A way for a new entry: a free one, else one whose entry expired (its
+    // flow is over; not an eviction), else the least recently seen live one
+    // (counted as an eviction). Bounded by kWays whatever the load.
+    SLUICE_ALWAYS_INLINE Entry& claim(Bucket& b, uint32_t hash, uint64_t now, bool& evicted)
+    {
+        uint32_t way = kWays;
+        if (b.used != (1u << kWays) - 1) {
+            way = static_cast<uint32_t>(__builtin_ctz(~b.used));
+            b.used |= 1u << way;
+            ++size_;
+        } else {
+            uint32_t oldest = 0;
+            for (uint32_t i = 0; i < kWays; ++i) {
+                if (expired(b.entries[i], now)) {
+                    way = i;
+                    break;
+                }
+                if (b.entries[i].last_seen < b.entries[oldest].last_seen) oldest = i;
+            }
+            if (way == kWays) {
+                way = oldest;
+                evicted = true;
+            }
+        }
+        b.sig[way] = hash;
+        return b.entries[way];
+    }
+
+    static SLUICE_ALWAYS_INLINE uint8_t initial_state(uint8_t proto, uint8_t tcp_flags)
+    {
+        if (proto != SLUICE_IPPROTO_TCP) return kUdp;
+        if ((tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) != 0) return kTcpClosing;
+        if ((tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN) return kTcpTransitory;
+        return kTcpEstablished;  // mid-flow pick-up (e.g. after a restart): trust it
+    }
+
+    // TCP life cycle without tracking sequence numbers (the LB sees one
+    // direction only): FIN or RST shortens the entry's life to the
+    // transitory timeout, and later packets of the close do not lengthen it
+    // again; a new SYN (port reuse) starts over.
+    static SLUICE_ALWAYS_INLINE void touch(Entry& e, uint64_t now, uint8_t tcp_flags)
+    {
+        e.last_seen = now;
+        if (e.state == kUdp) return;
+        if ((tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) != 0) {
+            e.state = kTcpClosing;
+        } else if ((tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN) {
+            e.state = kTcpTransitory;
+        } else if (e.state == kTcpTransitory) {
+            e.state = kTcpEstablished;
+        }
+    }
+
+    Config config_;
+    uint32_t mask_;
+    size_t size_ = 0;
+    std::unique_ptr<Bucket[]> buckets_;
+};
+
+}  // namespace sluice::core

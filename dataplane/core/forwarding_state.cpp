@@ -1,0 +1,222 @@
+// Building and validating forwarding snapshots (control plane side).
+#include "core/forwarding_state.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace sluice::core {
+
+namespace {
+
+std::string vip_name(const sluice_vip_key& k, uint32_t id)
+{
+    return "vip " + std::to_string(id) + " (proto " + std::to_string(k.proto) + ", port " +
+           std::to_string(__builtin_bswap16(k.port)) + ")";
+}
+
+}  // namespace
+
+bool is_prime(uint32_t n)
+{
+    if (n < 2) return false;
+    for (uint64_t d = 2; d * d <= n; ++d) {
+        if (n % d == 0) return false;
+    }
+    return true;
+}
+
+void VipTable::reset(size_t n)
+{
+    size_t size = 8;
+    while (size < 2 * n) size *= 2;
+    slots_.assign(size, Entry{});
+    mask_ = static_cast<uint32_t>(size - 1);
+}
+
+uint32_t VipTable::hash(const sluice_vip_key& key, Kind kind)
+{
+    uint64_t w[3] = {};
+    static_assert(sizeof(key) <= sizeof(w) - 1);
+    std::memcpy(w, &key, sizeof(key));
+    w[2] |= static_cast<uint64_t>(kind) << 56;
+    uint64_t h = SLUICE_FLOW_HASH_SEED;
+    for (uint64_t word : w) h = sluice_hash_fold(h, word);
+    return sluice_hash_finish(h);
+}
+
+bool VipTable::insert(const sluice_vip_key& key, Kind kind, uint32_t vip_id)
+{
+    for (uint32_t i = hash(key, kind);; ++i) {
+        Entry& e = slots_[i & mask_];
+        if (e.kind == kEmpty) {
+            e.key = key;
+            e.kind = kind;
+            e.vip_id = vip_id;
+            return true;
+        }
+        if (e.kind == kind && std::memcmp(&e.key, &key, sizeof(key)) == 0) return false;
+    }
+}
+
+const VipTable::Entry* VipTable::find(const sluice_vip_key& key, Kind kind) const
+{
+    if (slots_.empty()) return nullptr;
+    // Terminates: reset() keeps at least half the slots empty.
+    for (uint32_t i = hash(key, kind);; ++i) {
+        const Entry& e = slots_[i & mask_];
+        if (e.kind == kEmpty) return nullptr;
+        if (e.kind == kind && std::memcmp(&e.key, &key, sizeof(key)) == 0) return &e;
+    }
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::set_local_ipv4(const sluice_addr& addr)
+{
+    local_v4_ = addr;
+    has_v4_ = true;
+    return *this;
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::set_local_ipv6(const sluice_addr& addr)
+{
+    local_v6_ = addr;
+    has_v6_ = true;
+    return *this;
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::set_exception_path(bool enabled)
+{
+    exception_path_ = enabled;
+    return *this;
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::add_port(uint16_t id, const PortConfig& port)
+{
+    ports_.emplace_back(id, port);
+    return *this;
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::add_backend(uint32_t id, const sluice_backend& backend)
+{
+    backends_.emplace_back(id, backend);
+    return *this;
+}
+
+ForwardingStateBuilder& ForwardingStateBuilder::add_vip(VipSpec vip)
+{
+    vips_.push_back(std::move(vip));
+    return *this;
+}
+
+Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() const
+{
+    std::unique_ptr<ForwardingState> st(new ForwardingState());
+    st->local_v4_ = local_v4_;
+    st->local_v6_ = local_v6_;
+    st->exception_path_ = exception_path_;
+
+    for (const auto& [id, port] : ports_) {
+        if (id >= kMaxPorts) return make_error("port " + std::to_string(id) + ": id >= " + std::to_string(kMaxPorts));
+        if (st->ports_[id].present) return make_error("port " + std::to_string(id) + " added twice");
+        // The smallest MTU whose ICMP "packet too big" (MTU minus the
+        // largest overhead, 48) still reports IPv6's minimum of 1280.
+        if (port.mtu < 1328) return make_error("port " + std::to_string(id) + ": mtu below 1328");
+        st->ports_[id] = port;
+        st->ports_[id].present = true;
+    }
+    for (const auto& [id, port] : ports_) {
+        if (port.egress_port >= kMaxPorts || !st->ports_[port.egress_port].present)
+            return make_error("port " + std::to_string(id) + ": egress port " + std::to_string(port.egress_port) +
+                              " is not configured");
+    }
+
+    uint32_t nbackends = 0;
+    for (const auto& [id, be] : backends_) {
+        if (id >= SLUICE_MAX_BACKENDS) return make_error("backend " + std::to_string(id) + ": id >= SLUICE_MAX_BACKENDS");
+        if (be.family != SLUICE_FAMILY_IPV4 && be.family != SLUICE_FAMILY_IPV6)
+            return make_error("backend " + std::to_string(id) + ": bad family");
+        nbackends = std::max(nbackends, id + 1);
+    }
+    // Ids are dense but may have holes: a hole is a zeroed entry without
+    // SLUICE_BACKEND_F_VALID, which a connection entry treats as gone.
+    st->backends_.assign(nbackends, sluice_backend{});
+    std::vector<bool> seen(nbackends, false);
+    for (const auto& [id, be] : backends_) {
+        if (seen[id]) return make_error("backend " + std::to_string(id) + " added twice");
+        seen[id] = true;
+        st->backends_[id] = be;
+    }
+
+    size_t ring_total = 0;
+    uint32_t max_vip = 0;
+    for (const auto& v : vips_) {
+        ring_total += v.ring.size();
+        max_vip = std::max(max_vip, v.vip_id + 1);
+    }
+    if (max_vip > SLUICE_MAX_VIPS) return make_error("vip id >= SLUICE_MAX_VIPS");
+    st->rings_.reserve(ring_total);  // ring pointers below stay valid
+    st->vip_by_id_.assign(max_vip, VipRuntime{});
+    st->vips_.reset(vips_.size() * 3);
+
+    // (family, address, proto) -> services, to derive fragment entries.
+    std::map<std::tuple<uint8_t, std::string, uint8_t>, std::vector<const VipSpec*>> by_proto;
+    for (const auto& v : vips_) {
+        const std::string name = vip_name(v.key, v.vip_id);
+        if (v.key.family != SLUICE_FAMILY_IPV4 && v.key.family != SLUICE_FAMILY_IPV6)
+            return make_error(name + ": bad family");
+        if (v.key.proto != SLUICE_IPPROTO_TCP && v.key.proto != SLUICE_IPPROTO_UDP)
+            return make_error(name + ": protocol must be TCP or UDP");
+        if (v.forwarding >= SLUICE_FWD_MAX) return make_error(name + ": bad forwarding mode");
+        if (v.forwarding == SLUICE_FWD_GUE && v.gue_port == 0) return make_error(name + ": GUE needs a port");
+        if (v.ring.empty() || v.ring.size() > SLUICE_MAX_RING_SIZE || !is_prime(static_cast<uint32_t>(v.ring.size())))
+            return make_error(name + ": ring size " + std::to_string(v.ring.size()) + " is not a prime <= SLUICE_MAX_RING_SIZE");
+        if (st->vip_by_id_[v.vip_id].present) return make_error(name + ": vip id used twice");
+        for (uint32_t b : v.ring) {
+            if (b == SLUICE_BACKEND_NONE) continue;
+            if (b >= nbackends || !seen[b]) return make_error(name + ": ring names unknown backend " + std::to_string(b));
+            const sluice_backend& be = st->backends_[b];
+            if (v.forwarding != SLUICE_FWD_L2DSR) {
+                if (be.family == SLUICE_FAMILY_IPV4 && !has_v4_)
+                    return make_error(name + ": IPv4 backend " + std::to_string(b) + " but no local IPv4 address");
+                if (be.family == SLUICE_FAMILY_IPV6 && !has_v6_)
+                    return make_error(name + ": IPv6 backend " + std::to_string(b) + " but no local IPv6 address");
+            }
+        }
+        if (!st->vips_.insert(v.key, VipTable::kService, v.vip_id)) return make_error(name + ": service added twice");
+        sluice_vip_key addr_key{};
+        addr_key.addr = v.key.addr;
+        addr_key.family = v.key.family;
+        (void)st->vips_.insert(addr_key, VipTable::kAddress, v.vip_id);  // shared by a VIP's services
+        by_proto[{v.key.family, std::string(reinterpret_cast<const char*>(v.key.addr.bytes), 16), v.key.proto}]
+            .push_back(&v);
+
+        VipRuntime& rt = st->vip_by_id_[v.vip_id];
+        rt.ring = st->rings_.data() + st->rings_.size();
+        st->rings_.insert(st->rings_.end(), v.ring.begin(), v.ring.end());
+        rt.meta = {};
+        rt.meta.vip_id = v.vip_id;
+        rt.meta.ring_size = static_cast<uint32_t>(v.ring.size());
+        rt.meta.ring_id = v.vip_id;
+        rt.meta.forwarding = v.forwarding;
+        rt.meta.flags = v.flags;
+        rt.meta.gue_dport = __builtin_bswap16(v.gue_port);
+        rt.ring_reciprocal = fastmod_reciprocal(rt.meta.ring_size);
+        rt.key = v.key;
+        rt.present = true;
+    }
+    for (const auto& [k, services] : by_proto) {
+        const VipSpec* chosen = nullptr;
+        for (const VipSpec* s : services) {
+            if (s->key.port == 0) chosen = s;
+        }
+        if (chosen == nullptr && services.size() == 1) chosen = services.front();
+        sluice_vip_key fk = services.front()->key;
+        fk.port = 0;
+        (void)st->vips_.insert(fk, VipTable::kFragment, chosen != nullptr ? chosen->vip_id : VipTable::kAmbiguous);
+    }
+    return std::unique_ptr<const ForwardingState>(std::move(st));
+}
+
+}  // namespace sluice::core
