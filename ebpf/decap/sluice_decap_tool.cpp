@@ -280,7 +280,8 @@ Status fill_address_map(bpf_object* obj, const char* map_name, const std::vector
         return Status::error(std::string("object has no map '") + map_name + "'");
     }
     if (bpf_map__key_size(map) != sizeof(sluice_decap_addr_key)) {
-        return Status::error(std::string("map '") + map_name + "' key size differs from this tool's: object and tool come from different builds");
+        return Status::error(std::string("map '") + map_name +
+                             "' key size differs from this tool's: object and tool come from different builds");
     }
     if (addresses.size() > bpf_map__max_entries(map)) {
         return Status::error(std::string("too many addresses for map '") + map_name + "' (max " +
@@ -338,7 +339,8 @@ Status attach(const Options& options)
     config.vip_filter = options.vips.empty() ? 0 : 1;
     bpf_map* rodata = bpf_object__find_map_by_name(obj.get(), ".rodata");
     if (rodata == nullptr || bpf_map__set_initial_value(rodata, &config, sizeof(config)) != 0) {
-        return Status::error(path + ": no .rodata of sizeof(struct sluice_decap_config): object and tool come from different builds");
+        return Status::error(path +
+                             ": .rodata is not one struct sluice_decap_config: not a tc_decap.bpf.o of this build");
     }
 
     if (int rc = bpf_object__load(obj.get()); rc != 0) {
@@ -437,7 +439,8 @@ Status open_stats_map(const std::string& device, std::optional<Fd>& map_fd)
             continue;
         }
         if (map_info.value_size != sizeof(sluice_counter) || map_info.max_entries != SLUICE_DECAP_OUTCOME_MAX) {
-            return Status::error("stats map layout differs from this tool's: attached object and tool come from different builds");
+            return Status::error(
+                "stats map layout differs from this tool's: attached object and tool come from different builds");
         }
         map_fd.emplace(fd.release());
         return Status::ok();

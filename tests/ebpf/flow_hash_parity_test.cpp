@@ -218,7 +218,8 @@ TEST(FlowHashParity, BpfMatchesCppOnRandomAndEdgeKeys)
             }
         }
     }
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     std::cout << "compared " << compared << " keys (" << edge_count << " edge, " << kRandomKeysPerFamily
               << " IPv4, " << kRandomKeysPerFamily << " IPv6, " << kRawRandomKeys << " raw) in "
               << elapsed.count() << " ms; mismatches: " << mismatches << "\n";
