@@ -202,6 +202,9 @@ def setup_namespaces():
     # reverse-path rules; a decapsulating backend must not filter on it.
     for key in ("all", "default", "lo", VETH_BACKEND):
         run(["sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=0"], ns=NS_BACKEND)
+    # A kernel feature probe as much as setup: without clsact there is no
+    # tc BPF hook (sluice-decap tolerates an existing clsact).
+    run(["tc", "qdisc", "add", "dev", VETH_BACKEND, "clsact"], ns=NS_BACKEND)
 
 
 def link_mac(ns, dev):
@@ -245,7 +248,7 @@ def main():
         try:
             setup_namespaces()
         except (RuntimeError, subprocess.TimeoutExpired) as e:
-            require(False, f"netns + veth ({e})")
+            require(False, f"netns, veth and clsact ({e})")
         listener = Listener()
         decap = Decap(script, build_dir)
         result = run_cases(netns, listener, decap)
