@@ -161,5 +161,32 @@ TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
     EXPECT_EQ(accounted(worker.stats), worker.stats.rx_packets);
 }
 
+// Every strict prefix of every fixture frame (the malformed corpus at every
+// byte, not only at header boundaries) is dropped or excepted, never sent,
+// and is processed in a buffer that ends exactly at the frame (so a read past
+// the end shows under ASan/valgrind).
+TEST(FixtureTable, EveryTruncationIsRefused)
+{
+    std::map<std::string, std::unique_ptr<const core::ForwardingState>> states;
+    core::Worker worker(small_conn_config());
+    uint64_t packets = 0;
+    for (const auto& f : table().fixtures) {
+        if (f.verdict.rfind("tx:", 0) != 0 || f.name == "eth_padding_trimmed") continue;
+        const std::string key = f.config.dump();
+        if (!states.count(key)) states[key] = build_state(f.config).value();
+        for (size_t len = 0; len < f.input.size(); ++len) {
+            auto bytes = std::make_unique<uint8_t[]>(f.headroom + len + 1);
+            std::copy(f.input.begin(), f.input.begin() + static_cast<long>(len), bytes.get() + f.headroom);
+            Packet pkt{bytes.get() + f.headroom, static_cast<uint32_t>(len), f.headroom, f.in_port, 0};
+            Packet* pkts[1] = {&pkt};
+            Verdict v[1];
+            core::process_burst(worker, pkts, 1, *states[key], 1, v);
+            ++packets;
+            EXPECT_NE(v[0].action, core::Action::kTx) << f.name << " cut at " << len << ": " << verdict_string(v[0]);
+        }
+    }
+    EXPECT_EQ(accounted(worker.stats), packets);
+}
+
 }  // namespace
 }  // namespace sluice::testing
