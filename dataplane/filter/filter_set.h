@@ -1,0 +1,91 @@
+// The filters of one forwarding snapshot — source ACL, per-VIP rate
+// limits, payload rules — bundled behind one per-burst call the worker
+// pipeline makes between parsing and the VIP's connection table.
+//
+// Ownership: a FilterSet is built by the control thread and is immutable
+// afterwards (except the per-worker payload hit counters, each row written
+// by one worker). It owns its rte_lpm / rte_lpm6 tables, Hyperscan database
+// and scratches; its destructor frees them. It is meant to live inside the
+// forwarding snapshot the RCU publisher hands to workers, so it is destroyed
+// only after every worker has passed a quiescent state
+// (dataplane/dpdk/rcu_publisher.h). The token buckets are not in it: they
+// belong to each worker (WorkerRateLimiter) and survive reloads.
+//
+// Order of checks, each packet ending at its first failure with one drop
+// reason: ACL (cheapest, and a denied source must not spend a VIP's tokens)
+// → packets/s bucket → new-flows/s bucket (new flows only) → payload rules
+// (most expensive last, so a flood above the limit is dropped before
+// Hyperscan sees it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+#include "filter/acl.h"
+#include "filter/payload_rules.h"
+#include "filter/rate_limit.h"
+
+extern "C" {
+#include "abi/tables.h"
+}
+
+namespace sluice::filter {
+
+// Result of filter_burst for a packet that passed every filter.
+inline constexpr uint8_t kFilterPass = 0xFF;
+static_assert(SLUICE_DROP_MAX < kFilterPass, "drop reasons must not collide with kFilterPass");
+
+// What the filters need to know about one parsed packet.
+struct FilterPacket {
+    union sluice_addr src;   // source address, network order (IPv4 in v4)
+    const uint8_t* payload;  // L4 payload (may be null when payload_len is 0)
+    uint32_t payload_len;    // bytes at payload
+    uint16_t vip_id;         // the VIP the packet is for (SLUICE_MAX_VIPS: none yet)
+    uint8_t family;          // SLUICE_FAMILY_IPV4 or _IPV6
+    uint8_t new_flow;        // 1 when the packet opens a flow (TCP SYN, or a connection-table miss)
+};
+
+struct FilterConfig {
+    AclConfig acl;
+    RateLimits rate_limits;
+    std::vector<PayloadRule> payload_rules;
+};
+
+class FilterSet {
+public:
+    // Control thread, after EAL init: builds every filter for `workers`
+    // worker lcores (worker ids 0..workers-1). Fails with the first
+    // filter's message. Thread-safe.
+    static Result<std::unique_ptr<const FilterSet>> build(const FilterConfig& config, uint32_t workers);
+
+    // Frees the tables, database and scratches: only after the grace period.
+    ~FilterSet() = default;
+
+    // Worker `worker` (its own `limiter`), packet path: writes kFilterPass
+    // or the sluice_drop_reason of each of the `n` packets to result[i].
+    // `now_ns` is the worker's clock (e.g. TSC converted to ns) for the
+    // token buckets. No allocation, lock, log or syscall; concurrent calls
+    // from different workers are safe.
+    void filter_burst(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket* pkts, uint16_t n,
+                      uint64_t now_ns, uint8_t* result) const;
+
+    const Acl& acl() const { return *acl_; }
+    const PayloadRules& payload_rules() const { return *payload_; }
+    const RateLimits& rate_limits() const { return *limits_; }
+    // Distinct per FilterSet built in this process (starts at 1); a worker's
+    // limiter resyncs when it changes.
+    uint64_t generation() const { return generation_; }
+
+private:
+    FilterSet() = default;
+
+    std::unique_ptr<Acl> acl_;
+    std::unique_ptr<PayloadRules> payload_;
+    std::unique_ptr<RateLimits> limits_;
+    uint64_t generation_ = 0;
+    bool any_rate_limit_ = false;
+};
+
+}  // namespace sluice::filter
