@@ -149,6 +149,10 @@ Result<std::unique_ptr<const core::ForwardingState>> build_state(const nlohmann:
             v.forwarding = fwd == "ipip" ? SLUICE_FWD_IPIP : fwd == "gue" ? SLUICE_FWD_GUE
                          : fwd == "l2dsr" ? SLUICE_FWD_L2DSR : SLUICE_FWD_MAX;
             v.gue_port = j.value("gue_port", uint16_t{0});
+            for (const auto& f : j.value("flags", nlohmann::json::array())) {
+                if (f == "hash_no_sport") v.flags |= SLUICE_VIP_F_HASH_NO_SPORT;
+                else return make_error("vip: unknown flag");
+            }
             for (const auto& r : j.at("ring")) v.ring.push_back(r.is_null() ? SLUICE_BACKEND_NONE : r.get<uint32_t>());
             b.add_vip(std::move(v));
         }
