@@ -44,7 +44,11 @@ enum class Action : uint8_t {
 // for kDrop, and also for the one kTx that is not a forward, the ICMP
 // "fragmentation needed"/"packet too big" built in place of an oversized
 // packet (reason SLUICE_DROP_MTU_EXCEEDED: the original is dropped, the
-// reply is sent). kNoReason otherwise.
+// reply is sent). kNoReason otherwise. process_burst() has already counted
+// every verdict; a runtime whose tx burst then fails must move a forwarded
+// packet from tx to TX_FULL (and an exception from exception to
+// EXCEPTION_FULL) to keep "one counter per packet", and just free an ICMP
+// reply, which is counted as a drop already.
 struct Verdict {
     static constexpr uint8_t kNoReason = SLUICE_DROP_MAX;
 
