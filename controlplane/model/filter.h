@@ -43,8 +43,11 @@ struct RateLimits {
     std::optional<TokenBucket> new_flows;  // packets that create a connection-table entry
 };
 
-// Source filters, either global (every VIP) or one service's. Order of
-// evaluation: deny first, then allow (when non-empty), then payload rules.
+// Source filters, either global (every VIP) or one service's. Within one
+// scope the longest matching prefix decides, whichever list it is in (a
+// tie: deny); a non-empty allow list denies what matches nothing. A packet
+// must pass the global scope and its service's scope; then payload rules
+// run. dataplane/filter/acl.h implements exactly this.
 struct Filter {
     std::vector<Prefix> allow;               // if non-empty, only these sources pass
     std::vector<Prefix> deny;                // these sources are dropped
