@@ -28,7 +28,8 @@
 	X(TX_FULL, "tx_full", "transmit queue full, packet freed")                                \
 	X(EXCEPTION_FULL, "exception_full", "exception (TAP) queue full, packet freed")           \
 	X(FRAGMENT_UNSUPPORTED, "fragment_unsupported", "fragment that cannot be steered (e.g. ICMP fragment)") \
-	X(INTERNAL, "internal", "internal error: a bug, report it")
+	X(INTERNAL, "internal", "internal error: a bug, report it")                               \
+	X(CONTROL_FULL, "control_full", "ARP/ND queue to the control thread full, packet freed")
 
 enum sluice_drop_reason {
 #define SLUICE_DROP_ENUM_(name, label, text) SLUICE_DROP_##name,

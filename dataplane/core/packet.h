@@ -38,6 +38,8 @@ enum class Action : uint8_t {
     kTx,         // transmit on Verdict::port
     kException,  // hand to the host kernel (TAP); XDP: XDP_PASS
     kDrop,       // free; Verdict::reason says why
+    kControl,    // ARP or IPv6 NS/NA: to the runtime's control thread (neighbour
+                 // answers and learning); XDP: XDP_PASS, the kernel answers
 };
 
 // Outcome for one packet. `reason` is the drop counted for the packet: set
@@ -47,8 +49,9 @@ enum class Action : uint8_t {
 // reply is sent). kNoReason otherwise. process_burst() has already counted
 // every verdict; a runtime whose tx burst then fails must move a forwarded
 // packet from tx to TX_FULL (and an exception from exception to
-// EXCEPTION_FULL) to keep "one counter per packet", and just free an ICMP
-// reply, which is counted as a drop already.
+// EXCEPTION_FULL, a control packet from control to CONTROL_FULL) to keep
+// "one counter per packet", and just free an ICMP reply, which is counted as
+// a drop already.
 struct Verdict {
     static constexpr uint8_t kNoReason = SLUICE_DROP_MAX;
 
@@ -58,6 +61,7 @@ struct Verdict {
 
     static constexpr Verdict tx(uint16_t p) { return {Action::kTx, kNoReason, p}; }
     static constexpr Verdict exception() { return {Action::kException, kNoReason, 0}; }
+    static constexpr Verdict control() { return {Action::kControl, kNoReason, 0}; }
     static constexpr Verdict drop(sluice_drop_reason r) { return {Action::kDrop, static_cast<uint8_t>(r), 0}; }
     static constexpr Verdict icmp_reply(uint16_t p, sluice_drop_reason r)
     {

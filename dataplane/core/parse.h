@@ -18,15 +18,16 @@ extern "C" {
 
 namespace sluice::core {
 
-// What a parse stage decided: go on, not IP at all (exception path), or a
-// drop with a reason.
+// What a parse stage decided: go on, not IP at all (exception path), ARP
+// (control thread), or a drop with a reason.
 struct ParseResult {
-    enum Kind : uint8_t { kOk, kNotIp, kDrop };
+    enum Kind : uint8_t { kOk, kNotIp, kArp, kDrop };
     Kind kind;
     uint8_t reason;  // sluice_drop_reason when kind == kDrop
 
     static constexpr ParseResult ok() { return {kOk, 0}; }
     static constexpr ParseResult not_ip() { return {kNotIp, 0}; }
+    static constexpr ParseResult arp() { return {kArp, 0}; }
     static constexpr ParseResult drop(sluice_drop_reason r) { return {kDrop, static_cast<uint8_t>(r)}; }
 };
 
@@ -59,8 +60,9 @@ constexpr uint32_t kUdpHdrLen = sizeof(sluice_udp_hdr);
 constexpr uint32_t kTcpHdrLen = sizeof(sluice_tcp_hdr);
 constexpr uint32_t kIcmpHdrLen = sizeof(sluice_icmp_hdr);
 
-// Ethernet and at most one 802.1Q tag. A second tag (QinQ) or a non-IP
-// EtherType is not VIP traffic: the host kernel decides (ARP, LLDP, ...).
+// Ethernet and at most one 802.1Q tag. ARP goes to the control thread; a
+// second tag (QinQ) or another non-IP EtherType is not VIP traffic: the host
+// kernel decides (LLDP, ...).
 SLUICE_ALWAYS_INLINE ParseResult parse_l2(const uint8_t* data, uint32_t len, ParsedPacket& pp)
 {
     if (len < kEthHdrLen) return ParseResult::drop(SLUICE_DROP_MALFORMED_L2);
@@ -79,6 +81,8 @@ SLUICE_ALWAYS_INLINE ParseResult parse_l2(const uint8_t* data, uint32_t len, Par
         pp.family = SLUICE_FAMILY_IPV4;
     } else if (type == SLUICE_ETH_P_IPV6) {
         pp.family = SLUICE_FAMILY_IPV6;
+    } else if (type == SLUICE_ETH_P_ARP) {
+        return ParseResult::arp();
     } else {
         return ParseResult::not_ip();
     }
@@ -132,6 +136,20 @@ SLUICE_ALWAYS_INLINE ParseResult parse_ipv6(const uint8_t* data, uint32_t len, P
     pp.src = ip.saddr;
     pp.dst = ip.daddr;
     return ParseResult::ok();
+}
+
+// True for an IPv6 neighbour solicitation or advertisement the control
+// thread must see: ICMPv6 type 135/136 directly after the fixed header, hop
+// limit 255 (RFC 4861 §7.1.1/7.1.2: anything else was forwarded by a router
+// and a receiver must discard it, so the kernel may do that), and at least
+// the 24 bytes of header + target address. ND never carries extension
+// headers in practice; one that does is left to the kernel.
+SLUICE_ALWAYS_INLINE bool is_neighbor_discovery(const uint8_t* data, const ParsedPacket& pp)
+{
+    if (pp.l4_proto != SLUICE_IPPROTO_ICMPV6 || pp.l3_len < kIpv6HdrLen + 24u) return false;
+    const uint8_t hop_limit = data[pp.l3_offset + 7];
+    const uint8_t type = data[pp.l4_offset];
+    return hop_limit == 255 && (type == SLUICE_ICMPV6_NEIGH_SOLICIT || type == SLUICE_ICMPV6_NEIGH_ADVERT);
 }
 
 // Where an IPv6 extension-header walk ended.

@@ -129,10 +129,14 @@ SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const Forwardin
     ParsedPacket pp;
     pp.icmp_error = false;
     ParseResult r = parse_l2(pkt.data, pkt.len, pp);
+    if (r.kind == ParseResult::kArp) return Verdict::control();
     if (r.kind == ParseResult::kNotIp) return not_for_vip(st);
     if (r.kind == ParseResult::kDrop) return parse_drop(r);
     r = pp.family == SLUICE_FAMILY_IPV4 ? parse_ipv4(pkt.data, pkt.len, pp) : parse_ipv6(pkt.data, pkt.len, pp);
     if (r.kind == ParseResult::kDrop) return parse_drop(r);
+    // Before the VIP check: a unicast NS for a VIP (neighbour unreachability
+    // detection) is addressed to the VIP itself.
+    if (pp.family == SLUICE_FAMILY_IPV6 && is_neighbor_discovery(pkt.data, pp)) return Verdict::control();
     if (!st.is_vip_address(pp.family, pp.dst)) return not_for_vip(st);
 
     Verdict v = Verdict::drop(SLUICE_DROP_INTERNAL);
@@ -224,6 +228,8 @@ void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingS
             s.tx_bytes += pkt.len;
         } else if (v.action == Action::kException) {
             s.exception_packets++;
+        } else if (v.action == Action::kControl) {
+            s.control_packets++;
         } else {
             s.drops[v.reason]++;
             if (v.action == Action::kTx) s.icmp_sent++;

@@ -30,7 +30,8 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    // Per-core counters: rx = tx + exception + sum(drops) after every burst.
+    // Per-core counters: rx = tx + exception + control + sum(drops) after
+    // every burst.
     alignas(64) sluice_stats stats{};
     ConnectionTable conns;
     // Packets and received bytes per VIP that matched a service, by vip_id.

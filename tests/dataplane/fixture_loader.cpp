@@ -74,6 +74,7 @@ std::string verdict_string(const core::Verdict& v)
     switch (v.action) {
     case core::Action::kTx: return "tx:" + std::to_string(v.port);
     case core::Action::kException: return "exception";
+    case core::Action::kControl: return "control";
     case core::Action::kDrop: return "drop:" + drop_label(v.reason);
     }
     return "invalid";
@@ -83,6 +84,7 @@ std::string account_string(const core::Verdict& v)
 {
     if (v.counted_as_tx()) return "tx";
     if (v.action == core::Action::kException) return "exception";
+    if (v.action == core::Action::kControl) return "control";
     return "drop:" + drop_label(v.reason);
 }
 

@@ -40,7 +40,8 @@ core::ConnectionTable::Config small_conn_config()
 // Sum of every counter a packet can end in.
 uint64_t accounted(const sluice_stats& s)
 {
-    return s.tx_packets + s.exception_packets + std::accumulate(std::begin(s.drops), std::end(s.drops), uint64_t{0});
+    return s.tx_packets + s.exception_packets + s.control_packets +
+           std::accumulate(std::begin(s.drops), std::end(s.drops), uint64_t{0});
 }
 
 // A frame in a buffer laid out like an mbuf: headroom, frame, tailroom.
@@ -99,6 +100,8 @@ TEST_P(PacketFixture, VerdictBytesAndAccounting)
         EXPECT_EQ(s.tx_bytes, buf.pkt.len);
     } else if (f.account == "exception") {
         EXPECT_EQ(s.exception_packets, 1u);
+    } else if (f.account == "control") {
+        EXPECT_EQ(s.control_packets, 1u);
     } else {
         const std::string label = f.account.substr(5);
         for (uint8_t r = 0; r < SLUICE_DROP_MAX; ++r) EXPECT_EQ(s.drops[r], drop_label(r) == label ? 1u : 0u) << r;
@@ -120,7 +123,7 @@ INSTANTIATE_TEST_SUITE_P(Table, PacketFixture,
 
 // The whole table through one worker in bursts of 32 (the runtime's burst
 // size), sharing the connection table: same verdicts and bytes as one by
-// one, and rx = tx + exception + sum(drops) over the lot.
+// one, and rx = tx + exception + control + sum(drops) over the lot.
 TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
 {
     std::map<std::string, std::unique_ptr<const core::ForwardingState>> states;

@@ -100,8 +100,8 @@ SLUICE_ASSERT_LAYOUT(struct sluice_token_bucket, 32, 8);
 SLUICE_ASSERT_LAYOUT(struct sluice_counter, 16, 8);
 SLUICE_ASSERT_OFFSET(struct sluice_stats, drops, 80);
 static_assert(sizeof(struct sluice_stats) == 80 + 8 * SLUICE_DROP_MAX, "sluice_stats size");
-static_assert(SLUICE_DROP_MAX == 21, "append drop reasons at the end and update this count");
-static_assert(SLUICE_DROP_INTERNAL == SLUICE_DROP_MAX - 1, "INTERNAL stays last");
+static_assert(SLUICE_DROP_MAX == 22, "append drop reasons at the end and update this count");
+static_assert(SLUICE_DROP_INTERNAL == 20, "values are a stable ABI: never renumber");
 
 namespace {
 
