@@ -80,6 +80,9 @@ public:
             case core::Action::kException:
                 dest[i] = kDestException;
                 break;
+            case core::Action::kControl:
+                dest[i] = kDestControl;
+                break;
             case core::Action::kDrop:
                 dest[i] = kDestDrop;
                 break;

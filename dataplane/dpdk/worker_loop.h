@@ -1,13 +1,17 @@
 // The per-lcore poll loop shared by every pipeline (sluice's, and the
 // MAC-swap baseline of the benchmarks): rx burst → pipeline → tx burst per
 // output port, with what a partial tx could not send freed and counted.
-// Modelled on DPDK's l3fwd main loop (STYLE.md).
+// Besides ports, a packet may go to the host kernel (the TAP paired with the
+// port it arrived on) or to the control thread (ARP/ND, over a per-worker
+// single-producer/single-consumer ring). Modelled on DPDK's l3fwd main loop
+// (STYLE.md).
 #pragma once
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <atomic>
 #include <cstdint>
@@ -22,21 +26,31 @@ inline constexpr uint16_t kBurstSize = 32;
 inline constexpr uint16_t kMaxRxQueuesPerWorker = 8;
 // Pipeline destinations besides a port id.
 inline constexpr uint16_t kDestDrop = 0xFFFF;       // counted by the pipeline, freed by the loop
-inline constexpr uint16_t kDestException = 0xFFFE;  // to the worker's exception (TAP) port
+inline constexpr uint16_t kDestException = 0xFFFE;  // to the exception (TAP) port of the arrival port
+inline constexpr uint16_t kDestControl = 0xFFFD;    // to the control thread (ARP/ND) via control_ring
 
 struct RxQueueRef {
     uint16_t port = 0;
     uint16_t queue = 0;
+    // Where kDestException packets received here go: the TAP paired with
+    // `port` (sent on the worker's tx_queue), or kDestDrop when the
+    // exception path is off (they are then counted as EXCEPTION_FULL; the
+    // core normally drops them itself as NOT_FOR_VIP in that case).
+    uint16_t exception_port = kDestDrop;
 };
 
 // Everything one worker lcore touches, written only by that lcore
 // (stats included); aligned so no two workers share a cache line.
 struct alignas(RTE_CACHE_LINE_SIZE) WorkerLoop {
     uint32_t worker_id = 0;
-    uint16_t tx_queue = 0;                  // this worker's TX queue on every port
-    uint16_t exception_port = kDestDrop;    // TAP port, or kDestDrop when disabled
+    uint16_t tx_queue = 0;                  // this worker's TX queue on every port and TAP
     uint16_t rx_count = 0;
     RxQueueRef rx[kMaxRxQueuesPerWorker];
+    // ARP/ND to the control thread: a ring created RING_F_SP_ENQ |
+    // RING_F_SC_DEQ, this worker its only producer. Each mbuf's `port` is
+    // set to the arrival port (not every PMD sets it). nullptr: such
+    // packets are freed and counted as CONTROL_FULL.
+    rte_ring* control_ring = nullptr;
     sluice_stats* stats = nullptr;          // the pipeline's per-worker counters
     uint64_t busy_tsc = 0;                  // TSC cycles of iterations that moved packets
     uint64_t busy_iterations = 0;           // iterations that moved packets
@@ -48,9 +62,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) WorkerLoop {
 };
 
 // Sends the staged packets of one port; frees and counts what the queue
-// did not take. The pipeline counted them as sent; move them to TX_FULL
-// (or EXCEPTION_FULL for the exception port) so every packet stays counted
-// exactly once.
+// did not take. The pipeline counted them as sent; move them to TX_FULL so
+// every packet stays counted exactly once.
 static inline void flush_port(WorkerLoop& w, uint16_t port)
 {
     const uint16_t n = w.out_count[port];
@@ -59,27 +72,62 @@ static inline void flush_port(WorkerLoop& w, uint16_t port)
     if (unlikely(sent < n)) {
         const uint16_t unsent = static_cast<uint16_t>(n - sent);
         rte_pktmbuf_free_bulk(&w.out[port][sent], unsent);
-        if (port == w.exception_port) {
-            w.stats->exception_packets -= unsent;
-            w.stats->drops[SLUICE_DROP_EXCEPTION_FULL] += unsent;
-        } else {
-            w.stats->tx_packets -= unsent;
-            w.stats->drops[SLUICE_DROP_TX_FULL] += unsent;
-        }
+        w.stats->tx_packets -= unsent;
+        w.stats->drops[SLUICE_DROP_TX_FULL] += unsent;
     }
 }
 
-// Stages `n` processed packets by destination and transmits them. Packets
-// bound for kDestDrop are freed in bulk (the pipeline counted them).
-static inline void dispatch_burst(WorkerLoop& w, rte_mbuf** pkts, const uint16_t* dest, uint16_t n)
+// Hands one burst's exception packets to the kernel. Not staged with the
+// port outputs: the TAP has its own counter to correct when it is full.
+static inline void send_exceptions(WorkerLoop& w, uint16_t tap_port, rte_mbuf** pkts, uint16_t n)
+{
+    const uint16_t sent = tap_port < RTE_MAX_ETHPORTS ? rte_eth_tx_burst(tap_port, w.tx_queue, pkts, n) : 0;
+    if (unlikely(sent < n)) {
+        const uint16_t unsent = static_cast<uint16_t>(n - sent);
+        rte_pktmbuf_free_bulk(&pkts[sent], unsent);
+        w.stats->exception_packets -= unsent;
+        w.stats->drops[SLUICE_DROP_EXCEPTION_FULL] += unsent;
+    }
+}
+
+// Queues one burst's ARP/ND packets for the control thread.
+static inline void send_to_control(WorkerLoop& w, rte_mbuf** pkts, uint16_t n)
+{
+    const uint16_t sent = w.control_ring != nullptr
+                              ? static_cast<uint16_t>(rte_ring_sp_enqueue_burst(
+                                    w.control_ring, reinterpret_cast<void* const*>(pkts), n, nullptr))
+                              : 0;
+    if (unlikely(sent < n)) {
+        const uint16_t unsent = static_cast<uint16_t>(n - sent);
+        rte_pktmbuf_free_bulk(&pkts[sent], unsent);
+        w.stats->control_packets -= unsent;
+        w.stats->drops[SLUICE_DROP_CONTROL_FULL] += unsent;
+    }
+}
+
+// Stages `n` processed packets received on `rxq` by destination and
+// transmits them. Packets bound for kDestDrop are freed in bulk (the
+// pipeline counted them).
+static inline void dispatch_burst(WorkerLoop& w, const RxQueueRef& rxq, rte_mbuf** pkts, const uint16_t* dest,
+                                  uint16_t n)
 {
     rte_mbuf* dropped[kBurstSize];
+    rte_mbuf* exceptions[kBurstSize];
+    rte_mbuf* control[kBurstSize];
     uint16_t n_dropped = 0;
+    uint16_t n_exceptions = 0;
+    uint16_t n_control = 0;
     uint16_t n_touched = 0;
     for (uint16_t i = 0; i < n; ++i) {
-        uint16_t port = dest[i];
+        const uint16_t port = dest[i];
         if (port == kDestException) {
-            port = w.exception_port;
+            exceptions[n_exceptions++] = pkts[i];
+            continue;
+        }
+        if (port == kDestControl) {
+            pkts[i]->port = rxq.port;
+            control[n_control++] = pkts[i];
+            continue;
         }
         if (unlikely(port >= RTE_MAX_ETHPORTS)) {
             dropped[n_dropped++] = pkts[i];
@@ -96,14 +144,21 @@ static inline void dispatch_burst(WorkerLoop& w, rte_mbuf** pkts, const uint16_t
     for (uint16_t t = 0; t < n_touched; ++t) {
         flush_port(w, w.touched[t]);
     }
+    if (unlikely(n_exceptions != 0)) {
+        send_exceptions(w, rxq.exception_port, exceptions, n_exceptions);
+    }
+    if (unlikely(n_control != 0)) {
+        send_to_control(w, control, n_control);
+    }
 }
 
 // Pipeline concept:
 //   void begin_iteration();   // e.g. load the RCU-published snapshot
 //   void process(rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint16_t* dest);
 //   void end_iteration();     // e.g. report an RCU quiescent state
-// process() must count every packet in w.stats exactly once (tx, exception
-// or one drop reason) and set dest[i] to a port, kDestException or kDestDrop.
+// process() must count every packet in w.stats exactly once (tx, exception,
+// control or one drop reason) and set dest[i] to a port, kDestException,
+// kDestControl or kDestDrop.
 template <typename Pipeline>
 void run_worker_loop(WorkerLoop& w, Pipeline& pipeline, const std::atomic<bool>& stop)
 {
@@ -124,7 +179,7 @@ void run_worker_loop(WorkerLoop& w, Pipeline& pipeline, const std::atomic<bool>&
             }
             moved = static_cast<uint16_t>(moved + n);
             pipeline.process(pkts, n, rxq.port, dest);
-            dispatch_burst(w, pkts, dest, n);
+            dispatch_burst(w, rxq, pkts, dest, n);
         }
         pipeline.end_iteration();
         if (moved != 0) {
