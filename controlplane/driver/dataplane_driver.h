@@ -1,0 +1,66 @@
+// The control plane's one handle on a data plane, whichever it is (DPDK
+// now, XDP later): start it with a plan, publish new plans, read counters,
+// stop it. No data-plane types cross this interface.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "driver/forwarding_plan.h"
+
+extern "C" {
+#include "abi/tables.h"
+}
+
+namespace sluice::driver {
+
+// Counters summed over every worker core (or CPU), read racily: each field
+// is a consistent 64-bit value, the whole at most a burst out of date.
+struct DataplaneStats {
+    sluice_stats totals{};             // packets in, out, to the kernel, dropped by reason
+    struct Backend {
+        uint32_t id;                   // PlanBackend::id
+        sluice_counter sent;           // packets and bytes forwarded to it
+    };
+    std::vector<Backend> backends;     // backends that were sent anything
+    uint64_t publications = 0;         // plans published since start (the first included)
+};
+
+enum class LogSeverity : uint8_t { kDebug, kInfo, kWarn, kError };
+
+// Where a driver reports what happens (start-up steps, neighbours learned,
+// stats summaries). Injected so tests capture it and the daemon filters it.
+using LogSink = std::function<void(LogSeverity, std::string_view)>;
+
+class DataplaneDriver {
+public:
+    virtual ~DataplaneDriver() = default;
+
+    // Takes the NICs, starts the workers and makes `initial` the state they
+    // forward by before their first packet (so no packet sees an empty
+    // state). Fails with a message an operator can act on; a failed start
+    // leaves nothing running. Control thread only, once.
+    virtual Result<void> start(const ForwardingPlan& initial) = 0;
+
+    // Makes `plan` the state in force, atomically for every packet: each
+    // packet is forwarded by the old or the new plan, none by a mix. The
+    // node settings that need a restart (ports, workers) must be unchanged.
+    // On error the previous plan stays in force. Control thread only.
+    virtual Result<void> publish(const ForwardingPlan& plan) = 0;
+
+    // Control-thread housekeeping between signals (neighbour resolution and
+    // the republication it causes). Call every few hundred milliseconds.
+    virtual void poll() = 0;
+
+    // Counters; any thread.
+    virtual DataplaneStats stats() const = 0;
+
+    // Stops the workers, releases the NICs. Idempotent. Control thread only.
+    virtual void stop() = 0;
+};
+
+}  // namespace sluice::driver

@@ -1,0 +1,55 @@
+// The DPDK implementation of DataplaneDriver: EAL arguments from
+// [dataplane.dpdk], the runtime (dataplane/dpdk/runtime.h) and the plan ->
+// snapshot translation, republished when a next hop's MAC changes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "driver/dataplane_driver.h"
+#include "driver/dpdk_state.h"
+#include "model/config.h"
+
+namespace sluice::dpdk {
+class Runtime;
+}
+
+namespace sluice::driver {
+
+class DpdkDriver final : public DataplaneDriver {
+public:
+    // `settings`: the [dataplane.dpdk] section. `static_neighbors`: next-hop
+    // MACs that need no resolution (operator-given, like `ip neigh ...
+    // permanent`). Nothing starts until start().
+    DpdkDriver(model::DpdkSettings settings, std::map<model::IpAddress, model::MacAddress> static_neighbors,
+               LogSink log);
+    ~DpdkDriver() override;
+
+    Result<void> start(const ForwardingPlan& initial) override;
+    Result<void> publish(const ForwardingPlan& plan) override;
+    void poll() override;
+    DataplaneStats stats() const override;
+    void stop() override;
+
+    // The EAL argument list for `settings`: lcores from main_lcore and
+    // worker_lcores, then the operator's eal_args verbatim, then a
+    // --file-prefix unique to this process unless the operator gave one
+    // (two sluiced on one host must not share DPDK runtime files).
+    static std::vector<std::string> eal_args(const model::DpdkSettings& settings, int pid);
+
+private:
+    std::optional<model::MacAddress> lookup_neighbor(const model::IpAddress& address) const;
+    Result<void> publish_locked(const ForwardingPlan& plan);
+
+    model::DpdkSettings settings_;
+    std::map<model::IpAddress, model::MacAddress> static_neighbors_;
+    LogSink log_;
+    std::unique_ptr<dpdk::Runtime> runtime_;
+    std::vector<StartedPort> ports_;
+    ForwardingPlan plan_;                 // the plan in force
+    bool running_ = false;
+};
+
+}  // namespace sluice::driver

@@ -1,0 +1,115 @@
+// Plan -> ForwardingStateBuilder translation (see dpdk_state.h).
+#include "driver/dpdk_state.h"
+
+#include <algorithm>
+#include <cstring>
+
+extern "C" {
+#include "abi/tables.h"
+#include "abi/wire.h"
+}
+
+namespace sluice::driver {
+namespace {
+
+sluice_addr to_addr(const model::IpAddress& a)
+{
+    sluice_addr out{};
+    static_assert(sizeof(out.bytes) == sizeof(a.bytes));
+    std::memcpy(out.bytes, a.bytes.data(), sizeof(out.bytes));  // same layout, see model/address.h
+    return out;
+}
+
+uint8_t to_family(const model::IpAddress& a) { return a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6; }
+
+void copy_mac(uint8_t* dst, const std::optional<model::MacAddress>& mac)
+{
+    if (mac) std::memcpy(dst, mac->bytes.data(), 6);
+}
+
+bool uses_gateway(const PlanService& s)
+{
+    return s.forwarding == model::Forwarding::kIpip || s.forwarding == model::Forwarding::kGue;
+}
+
+}  // namespace
+
+std::vector<model::IpAddress> next_hop_addresses(const ForwardingPlan& plan)
+{
+    std::vector<model::IpAddress> out;
+    bool need_v4 = false;
+    bool need_v6 = false;
+    for (const PlanService& s : plan.services) {
+        for (const PlanBackend& b : s.backends) {
+            if (s.forwarding == model::Forwarding::kL2Dsr) {
+                out.push_back(b.address);
+            } else if (uses_gateway(s)) {
+                (b.address.is_ipv4() ? need_v4 : need_v6) = true;
+            }
+        }
+    }
+    if (!plan.node.next_hop_mac) {
+        if (need_v4 && plan.node.gateway_ipv4) out.push_back(*plan.node.gateway_ipv4);
+        if (need_v6 && plan.node.gateway_ipv6) out.push_back(*plan.node.gateway_ipv6);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+Result<std::unique_ptr<const core::ForwardingState>> build_dpdk_state(const ForwardingPlan& plan,
+                                                                      const std::vector<StartedPort>& ports,
+                                                                      const NeighborLookup& neighbor,
+                                                                      bool exception_available)
+{
+    if (ports.size() != plan.node.ports.size()) {
+        return make_error("plan has " + std::to_string(plan.node.ports.size()) + " ports, the runtime " +
+                          std::to_string(ports.size()));
+    }
+    core::ForwardingStateBuilder b;
+    if (plan.node.source_ipv4) b.set_local_ipv4(to_addr(*plan.node.source_ipv4));
+    if (plan.node.source_ipv6) b.set_local_ipv6(to_addr(*plan.node.source_ipv6));
+    b.set_exception_path(plan.node.exception_path && exception_available);
+
+    // One next hop per port. The state has a single next-hop MAC per port,
+    // not one per family: IPv4's gateway wins when both are configured
+    // (written down here because it is a limit of the snapshot layout).
+    std::optional<model::MacAddress> next_hop = plan.node.next_hop_mac;
+    if (!next_hop && plan.node.gateway_ipv4) next_hop = neighbor(*plan.node.gateway_ipv4);
+    if (!next_hop && plan.node.gateway_ipv6) next_hop = neighbor(*plan.node.gateway_ipv6);
+    for (size_t i = 0; i < ports.size(); ++i) {
+        core::PortConfig pc{};
+        std::memcpy(pc.mac, ports[i].mac.data(), 6);
+        copy_mac(pc.nexthop_mac, next_hop);
+        pc.mtu = ports[i].mtu;
+        const uint16_t egress = plan.node.ports[i].egress;
+        if (egress >= ports.size()) return make_error("port " + plan.node.ports[i].name + ": bad egress index");
+        pc.egress_port = ports[egress].port_id;
+        b.add_port(ports[i].port_id, pc);
+    }
+
+    for (const PlanService& s : plan.services) {
+        for (const PlanBackend& pb : s.backends) {
+            sluice_backend be{};
+            be.addr = to_addr(pb.address);
+            be.family = to_family(pb.address);
+            be.flags = SLUICE_BACKEND_F_VALID | (pb.draining ? SLUICE_BACKEND_F_DRAINING : 0);
+            if (s.forwarding == model::Forwarding::kL2Dsr) copy_mac(be.mac, neighbor(pb.address));
+            b.add_backend(pb.id, be);
+        }
+        core::ForwardingStateBuilder::VipSpec v{};
+        v.key.addr = to_addr(s.vip.address);
+        v.key.port = __builtin_bswap16(s.vip.port);
+        v.key.proto = s.protocol == model::Protocol::kTcp ? SLUICE_IPPROTO_TCP : SLUICE_IPPROTO_UDP;
+        v.key.family = to_family(s.vip.address);
+        v.vip_id = s.vip_id;
+        v.forwarding = static_cast<uint8_t>(s.forwarding);  // same values, see model/service.h
+        v.flags = s.flags;
+        v.gue_port = s.gue_port;
+        v.ring = s.ring;
+        b.add_vip(std::move(v));
+    }
+    return b.build();
+}
+
+}  // namespace sluice::driver

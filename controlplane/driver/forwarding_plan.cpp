@@ -1,0 +1,161 @@
+// Model -> ForwardingPlan: Maglev tables over each service's backends, with
+// ids that outlive the plan (see forwarding_plan.h).
+#include "driver/forwarding_plan.h"
+
+#include <algorithm>
+
+#include "maglev/maglev.h"
+
+extern "C" {
+#include "abi/tables.h"
+}
+
+namespace sluice::driver {
+namespace {
+
+// A margin beyond the longest idle timeout: connection entries are aged by
+// the workers' own clocks, read once per burst.
+constexpr std::chrono::milliseconds kQuarantineMargin{10000};
+
+std::string vip_id_key(const model::Service& s)
+{
+    return std::string(s.protocol == model::Protocol::kTcp ? "tcp/" : "udp/") + s.vip.to_string();
+}
+
+uint8_t vip_flags(const model::Service& s)
+{
+    uint8_t flags = 0;
+    if (!s.filter.allow.empty() || !s.filter.deny.empty()) flags |= SLUICE_VIP_F_ACL;
+    if (s.rate_limit.packets || s.rate_limit.new_flows) flags |= SLUICE_VIP_F_RATE_LIMIT;
+    return flags;
+}
+
+Result<NodePlan> build_node(const model::Config& config)
+{
+    NodePlan node;
+    node.source_ipv4 = config.network.source_ipv4;
+    node.source_ipv6 = config.network.source_ipv6;
+    node.gateway_ipv4 = config.network.gateway_ipv4;
+    node.gateway_ipv6 = config.network.gateway_ipv6;
+    node.timeouts = config.timeouts;
+    const auto& dp = config.dataplane;
+    if (dp.type == model::DataplaneType::kXdp && dp.xdp) {
+        for (const auto& ifname : dp.xdp->interfaces) {
+            node.ports.push_back(PlanPort{ifname, ifname, 0, static_cast<uint16_t>(node.ports.size())});
+        }
+        node.exception_path = false;  // XDP_PASS hands the kernel what is not ours
+        return node;
+    }
+    if (!dp.dpdk) return make_error("dataplane: no [dataplane.dpdk] section");
+    const model::DpdkSettings& dpdk = *dp.dpdk;
+    std::optional<uint16_t> egress;
+    for (size_t i = 0; i < dpdk.ports.size(); ++i) {
+        if (dpdk.egress_port && dpdk.ports[i].name == *dpdk.egress_port) egress = static_cast<uint16_t>(i);
+    }
+    if (dpdk.egress_port && !egress) return make_error("egress_port '" + *dpdk.egress_port + "' names no port");
+    for (size_t i = 0; i < dpdk.ports.size(); ++i) {
+        const auto& p = dpdk.ports[i];
+        node.ports.push_back(PlanPort{p.name, p.device, p.rx_queues, egress.value_or(static_cast<uint16_t>(i))});
+    }
+    node.next_hop_mac = dpdk.next_hop_mac;
+    node.exception_path = dpdk.exception_path;
+    node.exception_tap = dpdk.exception_tap;
+    node.conn_table_size = dpdk.conn_table_size;
+    return node;
+}
+
+}  // namespace
+
+std::string backend_id_key(const std::string& service, const model::IpAddress& address)
+{
+    return service + "/" + address.to_string();
+}
+
+std::string maglev_id(const model::IpAddress& address) { return address.to_string(); }
+
+std::chrono::milliseconds id_quarantine(const model::ConnectionTimeouts& t)
+{
+    return std::max({t.tcp_established, t.tcp_syn_fin, t.udp}) + kQuarantineMargin;
+}
+
+PlanBuilder::PlanBuilder(StableIdAllocator::Clock clock)
+    : backend_ids_(SLUICE_MAX_BACKENDS, id_quarantine(model::ConnectionTimeouts{}), clock),
+      vip_ids_(SLUICE_MAX_VIPS, id_quarantine(model::ConnectionTimeouts{}), clock)
+{
+}
+
+Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
+{
+    ForwardingPlan plan;
+    auto node = build_node(config);
+    if (!node) return Error{node.error()};
+    plan.node = std::move(*node);
+
+    // Tables first (pure, may fail), ids second (changes allocator state).
+    struct Built {
+        maglev::Table table;
+        std::vector<const model::Backend*> by_index;  // table.ids order
+    };
+    std::vector<Built> built;
+    std::vector<std::string> backend_keys;
+    std::vector<std::string> vip_keys;
+    for (const model::Service& s : config.services) {
+        if (s.discovery) {
+            plan.warnings.push_back("service " + s.name +
+                                    ": backend discovery is not built yet; its VIP has no backends");
+        }
+        std::vector<maglev::Backend> input;
+        for (const model::Backend& b : s.backends) {
+            const bool draining = b.state == model::BackendState::kDraining;
+            input.push_back(maglev::Backend{maglev_id(b.address), draining ? 0u : b.weight});
+        }
+        auto table = maglev::build_table(input, s.table_size);
+        if (!table) return Error{"service " + s.name + ": " + table.error()};
+        Built b{std::move(*table), {}};
+        for (const std::string& id : b.table.ids) {
+            const auto it = std::find_if(s.backends.begin(), s.backends.end(),
+                                         [&](const model::Backend& be) { return maglev_id(be.address) == id; });
+            b.by_index.push_back(&*it);  // build_table only sorts the ids it was given
+            backend_keys.push_back(backend_id_key(s.name, it->address));
+        }
+        vip_keys.push_back(vip_id_key(s));
+        built.push_back(std::move(b));
+    }
+
+    backend_ids_.set_quarantine(id_quarantine(config.timeouts));
+    vip_ids_.set_quarantine(id_quarantine(config.timeouts));
+    auto vip_ids = vip_ids_.assign(vip_keys);
+    if (!vip_ids) return Error{"VIP ids: " + vip_ids.error()};
+    auto backend_ids = backend_ids_.assign(backend_keys);
+    if (!backend_ids) return Error{"backend ids: " + backend_ids.error()};
+
+    size_t next_backend = 0;
+    for (size_t i = 0; i < config.services.size(); ++i) {
+        const model::Service& s = config.services[i];
+        const Built& b = built[i];
+        PlanService ps;
+        ps.name = s.name;
+        ps.vip_id = (*vip_ids)[i];
+        ps.vip = s.vip;
+        ps.protocol = s.protocol;
+        ps.forwarding = s.forwarding;
+        ps.gue_port = s.forwarding == model::Forwarding::kGue ? s.gue_port : 0;
+        ps.flags = vip_flags(s);
+        std::vector<uint32_t> global(b.by_index.size());
+        for (size_t k = 0; k < b.by_index.size(); ++k) {
+            const model::Backend& be = *b.by_index[k];
+            global[k] = (*backend_ids)[next_backend++];
+            const bool draining = be.state == model::BackendState::kDraining;
+            ps.backends.push_back(PlanBackend{global[k], be.address, draining ? 0u : be.weight, draining});
+        }
+        ps.ring.reserve(b.table.slots.size());
+        for (uint32_t slot : b.table.slots) {
+            ps.ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
+        }
+        ps.fingerprint = maglev::fingerprint(b.table);
+        plan.services.push_back(std::move(ps));
+    }
+    return plan;
+}
+
+}  // namespace sluice::driver

@@ -1,0 +1,99 @@
+// The forwarding plan: what every data plane must do, derived from the model
+// and independent of how a plane does it. A driver turns it into its own
+// form (DPDK: a core::ForwardingState snapshot; XDP: BPF map contents).
+// Building it is where Maglev tables are made and backend ids are assigned.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "driver/id_allocator.h"
+#include "model/config.h"
+
+namespace sluice::driver {
+
+// One NIC port (DPDK) or interface (XDP) the data plane owns.
+struct PlanPort {
+    std::string name;              // operator's label
+    std::string device;            // PCI address / vdev devargs (DPDK) or interface name (XDP)
+    uint16_t rx_queues = 0;        // 0 = one per worker
+    uint16_t egress = 0;           // index into NodePlan::ports where VIP traffic received here leaves
+};
+
+// Settings of this node that are not per service.
+struct NodePlan {
+    std::vector<PlanPort> ports;                 // in config order
+    std::optional<model::IpAddress> source_ipv4; // outer source of IPv4 encapsulation
+    std::optional<model::IpAddress> source_ipv6; // outer source of IPv6 encapsulation
+    std::optional<model::IpAddress> gateway_ipv4;  // next hop of IPIP/GUE to IPv4 backends
+    std::optional<model::IpAddress> gateway_ipv6;  // next hop of IPIP/GUE to IPv6 backends
+    std::optional<model::MacAddress> next_hop_mac; // fixed next hop of IPIP/GUE; no resolution
+    bool exception_path = true;                  // non-VIP traffic to the host kernel
+    std::string exception_tap;                   // name of the TAP for that
+    uint32_t conn_table_size = 1048576;          // entries per worker
+    model::ConnectionTimeouts timeouts;          // connection-table idle timeouts
+};
+
+// One backend of one service.
+struct PlanBackend {
+    uint32_t id = 0;            // global dense id, stable for (service, address)
+    model::IpAddress address;   // outer destination (IPIP/GUE) or L2 next hop (L2 DSR)
+    uint32_t weight = 0;        // Maglev weight; 0 while draining
+    bool draining = false;      // valid for established flows, in no slot
+};
+
+struct PlanService {
+    std::string name;                // unique service name
+    uint32_t vip_id = 0;             // dense id, stable for (protocol, VIP endpoint)
+    model::Endpoint vip;             // address and port (0 = all ports)
+    model::Protocol protocol = model::Protocol::kTcp;
+    model::Forwarding forwarding = model::Forwarding::kIpip;
+    uint16_t gue_port = 0;           // GUE destination port (host order); GUE only
+    uint8_t flags = 0;               // SLUICE_VIP_F_*
+    std::vector<PlanBackend> backends;  // sorted by Maglev id (the table's order)
+    std::vector<uint32_t> ring;      // table_size slots of global backend ids or SLUICE_BACKEND_NONE
+    uint64_t fingerprint = 0;        // maglev::fingerprint of the table; nodes compare it
+};
+
+struct ForwardingPlan {
+    NodePlan node;
+    std::vector<PlanService> services;  // in config order
+    std::vector<std::string> warnings;  // what the plan leaves out, for the log
+};
+
+// Builds plans and keeps the id allocators that make backend and VIP ids
+// stable from one plan to the next, so one instance lives as long as the
+// daemon. Control thread only; not thread-safe.
+class PlanBuilder {
+public:
+    // `clock` feeds the id quarantine (tests inject one).
+    explicit PlanBuilder(StableIdAllocator::Clock clock = [] { return std::chrono::steady_clock::now(); });
+
+    // The plan for `config`. Static backends only for now: a service with
+    // a discovery source gets an empty table (a warning says so). Errors:
+    // Maglev refusals (table size) and id exhaustion; on error the ids
+    // assigned so far stay as they were.
+    Result<ForwardingPlan> build(const model::Config& config);
+
+private:
+    StableIdAllocator backend_ids_;
+    StableIdAllocator vip_ids_;
+};
+
+// The key a backend's id is kept under: one id per (service, address).
+std::string backend_id_key(const std::string& service, const model::IpAddress& address);
+
+// The Maglev id of a backend (decides its permutation, so every node must
+// derive the same one): its address. The backend port is only where health
+// checks probe, so changing it must not reshuffle the table.
+std::string maglev_id(const model::IpAddress& address);
+
+// How long a released backend id stays unusable: the longest connection
+// idle timeout (after which no entry can still name it) plus a margin.
+std::chrono::milliseconds id_quarantine(const model::ConnectionTimeouts& timeouts);
+
+}  // namespace sluice::driver

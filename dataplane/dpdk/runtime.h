@@ -1,0 +1,110 @@
+// The running DPDK data plane: EAL, mbuf pool, ports, one worker lcore per
+// RX queue running SluicePipeline in run_worker_loop, and the RCU publisher
+// of forwarding snapshots. Knows nothing of the control plane's model: the
+// caller hands it devices, sizes and built snapshots.
+#pragma once
+
+#include <rte_mempool.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "core/forwarding_state.h"
+#include "core/pipeline.h"
+#include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/port.h"
+#include "dataplane/dpdk/rcu_publisher.h"
+
+extern "C" {
+#include "abi/tables.h"
+}
+
+namespace sluice::dpdk {
+
+struct RuntimePort {
+    std::string name;        // operator's label
+    std::string device;      // PCI address or vdev devargs
+    uint16_t rx_queues = 0;  // 0 = one per worker
+};
+
+struct RuntimeConfig {
+    std::vector<std::string> eal_args;   // complete EAL argument list (lcores included)
+    std::vector<unsigned> worker_lcores; // one packet loop each; worker i is the i-th
+    uint32_t mbuf_pool_size = 65535;     // mbufs in the one pool
+    std::vector<RuntimePort> ports;
+    uint32_t conn_table_size = 1048576;  // entries per worker
+    std::chrono::milliseconds tcp_established{3600000};
+    std::chrono::milliseconds tcp_transitory{30000};
+    std::chrono::milliseconds udp{60000};
+};
+
+// Counters summed over the workers.
+struct RuntimeStats {
+    sluice_stats totals{};
+    std::vector<sluice_counter> backends;  // by backend id, SLUICE_MAX_BACKENDS entries
+};
+
+class Runtime {
+public:
+    // EAL, pool and ports, in that order; no worker runs yet. Each port gets
+    // one RX queue per worker (unless configured) and one TX queue per
+    // worker plus one for the control thread (ARP/ND). Fails with the first
+    // step's reason; what was set up is torn down again.
+    // Main thread only, once per process (the EAL's rule).
+    static Result<std::unique_ptr<Runtime>> create(const RuntimeConfig& config);
+
+    // Stops everything still running, then releases ports, pool and EAL.
+    ~Runtime();
+
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // Ports as started (DPDK port id, MAC, MTU), in config order.
+    const std::vector<Port>& ports() const { return ports_; }
+    // The TX queue reserved for the control thread on every port.
+    uint16_t control_tx_queue() const { return static_cast<uint16_t>(worker_lcores_.size()); }
+    rte_mempool* pool() const { return pool_; }
+
+    // Launches the worker lcores with `initial` as the snapshot in force and
+    // returns once every worker has its connection table and is polling.
+    // Control thread, once.
+    Result<void> start_workers(std::unique_ptr<const core::ForwardingState> initial);
+
+    // Makes `next` current; returns after the previous snapshot is freed
+    // (every worker passed a quiescent state). Control thread.
+    void publish(std::unique_ptr<const core::ForwardingState> next);
+
+    // Counters summed over workers (racy per field, see core::Worker). Any
+    // thread while the workers run or after stop().
+    RuntimeStats stats() const;
+    uint64_t publications() const;
+
+    // Workers leave their loop and go offline; ports stop. Idempotent.
+    // Control thread.
+    void stop();
+
+private:
+    struct WorkerSlot;
+
+    Runtime() = default;
+    static int worker_main(void* arg);
+
+    RuntimeConfig config_;
+    std::vector<unsigned> worker_lcores_;
+    std::unique_ptr<Eal> eal_;
+    rte_mempool* pool_ = nullptr;
+    std::vector<Port> ports_;
+    std::unique_ptr<RcuPublisher<core::ForwardingState>> publisher_;
+    std::vector<std::unique_ptr<WorkerSlot>> workers_;
+    core::ConnectionTable::Config conn_config_{};
+    std::atomic<bool> stop_{false};
+    bool launched_ = false;
+    bool ports_stopped_ = false;
+};
+
+}  // namespace sluice::dpdk
