@@ -49,6 +49,7 @@ struct SourceStatus {
     uint64_t revision = 0;   // BackendSet::revision of the set in force
     size_t backend_count = 0;  // backends in the set in force
     uint64_t updates = 0;    // sets delivered through the callback
+    size_t ignored_entries = 0;  // entries left out of the set (bad etcd values)
 };
 
 // Receives a new desired set. Called from the source's worker thread only.

@@ -111,7 +111,7 @@ bool SourceBase::sleep_for(std::chrono::milliseconds d)
     return true;
 }
 
-void SourceBase::accept(BackendSet set)
+void SourceBase::accept(BackendSet set, size_t ignored)
 {
     for (auto& entry : set.backends) {
         if (entry.port == 0) {
@@ -125,6 +125,7 @@ void SourceBase::accept(BackendSet set)
         status_.last_update = std::chrono::system_clock::now();
         status_.revision = set.revision;
         status_.backend_count = set.backends.size();
+        status_.ignored_entries = ignored;
         if (changed) {
             ++status_.updates;
         }

@@ -56,7 +56,8 @@ protected:
     // A good set was read: status ok, and the callback runs if the backends
     // differ from those last delivered (or nothing was delivered yet).
     // Entries with port 0 get the default port first. Worker thread.
-    void accept(BackendSet set);
+    // `ignored` counts entries the source left out (bad values).
+    void accept(BackendSet set, size_t ignored = 0);
     // The source is failing: stale if a good set exists, else error. The set
     // in force is kept. Worker thread.
     void fail(const std::string& error);
