@@ -132,4 +132,53 @@ struct sluice_stats {
 	__u64 drops[SLUICE_DROP_MAX]; /* by enum sluice_drop_reason */
 };
 
+/* ---- XDP plane configuration (appended; the DPDK path keeps these in its
+ * ForwardingState). Versioned together with the XDP map names. ---- */
+
+/* Largest port id + 1 the XDP plane configures (as core::kMaxPorts). */
+#define SLUICE_MAX_PORTS 16
+
+#define SLUICE_PORT_F_PRESENT 0x01      /* port is configured */
+
+/* One port of the node (XDP: array map indexed by port id; the ingress
+ * interface is mapped to its port id by a second map keyed by ifindex). */
+struct sluice_port_config {
+	__u8 mac[6];                /* our MAC on this port: source of what we send on it */
+	__u8 nexthop_mac[6];        /* router toward the backends (IPIP/GUE); zero = unresolved */
+	__u16 mtu;                  /* L3 MTU, host order: the largest IP packet we may send */
+	__u16 egress_port;          /* port id VIP traffic received here leaves by; itself = one-arm */
+	__u32 ifindex;              /* kernel interface index (XDP redirect target), host order */
+	__u8 flags;                 /* SLUICE_PORT_F_* */
+	__u8 pad[3];                /* zero */
+};
+
+#define SLUICE_NODE_F_GLOBAL_ACL 0x01   /* the global ACL scope has entries */
+
+/* Per-node settings (XDP: array map of one entry). */
+struct sluice_node_config {
+	union sluice_addr local_v4; /* outer source address of IPv4 tunnels */
+	union sluice_addr local_v6; /* outer source address of IPv6 tunnels */
+	__u64 conn_timeout_ns;      /* idle time after which a connection entry is ignored; 0 = never */
+	__u8 exception_path;        /* 1: non-VIP traffic to the host (XDP always passes it) */
+	__u8 flags;                 /* SLUICE_NODE_F_* */
+	__u8 pad[6];                /* zero */
+};
+
+/* Where fragments to a VIP address go, per protocol. */
+#define SLUICE_FRAG_NONE 0              /* no service of this protocol: VIP_PORT_MISS */
+#define SLUICE_FRAG_SERVICE 1           /* the service at frag_port (0 = the all-ports one) */
+#define SLUICE_FRAG_AMBIGUOUS 2         /* several services, none port 0: FRAGMENT_UNSUPPORTED */
+
+/* Value of the VIP-address map (key: struct sluice_vip_key with port 0 and
+ * proto 0): tells "a VIP, wrong port" from "not ours", and names the
+ * service fragments of each protocol are steered to (ports are unknown in
+ * a fragment). */
+struct sluice_vip_addr_info {
+	__be16 frag_port_tcp;       /* service port TCP fragments use (valid when frag_tcp == SERVICE) */
+	__be16 frag_port_udp;       /* the same for UDP */
+	__u8 frag_tcp;              /* SLUICE_FRAG_* for TCP */
+	__u8 frag_udp;              /* SLUICE_FRAG_* for UDP */
+	__u8 pad[2];                /* zero */
+};
+
 #endif /* SLUICE_ABI_TABLES_H */

@@ -225,3 +225,22 @@ TEST(DropReasons, LabelsAreUnique)
 }
 
 }  // namespace
+
+// XDP plane configuration (appended to abi/tables.h): BPF map values the
+// loader writes and pinned maps keep across restarts.
+SLUICE_ASSERT_LAYOUT(struct sluice_port_config, 24, 4);
+SLUICE_ASSERT_OFFSET(struct sluice_port_config, nexthop_mac, 6);
+SLUICE_ASSERT_OFFSET(struct sluice_port_config, mtu, 12);
+SLUICE_ASSERT_OFFSET(struct sluice_port_config, egress_port, 14);
+SLUICE_ASSERT_OFFSET(struct sluice_port_config, ifindex, 16);
+SLUICE_ASSERT_OFFSET(struct sluice_port_config, flags, 20);
+SLUICE_ASSERT_LAYOUT(struct sluice_node_config, 48, 8);
+SLUICE_ASSERT_OFFSET(struct sluice_node_config, local_v6, 16);
+SLUICE_ASSERT_OFFSET(struct sluice_node_config, conn_timeout_ns, 32);
+SLUICE_ASSERT_OFFSET(struct sluice_node_config, exception_path, 40);
+SLUICE_ASSERT_OFFSET(struct sluice_node_config, flags, 41);
+SLUICE_ASSERT_LAYOUT(struct sluice_vip_addr_info, 8, 2);
+SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_port_udp, 2);
+SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_tcp, 4);
+SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_udp, 5);
+static_assert(SLUICE_MAX_PORTS == 16, "port maps are sized by it: a change needs new map versions");

@@ -1,0 +1,78 @@
+// The plane-neutral description of what the XDP data plane should forward:
+// node addresses, ports, backends, services with their Maglev rings, ACL
+// prefixes and rate limits. Plain structs over the ABI types and std
+// containers only (no libbpf, no DPDK), so the control plane's
+// DataplaneDriver can fill one from its model and hand it to XdpDataplane.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+extern "C" {
+#include "abi/tables.h"
+#include "abi/types.h"
+}
+
+namespace sluice::xdp {
+
+struct NodeSpec {
+    sluice_addr local_v4{};          // outer source of IPv4 tunnels (v4 field)
+    sluice_addr local_v6{};          // outer source of IPv6 tunnels
+    bool exception_path = true;      // informational: XDP always passes non-VIP traffic
+    uint64_t conn_timeout_ns = 0;    // idle time before a connection entry is ignored; 0 = LRU only
+};
+
+struct PortSpec {
+    uint16_t id = 0;                 // port id < SLUICE_MAX_PORTS
+    uint8_t mac[6]{};                // our MAC on it
+    uint8_t nexthop_mac[6]{};        // router toward the backends; zero = unresolved
+    uint16_t mtu = 1500;             // L3 MTU
+    uint16_t egress_port = 0;        // where VIP traffic received here leaves; itself = one-arm
+    uint32_t ifindex = 0;            // interface the port is (0: not bound yet, see bind_interface)
+};
+
+struct BackendSpec {
+    uint32_t id = 0;                 // dense id < SLUICE_MAX_BACKENDS
+    uint8_t family = SLUICE_FAMILY_IPV4;
+    sluice_addr addr{};              // outer destination, or L2 DSR next hop
+    uint8_t mac[6]{};                // L2 DSR: resolved MAC, zero until resolved
+    uint8_t flags = SLUICE_BACKEND_F_VALID;  // SLUICE_BACKEND_F_*
+};
+
+// Token-bucket limits of one service (0 = unlimited). Whole tokens; each
+// CPU gets its share, as each DPDK worker does.
+struct RateLimitSpec {
+    uint64_t packets_per_sec = 0;
+    uint64_t packets_burst = 0;
+    uint64_t new_flows_per_sec = 0;
+    uint64_t new_flows_burst = 0;
+};
+
+struct VipSpec {
+    sluice_vip_key key{};            // address, port (0 = all), protocol, family
+    uint32_t vip_id = 0;             // dense id < SLUICE_MAX_VIPS, stable across updates
+    uint8_t forwarding = SLUICE_FWD_IPIP;  // enum sluice_forwarding
+    uint8_t flags = 0;               // SLUICE_VIP_F_HASH_NO_SPORT (ACL/RATE_LIMIT are derived)
+    uint16_t gue_port = 0;           // host order, GUE only
+    std::vector<uint32_t> ring;      // Maglev ring, prime size; SLUICE_BACKEND_NONE = no backend
+    RateLimitSpec limits;
+};
+
+// One ACL prefix. scope = vip_id, or SLUICE_MAX_VIPS for the global scope.
+struct AclPrefixSpec {
+    uint32_t scope = SLUICE_MAX_VIPS;
+    uint8_t family = SLUICE_FAMILY_IPV4;
+    sluice_addr addr{};
+    uint8_t prefix_len = 0;          // bits, <= 32 or 128
+    bool deny = false;               // deny list, else allow list
+};
+
+struct Description {
+    NodeSpec node;
+    std::vector<PortSpec> ports;
+    std::vector<BackendSpec> backends;
+    std::vector<VipSpec> vips;
+    std::vector<AclPrefixSpec> acl;
+};
+
+}  // namespace sluice::xdp

@@ -1,0 +1,128 @@
+// XdpDataplane: loads xdp_lb (libbpf skeleton), fills its maps from a
+// Description, flips Maglev rings so no packet ever sees a half-written one,
+// attaches to interfaces (native XDP; generic only when allowed, and then
+// reported), and pins maps under bpffs so a restarted sluiced keeps the
+// connection table and therefore its established flows.
+//
+// Thread safety: one control-plane thread owns an XdpDataplane; none of its
+// methods may run concurrently. The data plane (the BPF program on every
+// CPU) reads the maps at any time; every write below is ordered so that a
+// reader sees either the old or the new state of each service.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "loader/description.h"
+
+extern "C" {
+#include "abi/flow.h"
+#include "abi/tables.h"
+#include "abi/wire.h"
+}
+
+struct xdp_lb;  // the generated skeleton
+
+namespace sluice::xdp {
+
+struct OpenOptions {
+    // bpffs directory for the maps (created if missing). Empty: nothing is
+    // pinned and the maps die with the object. When it already holds maps of
+    // the same names and layouts, they are reused (restart).
+    std::string pin_dir;
+};
+
+enum class AttachMode { kNative, kGeneric };
+
+// The live ring of a service, for tests and diagnostics.
+struct RingInfo {
+    uint32_t ring_id;    // 2 * vip_id + generation
+    uint32_t ring_size;  // M
+};
+
+class XdpDataplane {
+public:
+    // Control plane. Opens and loads the program and its maps (reusing
+    // pinned ones under options.pin_dir); errors carry libbpf's reason.
+    static Result<std::unique_ptr<XdpDataplane>> open(const OpenOptions& options);
+    // Detaches from every interface this object attached to. Pinned maps
+    // stay (that is the point of pinning); call unpin() to remove them.
+    ~XdpDataplane();
+    XdpDataplane(const XdpDataplane&) = delete;
+    XdpDataplane& operator=(const XdpDataplane&) = delete;
+
+    // Control plane. Makes the maps describe `desc`: new backends first,
+    // then rings (each written into the VIP's inactive ring and flipped with
+    // one map update), then addresses; what `desc` no longer has is removed
+    // last, after the services that used it. Validates before writing.
+    Result<void> apply(const Description& desc);
+
+    // Control plane. Replaces one service's ring (same size or not): writes
+    // the inactive ring (changed slots only, batched), flips the service's
+    // entry, then waits until no CPU can still be reading the old ring so it
+    // may be reused by the next update. Backends it names must be applied.
+    Result<void> update_ring(uint32_t vip_id, const std::vector<uint32_t>& ring);
+
+    // Control plane. Maps interface `ifindex` to port `port_id` (ingress
+    // lookup, and the redirect target when the port is an egress).
+    Result<void> bind_interface(uint32_t ifindex, uint16_t port_id);
+
+    // Control plane. Attaches in native mode; if the driver refuses and
+    // `allow_generic`, in generic (skb) mode. Returns the mode used.
+    Result<AttachMode> attach(uint32_t ifindex, bool allow_generic);
+    Result<void> detach(uint32_t ifindex);
+
+    // Removes the pinned maps and the pin directory (decommissioning).
+    Result<void> unpin();
+
+    // Any time on the owner thread. Node counters summed over CPUs.
+    Result<sluice_stats> read_stats() const;
+    // Empties the connection table (tests; operators after a drain).
+    Result<void> clear_connections();
+    // The live ring of a service, if it has one.
+    Result<RingInfo> live_ring(uint32_t vip_id) const;
+
+    int program_fd() const;
+    int map_fd(const std::string& name) const;  // -1 for an unknown name
+    // Verified program size, for reports.
+    uint32_t program_instructions() const;
+
+private:
+    struct RingSlot {
+        int fd = -1;                     // inner map, owned
+        std::vector<uint32_t> content;   // what it holds; empty = unknown (write all)
+    };
+    struct Service {
+        sluice_vip_key key{};
+        sluice_vip_meta meta{};          // as last written (ring_id = live ring)
+        bool has_live = false;
+        RingSlot slots[2];
+    };
+
+    XdpDataplane() = default;
+    Result<void> adopt_pinned_state();
+    Result<void> write_ring(Service& s, uint32_t gen, const std::vector<uint32_t>& ring);
+    Result<void> flip(Service& s, const std::vector<uint32_t>& ring);
+    Result<void> wait_for_readers(const Service& s, uint32_t gen);
+    Result<void> write_acl(const Description& desc, bool& global_acl, std::set<uint32_t>& vip_acl);
+    Result<void> write_rate_limits(const Description& desc);
+    Result<void> write_vip_addresses(const Description& desc);
+    Result<void> remove_service(Service& s);
+    void close_service(Service& s);
+
+    xdp_lb* skel_ = nullptr;
+    std::string pin_dir_;
+    std::map<uint32_t, Service> services_;          // by vip_id
+    std::map<uint16_t, sluice_port_config> ports_;  // as written
+    std::set<uint32_t> backend_ids_;                // ids written valid by apply()
+    std::set<std::vector<uint8_t>> acl4_keys_, acl6_keys_, vip_addr_keys_;
+    std::set<uint32_t> attached_;                   // ifindex → attached by us
+    std::map<uint32_t, uint32_t> attach_flags_;
+};
+
+}  // namespace sluice::xdp

@@ -1,0 +1,174 @@
+/* Forwarding writers for xdp_lb: IPIP (4in4, 6in6, 4in6, 6in4), GUE over
+ * IPv4/IPv6, L2 DSR. The header choices are the core's (see
+ * dataplane/core/encap.h: outer TTL 64, TOS copied, DF/ID rules, IPv6 flow
+ * label = hash & 0xfffff, GUE variant 1 with sport from the hash, UDP
+ * checksum 0 over IPv4 and computed over IPv6); this file only maps them
+ * onto bpf_xdp_adjust_head/tail. Headers are built on the stack and written
+ * with bpf_xdp_store_bytes. */
+#ifndef SLUICE_XDP_ENCAP_H
+#define SLUICE_XDP_ENCAP_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "abi/checksum.h"
+#include "abi/flow.h"
+#include "abi/tables.h"
+#include "abi/wire.h"
+#include "xdp/csum.h"
+#include "xdp/parse.h"
+
+/* Encapsulation outcomes besides XLB_OK and drop reasons. */
+#define XLB_MTU_EXCEEDED (-3)
+
+struct xlb_encap_params {
+	const __u8 *src_mac;                /* our MAC on the egress port */
+	const __u8 *dst_mac;                /* next hop (IPIP/GUE) or backend (L2 DSR) */
+	const union sluice_addr *outer_src; /* local address of the backend's family */
+	const union sluice_addr *outer_dst; /* backend address */
+	__u32 flow_hash;                    /* sluice_flow_hash of the key */
+	__be16 gue_dport;                   /* network order */
+	__u16 mtu;                          /* egress L3 MTU */
+	__u8 keep_vlan;                     /* re-emit the received tag */
+};
+
+/* The core's encap_overhead(). */
+static __always_inline __u32 xlb_encap_overhead(__u8 mode, __u8 outer_family)
+{
+	__u32 ip;
+
+	if (mode == SLUICE_FWD_L2DSR)
+		return 0;
+	ip = outer_family == SLUICE_FAMILY_IPV4 ? XLB_IPV4_LEN : XLB_IPV6_LEN;
+	return mode == SLUICE_FWD_GUE ? ip + XLB_UDP_LEN : ip;
+}
+
+/* Ethernet (+ tag) as the core writes it: 14 or 18 bytes used. */
+struct xlb_l2 {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 type;      /* ethertype, or the 802.1Q TPID */
+	__be16 tci;       /* tag control, when tagged */
+	__be16 type2;     /* ethertype, when tagged */
+};
+
+static __always_inline void xlb_fill_l2(struct xlb_l2 *l2, const __u8 *dst, const __u8 *src, __u8 tagged,
+					__be16 tci, __u16 ethertype)
+{
+	__builtin_memcpy(l2->dst, dst, 6);
+	__builtin_memcpy(l2->src, src, 6);
+	if (tagged) {
+		l2->type = bpf_htons(SLUICE_ETH_P_VLAN);
+		l2->tci = tci;
+		l2->type2 = bpf_htons(ethertype);
+	} else {
+		l2->type = bpf_htons(ethertype);
+		l2->tci = 0;
+		l2->type2 = 0;
+	}
+}
+
+/* Outer headers: IP (+ UDP for GUE), 48 bytes at most. */
+union xlb_outer {
+	struct {
+		struct sluice_ipv4_hdr ip;
+		struct sluice_udp_hdr udp;
+	} v4;
+	struct {
+		struct sluice_ipv6_hdr ip;
+		struct sluice_udp_hdr udp;
+	} v6;
+	__u8 raw[48];
+};
+
+/* Rewrites the frame to [L2][outer][inner IP packet], padding cut off.
+ * Returns XLB_OK, XLB_MTU_EXCEEDED, or a drop reason. */
+static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_parsed *pp,
+					   const struct xlb_encap_params *ep, __u8 mode, __u8 outer_family)
+{
+	__u32 overhead = xlb_encap_overhead(mode, outer_family);
+	__u32 inner_len = pp->l3_len;
+	__u32 l2_len = ep->keep_vlan ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
+	__u8 inner4 = pp->family == SLUICE_FAMILY_IPV4;
+	__u8 ip_proto = mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : inner4 ? SLUICE_IPPROTO_IPIP : SLUICE_IPPROTO_IPV6;
+	union xlb_outer o;
+	struct xlb_l2 l2;
+	int tail, head;
+
+	if (inner_len + overhead > ep->mtu)
+		return XLB_MTU_EXCEEDED;
+
+	__builtin_memset(&o, 0, sizeof(o));
+	if (mode != SLUICE_FWD_L2DSR) {
+		if (outer_family == SLUICE_FAMILY_IPV4) {
+			o.v4.ip.version_ihl = SLUICE_IPV4_VERSION_IHL(5);
+			o.v4.ip.tos = pp->tos;
+			o.v4.ip.total_len = bpf_htons((__u16)(inner_len + overhead));
+			if (inner4) {
+				o.v4.ip.id = pp->ipv4_id;
+				o.v4.ip.frag_off = pp->ipv4_df ? bpf_htons(SLUICE_IPV4_DF) : 0;
+			} else {
+				o.v4.ip.id = 0;
+				o.v4.ip.frag_off = bpf_htons(SLUICE_IPV4_DF);
+			}
+			o.v4.ip.ttl = 64;
+			o.v4.ip.protocol = ip_proto;
+			o.v4.ip.saddr = ep->outer_src->v4;
+			o.v4.ip.daddr = ep->outer_dst->v4;
+			o.v4.ip.check = sluice_ipv4_hdr_csum(&o.v4.ip, sizeof(o.v4.ip));
+			if (mode == SLUICE_FWD_GUE) {
+				o.v4.udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
+				o.v4.udp.dport = ep->gue_dport;
+				o.v4.udp.len = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
+				o.v4.udp.check = 0; /* RFC 768 / RFC 8086: none over IPv4 */
+			}
+		} else {
+			o.v6.ip.ver_tc_flow =
+				bpf_htonl((6u << 28) | ((__u32)pp->tos << 20) | (ep->flow_hash & 0xFFFFFu));
+			o.v6.ip.payload_len = bpf_htons((__u16)(inner_len + overhead - XLB_IPV6_LEN));
+			o.v6.ip.nexthdr = ip_proto;
+			o.v6.ip.hop_limit = 64;
+			o.v6.ip.saddr = *ep->outer_src;
+			o.v6.ip.daddr = *ep->outer_dst;
+			if (mode == SLUICE_FWD_GUE) {
+				__u16 udp_len = (__u16)(XLB_UDP_LEN + inner_len);
+				__u64 sum;
+
+				o.v6.udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
+				o.v6.udp.dport = ep->gue_dport;
+				o.v6.udp.len = bpf_htons(udp_len);
+				o.v6.udp.check = 0;
+				/* RFC 8200 §8.1: never 0 over IPv6; summed in place
+				 * before the frame moves. */
+				sum = sluice_pseudo_sum_v6(ep->outer_src, ep->outer_dst, SLUICE_IPPROTO_UDP, udp_len);
+				sum = sluice_csum_add(sum, &o.v6.udp, sizeof(o.v6.udp));
+				if (xlb_csum_packet(ctx, pp->l3_off, inner_len, &sum))
+					return SLUICE_DROP_INTERNAL;
+				o.v6.udp.check = sluice_csum_finish(sum);
+				if (o.v6.udp.check == 0)
+					o.v6.udp.check = 0xFFFF;
+			}
+		}
+	}
+	xlb_fill_l2(&l2, ep->dst_mac, ep->src_mac, ep->keep_vlan, pp->vlan_tci,
+		    outer_family == SLUICE_FAMILY_IPV4 ? SLUICE_ETH_P_IPV4 : SLUICE_ETH_P_IPV6);
+
+	/* The inner packet stays; the head moves to fit the new headers
+	 * (negative: grows into the headroom) and padding is cut. */
+	head = (int)pp->l3_off - (int)(overhead + l2_len);
+	if (head != 0 && bpf_xdp_adjust_head(ctx, head))
+		return SLUICE_DROP_NO_HEADROOM;
+	tail = (int)(pp->l3_off + inner_len) - (int)pp->frame_len;
+	if (tail != 0 && bpf_xdp_adjust_tail(ctx, tail))
+		return SLUICE_DROP_INTERNAL;
+	if (xlb_store(ctx, 0, &l2, l2_len, sizeof(l2)))
+		return SLUICE_DROP_INTERNAL;
+	if (overhead == 0)
+		return XLB_OK;
+	if (xlb_store(ctx, l2_len, &o, overhead, sizeof(o)))
+		return SLUICE_DROP_INTERNAL;
+	return XLB_OK;
+}
+
+#endif /* SLUICE_XDP_ENCAP_H */

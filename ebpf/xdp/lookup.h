@@ -1,0 +1,112 @@
+/* Service, backend and connection lookups of xdp_lb: the VIP table (exact
+ * port, then port 0), the fragment service of a VIP address, the Maglev
+ * pick (slot = sluice_flow_hash % M, as the core's fastmod computes it) from
+ * the ring the VIP entry names, and the connection table. */
+#ifndef SLUICE_XDP_LOOKUP_H
+#define SLUICE_XDP_LOOKUP_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi/flow.h"
+#include "abi/tables.h"
+#include "xdp/maps.h"
+#include "xdp/parse.h"
+
+static __always_inline struct sluice_vip_addr_info *xlb_vip_address(__u8 family, const union sluice_addr *addr)
+{
+	struct sluice_vip_key vk;
+
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vk.addr = *addr;
+	vk.family = family;
+	return bpf_map_lookup_elem(&sluice_vip_addrs_v1, &vk);
+}
+
+/* The core's ForwardingState::find_service. */
+static __always_inline struct sluice_vip_meta *xlb_find_service(const struct sluice_flow_key *key)
+{
+	struct sluice_vip_meta *meta;
+	struct sluice_vip_key vk;
+
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vk.addr = key->dst;
+	vk.port = key->dport;
+	vk.proto = key->proto;
+	vk.family = key->family;
+	meta = bpf_map_lookup_elem(&sluice_vips_v1, &vk);
+	if (!meta && key->dport != 0) {
+		vk.port = 0;
+		meta = bpf_map_lookup_elem(&sluice_vips_v1, &vk);
+	}
+	return meta;
+}
+
+/* The core's find_fragment_service: the port-0 service of (address,
+ * protocol), else its only one. *ambiguous is set for several without a
+ * port-0 one. */
+static __always_inline struct sluice_vip_meta *xlb_find_fragment_service(const struct sluice_flow_key *key,
+									 int *ambiguous)
+{
+	struct sluice_vip_addr_info *info = xlb_vip_address(key->family, &key->dst);
+	struct sluice_vip_key vk;
+	__u8 state;
+
+	*ambiguous = 0;
+	if (!info)
+		return 0;
+	state = key->proto == SLUICE_IPPROTO_TCP ? info->frag_tcp : info->frag_udp;
+	if (state == SLUICE_FRAG_AMBIGUOUS) {
+		*ambiguous = 1;
+		return 0;
+	}
+	if (state != SLUICE_FRAG_SERVICE)
+		return 0;
+	__builtin_memset(&vk, 0, sizeof(vk));
+	vk.addr = key->dst;
+	vk.port = key->proto == SLUICE_IPPROTO_TCP ? info->frag_port_tcp : info->frag_port_udp;
+	vk.proto = key->proto;
+	vk.family = key->family;
+	return bpf_map_lookup_elem(&sluice_vips_v1, &vk);
+}
+
+/* The backend if it exists and may take packets (live or draining). */
+static __always_inline struct sluice_backend *xlb_valid_backend(__u32 id)
+{
+	struct sluice_backend *b;
+
+	if (id >= SLUICE_MAX_BACKENDS)
+		return 0;
+	b = bpf_map_lookup_elem(&sluice_backends_v1, &id);
+	return b && (b->flags & SLUICE_BACKEND_F_VALID) ? b : 0;
+}
+
+/* Maglev: ring[hash % M] of the ring the VIP entry names. ring_id and
+ * ring_size come from one hash-map element, so they always belong together.
+ * SLUICE_BACKEND_NONE also when the ring is missing (fail closed). */
+static __always_inline __u32 xlb_ring_pick(const struct sluice_vip_meta *meta, __u32 hash)
+{
+	__u32 ring_id = meta->ring_id, slot;
+	__u32 *entry;
+	void *ring;
+
+	if (meta->ring_size == 0)
+		return SLUICE_BACKEND_NONE;
+	ring = bpf_map_lookup_elem(&sluice_rings_v1, &ring_id);
+	if (!ring)
+		return SLUICE_BACKEND_NONE;
+	slot = hash % meta->ring_size;
+	entry = bpf_map_lookup_elem(ring, &slot);
+	return entry ? *entry : SLUICE_BACKEND_NONE;
+}
+
+/* A connection entry is live until it has been idle for the node's
+ * timeout (0 = no timeout; the LRU evicts). One timeout for all states:
+ * the DPDK table's per-state timeouts (SYN-only, closing) need a state the
+ * ABI's sluice_conn has no field for. */
+static __always_inline int xlb_conn_live(const struct sluice_conn *c, __u64 now, __u64 timeout)
+{
+	return timeout == 0 || now - c->last_seen_ns < timeout;
+}
+
+#endif /* SLUICE_XDP_LOOKUP_H */

@@ -1,0 +1,179 @@
+/* Maps of xdp_lb.bpf.c. Every value type is an ABI struct from
+ * dataplane/abi/tables.h, so the loader (ebpf/loader/) and the DPDK path
+ * share one definition. Names carry a layout version: change a value layout
+ * only with a new suffix, so a restarted sluiced never adopts a pinned map
+ * of the old shape. */
+#ifndef SLUICE_XDP_MAPS_H
+#define SLUICE_XDP_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi/flow.h"
+#include "abi/tables.h"
+
+/* Connection-table capacity (entries, shared by all CPUs). */
+#ifndef SLUICE_XDP_CONN_ENTRIES
+#define SLUICE_XDP_CONN_ENTRIES 1048576
+#endif
+/* Services (VIP address, port, protocol): several per VIP address. */
+#ifndef SLUICE_XDP_MAX_SERVICES
+#define SLUICE_XDP_MAX_SERVICES SLUICE_MAX_VIPS
+#endif
+/* Prefixes per ACL trie (all scopes of one family). */
+#ifndef SLUICE_XDP_ACL_ENTRIES
+#define SLUICE_XDP_ACL_ENTRIES 65536
+#endif
+/* Two Maglev rings per VIP: ring_id = 2 * vip_id + generation (0 or 1). */
+#define SLUICE_XDP_RING_SLOTS (2 * SLUICE_MAX_VIPS)
+/* Token buckets per VIP: packets/s and new flows/s. */
+#define SLUICE_XDP_BUCKET_PACKETS 0
+#define SLUICE_XDP_BUCKET_NEW_FLOWS 1
+
+/* Services: (VIP address, port or 0, protocol, family) → meta. A hash map on
+ * purpose: an update replaces the element as a whole (RCU), so a reader sees
+ * the old or the new (ring_id, ring_size) pair, never a mix; an array
+ * element is rewritten in place and could be read half-done. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_XDP_MAX_SERVICES);
+	__type(key, struct sluice_vip_key);
+	__type(value, struct sluice_vip_meta);
+} sluice_vips_v1 SEC(".maps");
+
+/* VIP addresses (port 0, proto 0 in the key) → where fragments go. A miss
+ * means "not VIP traffic": XDP_PASS. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_VIPS);
+	__type(key, struct sluice_vip_key);
+	__type(value, struct sluice_vip_addr_info);
+} sluice_vip_addrs_v1 SEC(".maps");
+
+/* One Maglev ring: ring_size backend ids. Each ring is its own inner map
+ * of exactly its size (BPF_F_INNER_MAP lets sizes differ), so memory is the
+ * sum of the real ring sizes rather than 2 × SLUICE_MAX_VIPS × the largest
+ * M (2.7 GB at M = 655373 and 512 VIPs). */
+struct sluice_ring_inner_v1 {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, sluice_ring_entry);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SLUICE_XDP_RING_SLOTS);
+	__type(key, __u32);
+	__array(values, struct sluice_ring_inner_v1);
+} sluice_rings_v1 SEC(".maps");
+
+/* Backends by dense id. Written in place by the loader: a backend is
+ * written before any ring names it and cleared only after none does. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sluice_backend);
+} sluice_backends_v1 SEC(".maps");
+
+/* Connection table. One LRU hash whose free lists are per CPU
+ * (BPF_F_NO_COMMON_LRU: no shared lock on insert); RSS keeps a flow on one
+ * CPU anyway. Not LRU_PERCPU_HASH: there a flow inserted on one CPU reads
+ * as backend 0 on the others. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, SLUICE_XDP_CONN_ENTRIES);
+	__type(key, struct sluice_flow_key);
+	__type(value, struct sluice_conn);
+} sluice_conns_v1 SEC(".maps");
+
+/* Ports by id, and the ingress interface → port id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct sluice_port_config);
+} sluice_ports_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_MAX_PORTS);
+	__type(key, __u32);   /* ifindex */
+	__type(value, __u32); /* port id */
+} sluice_ifports_v1 SEC(".maps");
+
+/* Node settings: one entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_node_config);
+} sluice_node_v1 SEC(".maps");
+
+/* Source ACL, one trie per family; the key's vip_id (big-endian) scopes
+ * every prefix, so a longest match never crosses scopes. Value:
+ * SLUICE_ACL_ALLOW or SLUICE_ACL_DENY. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SLUICE_XDP_ACL_ENTRIES);
+	__type(key, struct sluice_acl_key);
+	__type(value, __u32);
+} sluice_acl4_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SLUICE_XDP_ACL_ENTRIES);
+	__type(key, struct sluice_acl_key);
+	__type(value, __u32);
+} sluice_acl6_v1 SEC(".maps");
+
+/* Per-CPU token buckets: index 2 * vip_id + SLUICE_XDP_BUCKET_*. The loader
+ * gives each CPU its share of the rate, as the DPDK path does per worker. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * SLUICE_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct sluice_token_bucket);
+} sluice_buckets_v1 SEC(".maps");
+
+/* Counters, per CPU: node totals, per VIP, per backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_stats);
+} sluice_stats_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct sluice_counter);
+} sluice_vip_stats_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct sluice_counter);
+} sluice_backend_stats_v1 SEC(".maps");
+
+/* Checksum scratch: one chunk of packet bytes plus a zero word of padding. */
+#define XLB_CSUM_CHUNK 512
+struct xlb_scratch {
+	__u8 buf[XLB_CSUM_CHUNK + 4]; /* chunk; bytes past it zeroed per use */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_scratch);
+} sluice_xdp_scratch SEC(".maps");
+
+#endif /* SLUICE_XDP_MAPS_H */

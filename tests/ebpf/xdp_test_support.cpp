@@ -1,0 +1,176 @@
+// See xdp_test_support.h.
+#include "xdp_test_support.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+extern "C" {
+#include "abi/drop_reason.h"
+#include "abi/tables.h"
+}
+
+namespace sluice::testing {
+
+namespace {
+
+bool parse_mac(const std::string& s, uint8_t mac[6])
+{
+    unsigned v[6];
+    if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
+    for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(v[i]);
+    return true;
+}
+
+uint8_t parse_addr(const std::string& s, sluice_addr& out)
+{
+    out = {};
+    if (inet_pton(AF_INET, s.c_str(), &out.v4) == 1) return SLUICE_FAMILY_IPV4;
+    if (inet_pton(AF_INET6, s.c_str(), out.bytes) == 1) return SLUICE_FAMILY_IPV6;
+    return 0;
+}
+
+const char* kDropLabels[] = {
+#define SLUICE_DROP_LABEL_(name, label, text) label,
+    SLUICE_DROP_REASONS(SLUICE_DROP_LABEL_)
+#undef SLUICE_DROP_LABEL_
+};
+
+}  // namespace
+
+Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
+{
+    xdp::Description d;
+    try {
+        if (cfg.contains("local_ipv4") && parse_addr(cfg["local_ipv4"], d.node.local_v4) != SLUICE_FAMILY_IPV4)
+            return make_error("bad local_ipv4");
+        if (cfg.contains("local_ipv6") && parse_addr(cfg["local_ipv6"], d.node.local_v6) != SLUICE_FAMILY_IPV6)
+            return make_error("bad local_ipv6");
+        d.node.exception_path = cfg.value("exception_path", true);
+        for (const auto& p : cfg.at("ports")) {
+            xdp::PortSpec ps;
+            ps.id = p.at("id").get<uint16_t>();
+            if (!parse_mac(p.at("mac"), ps.mac) || !parse_mac(p.at("nexthop_mac"), ps.nexthop_mac))
+                return make_error("port: bad MAC");
+            ps.mtu = p.at("mtu").get<uint16_t>();
+            ps.egress_port = p.at("egress_port").get<uint16_t>();
+            // A made-up but distinct redirect target per port: test runs
+            // never transmit.
+            ps.ifindex = 0;
+            d.ports.push_back(ps);
+        }
+        for (const auto& j : cfg.at("backends")) {
+            xdp::BackendSpec b;
+            b.id = j.at("id").get<uint32_t>();
+            b.family = parse_addr(j.at("addr"), b.addr);
+            if (b.family == 0) return make_error("backend: bad address");
+            if (!parse_mac(j.value("mac", "00:00:00:00:00:00"), b.mac)) return make_error("backend: bad MAC");
+            b.flags = 0;
+            for (const auto& f : j.value("flags", nlohmann::json::array())) {
+                if (f == "valid") b.flags |= SLUICE_BACKEND_F_VALID;
+                else if (f == "draining") b.flags |= SLUICE_BACKEND_F_DRAINING;
+                else return make_error("backend: unknown flag");
+            }
+            d.backends.push_back(b);
+        }
+        for (const auto& j : cfg.at("vips")) {
+            xdp::VipSpec v;
+            v.key.family = parse_addr(j.at("addr"), v.key.addr);
+            if (v.key.family == 0) return make_error("vip: bad address");
+            v.key.port = htons(j.at("port").get<uint16_t>());
+            const std::string proto = j.at("proto");
+            v.key.proto = proto == "tcp" ? SLUICE_IPPROTO_TCP : proto == "udp" ? SLUICE_IPPROTO_UDP : 0;
+            v.vip_id = j.at("id").get<uint32_t>();
+            const std::string fwd = j.at("forwarding");
+            v.forwarding = fwd == "ipip" ? SLUICE_FWD_IPIP : fwd == "gue" ? SLUICE_FWD_GUE
+                         : fwd == "l2dsr" ? SLUICE_FWD_L2DSR : SLUICE_FWD_MAX;
+            v.gue_port = j.value("gue_port", uint16_t{0});
+            for (const auto& f : j.value("flags", nlohmann::json::array())) {
+                if (f == "hash_no_sport") v.flags |= SLUICE_VIP_F_HASH_NO_SPORT;
+                else return make_error("vip: unknown flag");
+            }
+            for (const auto& r : j.at("ring")) v.ring.push_back(r.is_null() ? SLUICE_BACKEND_NONE : r.get<uint32_t>());
+            d.vips.push_back(std::move(v));
+        }
+    } catch (const std::exception& e) {
+        return make_error(std::string("config: ") + e.what());
+    }
+    return d;
+}
+
+Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config)
+{
+    auto desc = description_from_config(config);
+    if (!desc) return make_error(desc.error());
+    auto dp = xdp::XdpDataplane::open({});
+    if (!dp) return make_error(dp.error());
+    std::unique_ptr<XdpRunner> r(new XdpRunner());
+    r->dp_ = std::move(*dp);
+    r->desc_ = std::move(*desc);
+    // Egress ports get distinct made-up ifindexes (redirect targets only).
+    for (auto& p : r->desc_.ports) p.ifindex = 1000 + p.id;
+    if (Result<void> a = r->dp_->apply(r->desc_); !a) return make_error("apply: " + a.error());
+    r->ifindex_ = if_nametoindex("lo");
+    if (r->ifindex_ == 0) return make_error("no loopback interface");
+    return r;
+}
+
+int XdpRunner::run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std::vector<uint8_t>& out) const
+{
+    out.assign(frame.size() + 512, 0);
+    xdp_md ctx{};
+    ctx.data_end = static_cast<uint32_t>(frame.size());
+    ctx.ingress_ifindex = ifindex_;
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_out = out.data(),
+                .data_size_in = static_cast<uint32_t>(frame.size()), .data_size_out = static_cast<uint32_t>(out.size()),
+                .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+    if (bpf_prog_test_run_opts(dp_->program_fd(), &opts) != 0) return errno;
+    out.resize(opts.data_size_out);
+    retval = opts.retval;
+    return 0;
+}
+
+XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
+{
+    XdpRun r;
+    if (bound_port_ != in_port) {
+        // The loopback stands in for every port: rebinding it says which
+        // port this packet arrives on.
+        if (!dp_->bind_interface(ifindex_, in_port)) {
+            r.error = EINVAL;
+            return r;
+        }
+        bound_port_ = in_port;
+    }
+    auto before = dp_->read_stats();
+    r.error = run_raw(frame, r.retval, r.output);
+    auto after = dp_->read_stats();
+    if (r.error != 0 || !before || !after) return r;
+    const sluice_stats& b = *before;
+    const sluice_stats& a = *after;
+    r.icmp_sent = a.icmp_sent != b.icmp_sent;
+    if (a.tx_packets != b.tx_packets) r.account = "tx";
+    else if (a.exception_packets != b.exception_packets) r.account = "exception";
+    for (int i = 0; i < SLUICE_DROP_MAX; ++i) {
+        if (a.drops[i] != b.drops[i]) r.account = std::string("drop:") + kDropLabels[i];
+    }
+    uint16_t egress = in_port;
+    for (const auto& p : desc_.ports) {
+        if (p.id == in_port) egress = p.egress_port;
+    }
+    switch (r.retval) {
+    case XDP_TX: r.verdict = "tx:" + std::to_string(in_port); break;
+    case XDP_REDIRECT: r.verdict = "tx:" + std::to_string(egress); break;
+    case XDP_PASS: r.verdict = "exception"; break;
+    case XDP_DROP: r.verdict = r.account.rfind("drop:", 0) == 0 ? r.account : "drop:?"; break;
+    default: r.verdict = "xdp_action:" + std::to_string(r.retval); break;
+    }
+    return r;
+}
+
+}  // namespace sluice::testing

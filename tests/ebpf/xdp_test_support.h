@@ -1,0 +1,56 @@
+// Shared by the XDP tests (tests/ebpf/xdp_*, tests/parity/): turns the
+// fixture config (tests/fixtures/config.json) into the loader's
+// Description, and runs single packets through the loaded xdp_lb with
+// BPF_PROG_TEST_RUN, reporting verdicts in fixture notation.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "loader/description.h"
+#include "loader/xdp_dataplane.h"
+
+namespace sluice::testing {
+
+// config.json (with any patch applied) → the plane-neutral description.
+// Port ifindexes are left 0: XdpRunner binds the test interface per packet.
+Result<xdp::Description> description_from_config(const nlohmann::json& config);
+
+// What one test run produced.
+struct XdpRun {
+    int error = 0;                 // errno of BPF_PROG_TEST_RUN, 0 when it ran
+    uint32_t retval = 0;           // XDP_* action
+    std::vector<uint8_t> output;   // frame after the program
+    std::string verdict;           // "tx:PORT", "exception" or "drop:LABEL"
+    std::string account;           // "tx", "exception" or "drop:LABEL" (stats delta)
+    bool icmp_sent = false;        // icmp_sent moved
+};
+
+// One loaded program fed by one Description. Not thread-safe, except
+// run_raw(), which any number of threads may call at once.
+class XdpRunner {
+public:
+    static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config);
+
+    // Runs `frame` as received on port `in_port` and classifies the result
+    // from the return value and the per-CPU stats delta.
+    XdpRun run(const std::vector<uint8_t>& frame, uint16_t in_port);
+    // Just the program: retval and output, no stats (thread-safe).
+    int run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std::vector<uint8_t>& out) const;
+
+    xdp::XdpDataplane& dataplane() { return *dp_; }
+    const xdp::Description& description() const { return desc_; }
+
+private:
+    std::unique_ptr<xdp::XdpDataplane> dp_;
+    xdp::Description desc_;
+    uint32_t ifindex_ = 0;         // loopback: the ingress interface of every run
+    int bound_port_ = -1;
+};
+
+}  // namespace sluice::testing
