@@ -3,6 +3,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "discovery/dns_source.h"
 #include "discovery/etcd_source.h"
 #include "discovery/file_source.h"
 #include "discovery/source.h"
@@ -56,7 +57,10 @@ Result<std::unique_ptr<Source>> make_source(const model::Service& service, Updat
                 return std::unique_ptr<Source>(std::make_unique<EtcdSource>(
                     d, std::move(password), vip_port, std::move(on_update), options));
             } else {
-                return make_error("service " + service.name + ": this discovery type is not built yet");
+                static_assert(std::is_same_v<T, model::DnsDiscovery>);
+                // SRV records carry their own ports; A/AAAA use discovery.port.
+                return std::unique_ptr<Source>(std::make_unique<DnsSource>(
+                    d, d.port.value_or(vip_port), std::move(on_update), options));
             }
         },
         *service.discovery);
