@@ -58,7 +58,9 @@ struct CheckSpec {
     // http / https
     std::string http_path = "/";                   // request path, starts with '/'
     std::optional<std::string> http_host;          // Host header (and TLS SNI); unset = address
-    std::vector<StatusRange> http_expect{{200, 200}};  // any range matching = healthy
+    // Any range matching = healthy. Built with the count constructor: an
+    // initializer list here trips GCC 12's -Wmaybe-uninitialized.
+    std::vector<StatusRange> http_expect = std::vector<StatusRange>(1, StatusRange{200, 200});
     // https only. Off skips both certificate and host-name verification:
     // backends are probed by IP and usually present a certificate for the
     // service name, signed by a CA the balancer does not carry, so verifying
