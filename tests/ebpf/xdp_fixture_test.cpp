@@ -3,8 +3,9 @@
 // connection table, and checks the verdict (XDP_TX / XDP_REDIRECT ↔ tx:PORT,
 // XDP_PASS ↔ exception, XDP_DROP ↔ drop:LABEL from the per-CPU stats delta),
 // the account and the exact output bytes. Where the XDP plane differs by
-// design, the difference is listed in kXdpDifferences below and checked
-// against its own expectation: no fixture is skipped.
+// design, the difference is named by xdp_documented_difference() (see
+// xdp_test_support.h) and checked against its own expectation: no fixture
+// is skipped.
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
@@ -20,30 +21,6 @@
 
 namespace sluice::testing {
 namespace {
-
-// How the XDP plane is expected to differ from a fixture, and why.
-enum class Difference {
-    kNone,
-    // The kernel never runs XDP on a frame shorter than an Ethernet header,
-    // and BPF_PROG_TEST_RUN refuses one (EINVAL). (The program still drops
-    // such a frame as malformed_l2 if it ever sees one.)
-    kRefusedByKernel,
-    // XDP always passes non-VIP traffic to the kernel: the exception_path
-    // switch is DPDK-only (the fixture's notes say so).
-    kAlwaysPass,
-    // XDP guarantees XDP_PACKET_HEADROOM (256 bytes) and test runs cannot
-    // offer less than 224, so "no headroom" cannot happen: the packet is
-    // forwarded exactly as the core forwards it with enough headroom.
-    kHeadroomAlwaysEnough,
-};
-
-Difference xdp_difference(const Fixture& f)
-{
-    if (f.input.size() < 14) return Difference::kRefusedByKernel;
-    if (f.verdict == "drop:not_for_vip") return Difference::kAlwaysPass;
-    if (f.verdict == "drop:no_headroom") return Difference::kHeadroomAlwaysEnough;
-    return Difference::kNone;
-}
 
 const FixtureTable& table()
 {
@@ -117,16 +94,16 @@ TEST_P(XdpFixture, MatchesTable)
     ASSERT_TRUE(r->dataplane().clear_connections()) << "fresh connection table";
 
     const XdpRun run = r->run(f.input, f.in_port);
-    switch (xdp_difference(f)) {
-    case Difference::kRefusedByKernel:
+    switch (xdp_documented_difference(f)) {
+    case XdpDifference::kRefusedByKernel:
         EXPECT_EQ(run.error, EINVAL) << "test run of a " << f.input.size() << "-byte frame";
         return;
-    case Difference::kAlwaysPass:
+    case XdpDifference::kAlwaysPass:
         ASSERT_EQ(run.error, 0);
         EXPECT_EQ(run.retval, static_cast<uint32_t>(XDP_PASS));
         EXPECT_EQ(run.account, "exception");
         return;
-    case Difference::kHeadroomAlwaysEnough: {
+    case XdpDifference::kHeadroomAlwaysEnough: {
         ASSERT_EQ(run.error, 0);
         const auto [verdict, bytes] = core_with_headroom(f, 256);
         EXPECT_EQ(run.verdict, verdict);
@@ -134,14 +111,12 @@ TEST_P(XdpFixture, MatchesTable)
         EXPECT_EQ(run.output, bytes) << describe_difference(bytes, run.output.data(), run.output.size());
         return;
     }
-    case Difference::kNone:
+    case XdpDifference::kNone:
         break;
     }
     ASSERT_EQ(run.error, 0) << "BPF_PROG_TEST_RUN failed";
-    // ARP and ND: the DPDK runtime's control thread answers them; XDP hands
-    // them to the kernel, which is what "exception" means for XDP.
-    const std::string expected_verdict = f.verdict == "control" ? "exception" : f.verdict;
-    const std::string expected_account = f.account == "control" ? "exception" : f.account;
+    const std::string expected_verdict = as_xdp_verdict(f.verdict);
+    const std::string expected_account = as_xdp_verdict(f.account);
     EXPECT_EQ(run.verdict, expected_verdict);
     EXPECT_EQ(run.account, expected_account);
     EXPECT_EQ(run.icmp_sent, f.account == "drop:mtu_exceeded" && f.verdict.rfind("tx:", 0) == 0);

@@ -43,6 +43,19 @@ const char* kDropLabels[] = {
 
 }  // namespace
 
+XdpDifference xdp_documented_difference(const Fixture& f)
+{
+    if (f.input.size() < 14) return XdpDifference::kRefusedByKernel;
+    if (f.verdict == "drop:not_for_vip") return XdpDifference::kAlwaysPass;
+    if (f.verdict == "drop:no_headroom") return XdpDifference::kHeadroomAlwaysEnough;
+    return XdpDifference::kNone;
+}
+
+std::string as_xdp_verdict(const std::string& core_verdict)
+{
+    return core_verdict == "control" ? "exception" : core_verdict;
+}
+
 Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
 {
     xdp::Description d;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "fixture_loader.h"
 #include "loader/description.h"
 #include "loader/xdp_dataplane.h"
 
@@ -30,6 +31,28 @@ struct XdpRun {
     std::string account;           // "tx", "exception" or "drop:LABEL" (stats delta)
     bool icmp_sent = false;        // icmp_sent moved
 };
+
+// How the XDP plane differs from a fixture by design (the fixture test and
+// the parity test both check these expectations instead of the table's).
+enum class XdpDifference {
+    kNone,
+    // The kernel never runs XDP on a frame shorter than an Ethernet header,
+    // and BPF_PROG_TEST_RUN refuses one (EINVAL). (The program still drops
+    // such a frame as malformed_l2 if it ever sees one.)
+    kRefusedByKernel,
+    // XDP always passes non-VIP traffic to the kernel: the exception_path
+    // switch is DPDK-only (the fixture's notes say so).
+    kAlwaysPass,
+    // XDP guarantees XDP_PACKET_HEADROOM (256 bytes) and test runs cannot
+    // offer less than 224, so "no headroom" cannot happen: the packet is
+    // forwarded exactly as the core forwards it with enough headroom.
+    kHeadroomAlwaysEnough,
+};
+XdpDifference xdp_documented_difference(const Fixture& f);
+
+// The core's verdict string in XDP terms: ARP/ND go to the DPDK runtime's
+// control thread ("control"); XDP hands them to the kernel ("exception").
+std::string as_xdp_verdict(const std::string& core_verdict);
 
 // One loaded program fed by one Description. Not thread-safe, except
 // run_raw(), which any number of threads may call at once.
