@@ -1,5 +1,5 @@
 // Runs the real sluiced binary: --check-config exit codes and output,
-// --version, and the refusal to pretend to run a daemon.
+// --version, and what --config refuses before starting anything.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,12 +91,28 @@ TEST(SluicedCli, Version)
     EXPECT_EQ(r.out, std::string("sluiced ") + SLUICE_VERSION + "\n");
 }
 
-// Asking to run the daemon says it is not built and exits 64, distinct from 0 and 2.
-TEST(SluicedCli, RunningIsNotBuiltYet)
+// --config validates like --check-config (a bad file exits 2 with its
+// diagnostics) before anything starts; the XDP data plane is not built yet
+// and says so with 64; no action at all, or an unknown flag, is 64 too.
+// (Running the DPDK data plane is proven in tests/integration/.)
+TEST(SluicedCli, RunRefusesBadConfigAndXdp)
 {
-    const RunResult r = run_sluiced("--config '" + sluice::testing::source_path("config/example.toml") + "'");
+    const std::string bad = sluice::testing::source_path("tests/unit/config/fixtures/many_errors.toml");
+    const RunResult refused = run_sluiced("--config '" + bad + "'");
+    EXPECT_EQ(refused.exit_code, 2);
+    EXPECT_NE(refused.err.find("5 errors, 0 warnings; configuration refused"), std::string::npos) << refused.err;
+
+    char path_template[] = "/tmp/sluiced-xdp-XXXXXX";
+    const int fd = ::mkstemp(path_template);
+    ASSERT_GE(fd, 0);
+    const std::string xdp = "[dataplane]\ntype = \"xdp\"\n\n[dataplane.xdp]\ninterfaces = [\"eth0\"]\n";
+    ASSERT_EQ(::write(fd, xdp.data(), xdp.size()), static_cast<ssize_t>(xdp.size()));
+    ::close(fd);
+    const RunResult r = run_sluiced(std::string("--config '") + path_template + "'");
+    std::remove(path_template);
     EXPECT_EQ(r.exit_code, 64);
-    EXPECT_NE(r.err.find("running the daemon is not built yet"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("XDP data plane is not built yet"), std::string::npos) << r.err;
+
     EXPECT_EQ(run_sluiced("").exit_code, 64);
     EXPECT_EQ(run_sluiced("--no-such-flag").exit_code, 64);
 }
