@@ -148,17 +148,22 @@ int XdpRunner::run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std:
     return 0;
 }
 
+Result<void> XdpRunner::bind_port(uint16_t in_port)
+{
+    if (bound_port_ == in_port) return {};
+    // The loopback stands in for every port: rebinding it says which port
+    // the next packets arrive on.
+    if (Result<void> r = dp_->bind_interface(ifindex_, in_port); !r) return r;
+    bound_port_ = in_port;
+    return {};
+}
+
 XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
 {
     XdpRun r;
-    if (bound_port_ != in_port) {
-        // The loopback stands in for every port: rebinding it says which
-        // port this packet arrives on.
-        if (!dp_->bind_interface(ifindex_, in_port)) {
-            r.error = EINVAL;
-            return r;
-        }
-        bound_port_ = in_port;
+    if (!bind_port(in_port)) {
+        r.error = EINVAL;
+        return r;
     }
     auto before = dp_->read_stats();
     r.error = run_raw(frame, r.retval, r.output);

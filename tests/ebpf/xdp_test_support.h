@@ -63,6 +63,8 @@ public:
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta.
     XdpRun run(const std::vector<uint8_t>& frame, uint16_t in_port);
+    // Makes the test interface port `in_port` for the following runs.
+    Result<void> bind_port(uint16_t in_port);
     // Just the program: retval and output, no stats (thread-safe).
     int run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std::vector<uint8_t>& out) const;
 
