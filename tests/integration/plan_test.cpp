@@ -1,0 +1,245 @@
+// The control-plane half of the DPDK end-to-end test, without an EAL:
+// config text -> ForwardingPlan -> core::ForwardingState. Proves backend ids
+// are stable and quarantined, draining backends stay valid but own no slot,
+// rings name global ids, and the snapshot takes MACs from the neighbour
+// lookup; plus the EAL argument list the DPDK driver derives.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "config/loader.h"
+#include "driver/dpdk_driver.h"
+#include "driver/dpdk_state.h"
+#include "driver/forwarding_plan.h"
+#include "driver/id_allocator.h"
+#include "maglev/maglev.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using sluice::driver::ForwardingPlan;
+using sluice::driver::PlanBuilder;
+using sluice::driver::StableIdAllocator;
+
+constexpr const char* kNode = R"(
+[dataplane]
+type = "dpdk"
+[dataplane.dpdk]
+worker_lcores = [1]
+exception_path = false
+[[dataplane.dpdk.ports]]
+name = "lan"
+device = "net_null0"
+[network]
+source_ipv4 = "192.0.2.2"
+gateway_ipv4 = "192.0.2.1"
+[conntrack]
+tcp_established_s = 100
+)";
+
+sluice::model::Config load(const std::string& services)
+{
+    auto r = sluice::config::load_string(std::string(kNode) + services, "plan_test.toml");
+    std::string diags;
+    for (const auto& d : r.diagnostics) diags += d.to_string() + "\n";
+    EXPECT_TRUE(r.ok()) << diags;
+    return *r.config;
+}
+
+std::string service(const std::string& name, const std::string& vip, const std::string& forwarding,
+                    const std::string& backends)
+{
+    return "[[service]]\nname = \"" + name + "\"\nvip = \"" + vip + "\"\nforwarding = \"" + forwarding +
+           "\"\ntable_size = 251\nhealth_check = { type = \"none\" }\nbackends = [" + backends + "]\n";
+}
+
+std::map<std::string, uint32_t> ids_of(const ForwardingPlan& plan)
+{
+    std::map<std::string, uint32_t> out;
+    for (const auto& s : plan.services) {
+        for (const auto& b : s.backends) out[s.name + "/" + b.address.to_string()] = b.id;
+    }
+    return out;
+}
+
+struct FakeClock {
+    StableIdAllocator::TimePoint now{};
+    StableIdAllocator::Clock fn()
+    {
+        return [this] { return now; };
+    }
+};
+
+// Rebuilding the same config, or one with a backend added, keeps every
+// existing backend's id; ids are dense from 0.
+TEST(ForwardingPlan, BackendIdsAreStableAcrossRebuilds)
+{
+    PlanBuilder builder;
+    const auto three = load(service("web", "192.0.2.100:80", "l2dsr",
+                                    R"({address="192.0.2.21"},{address="192.0.2.22"},{address="192.0.2.23"})"));
+    auto first = builder.build(three);
+    ASSERT_TRUE(first.ok()) << first.error();
+    const auto ids = ids_of(*first);
+    std::set<uint32_t> values;
+    for (const auto& [k, v] : ids) values.insert(v);
+    EXPECT_EQ(values, (std::set<uint32_t>{0, 1, 2}));
+
+    auto again = builder.build(three);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(ids_of(*again), ids);
+
+    auto four = builder.build(load(service(
+        "web", "192.0.2.100:80", "l2dsr",
+        R"({address="192.0.2.24"},{address="192.0.2.21"},{address="192.0.2.22"},{address="192.0.2.23"})")));
+    ASSERT_TRUE(four.ok());
+    for (const auto& [k, v] : ids) EXPECT_EQ(ids_of(*four).at(k), v) << k;
+    EXPECT_EQ(ids_of(*four).at("web/192.0.2.24"), 3u);
+}
+
+// A removed backend's id goes to no other backend until the longest
+// connection timeout (plus margin) has passed; the same backend coming
+// back within it gets its old id.
+TEST(ForwardingPlan, RemovedIdsAreQuarantined)
+{
+    FakeClock clock;
+    PlanBuilder builder(clock.fn());
+    ASSERT_TRUE(builder.build(load(service("web", "192.0.2.100:80", "l2dsr",
+                                           R"({address="192.0.2.21"},{address="192.0.2.22"})")))
+                    .ok());
+    // .22 (id 1) removed, .23 added: it must not get id 1.
+    auto swapped = builder.build(load(service("web", "192.0.2.100:80", "l2dsr",
+                                              R"({address="192.0.2.21"},{address="192.0.2.23"})")));
+    ASSERT_TRUE(swapped.ok());
+    EXPECT_EQ(ids_of(*swapped).at("web/192.0.2.21"), 0u);
+    EXPECT_EQ(ids_of(*swapped).at("web/192.0.2.23"), 2u);
+
+    // .22 returns within the quarantine: its old id.
+    clock.now += 50s;
+    auto back = builder.build(load(service("web", "192.0.2.100:80", "l2dsr",
+                                           R"({address="192.0.2.21"},{address="192.0.2.22"})")));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(ids_of(*back).at("web/192.0.2.22"), 1u);
+
+    // .23 (id 2) removed now; after tcp_established (100 s) + margin, a new
+    // backend may have it.
+    clock.now += 100s;
+    auto early = builder.build(load(service(
+        "web", "192.0.2.100:80", "l2dsr", R"({address="192.0.2.21"},{address="192.0.2.22"},{address="192.0.2.25"})")));
+    ASSERT_TRUE(early.ok());
+    EXPECT_EQ(ids_of(*early).at("web/192.0.2.25"), 3u);
+    clock.now += 20s;
+    auto late = builder.build(load(service(
+        "web", "192.0.2.100:80", "l2dsr",
+        R"({address="192.0.2.21"},{address="192.0.2.22"},{address="192.0.2.25"},{address="192.0.2.26"})")));
+    ASSERT_TRUE(late.ok());
+    EXPECT_EQ(ids_of(*late).at("web/192.0.2.26"), 2u);
+}
+
+// A failed assignment changes nothing: the allocator is all or nothing.
+TEST(StableIdAllocator, FailureLeavesStateUnchanged)
+{
+    StableIdAllocator ids(2, 0ms);
+    ASSERT_TRUE(ids.assign({"a", "b"}).ok());
+    EXPECT_FALSE(ids.assign({"a", "b", "c"}).ok());
+    EXPECT_FALSE(ids.assign({"a", "a"}).ok());
+    auto r = ids.assign({"b", "a"});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, (std::vector<uint32_t>{1, 0}));
+}
+
+// A draining backend is in the plan (weight 0, draining) but in no slot;
+// the ring holds global ids, and the fingerprint is the Maglev builder's.
+TEST(ForwardingPlan, DrainingBackendOwnsNoSlot)
+{
+    PlanBuilder builder;
+    auto plan = builder.build(load(service("web", "192.0.2.100:80", "ipip",
+                                           R"({address="192.0.2.21"},{address="192.0.2.22", state="draining"})")));
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    const auto& s = plan->services.at(0);
+    ASSERT_EQ(s.backends.size(), 2u);
+    const auto drained = std::find_if(s.backends.begin(), s.backends.end(), [](auto& b) { return b.draining; });
+    ASSERT_NE(drained, s.backends.end());
+    EXPECT_EQ(drained->weight, 0u);
+    EXPECT_EQ(s.ring.size(), 251u);
+    for (uint32_t slot : s.ring) EXPECT_NE(slot, drained->id);
+
+    const std::vector<sluice::maglev::Backend> input{{"192.0.2.21", 100}, {"192.0.2.22", 0}};
+    auto table = sluice::maglev::build_table(input, 251);
+    ASSERT_TRUE(table.ok());
+    EXPECT_EQ(s.fingerprint, sluice::maglev::fingerprint(*table));
+}
+
+// The snapshot: L2 DSR backends carry their neighbour's MAC, the port's
+// next hop is the gateway's, draining backends stay valid, the VIP key has
+// its port in network order, and the exception path is off without a TAP.
+TEST(DpdkState, TakesMacsFromNeighbours)
+{
+    PlanBuilder builder;
+    auto plan = builder.build(load(
+        service("dsr", "192.0.2.100:80", "l2dsr", R"({address="192.0.2.21"},{address="192.0.2.22", state="draining"})") +
+        service("tun", "192.0.2.101:80", "ipip", R"({address="192.0.2.31"})")));
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    EXPECT_EQ(sluice::driver::next_hop_addresses(*plan).size(), 3u);  // .1 (gateway), .21, .22
+
+    std::map<std::string, sluice::model::MacAddress> macs{
+        {"192.0.2.1", {{2, 0, 0, 0, 0, 1}}}, {"192.0.2.21", {{2, 0, 0, 0, 0, 0x21}}}};
+    auto lookup = [&](const sluice::model::IpAddress& a) -> std::optional<sluice::model::MacAddress> {
+        auto it = macs.find(a.to_string());
+        if (it == macs.end()) return std::nullopt;
+        return it->second;
+    };
+    sluice::driver::StartedPort port;
+    port.port_id = 3;
+    port.mac = {2, 0, 0, 0, 0, 0x99};
+    port.mtu = 1600;
+    auto state = sluice::driver::build_dpdk_state(*plan, {port}, lookup, false);
+    ASSERT_TRUE(state.ok()) << state.error();
+    const auto& st = **state;
+    EXPECT_FALSE(st.exception_path_enabled());
+    ASSERT_NE(st.port(3), nullptr);
+    EXPECT_EQ(st.port(3)->nexthop_mac[5], 1);
+    EXPECT_EQ(st.port(3)->egress_port, 3);
+    EXPECT_EQ(st.port(3)->mtu, 1600);
+
+    const auto ids = ids_of(*plan);
+    const sluice_backend* b21 = st.backend(ids.at("dsr/192.0.2.21"));
+    const sluice_backend* b22 = st.backend(ids.at("dsr/192.0.2.22"));
+    ASSERT_NE(b21, nullptr);
+    ASSERT_NE(b22, nullptr);
+    EXPECT_EQ(b21->mac[5], 0x21);
+    EXPECT_EQ(b21->flags, SLUICE_BACKEND_F_VALID);
+    EXPECT_EQ(b22->flags, SLUICE_BACKEND_F_VALID | SLUICE_BACKEND_F_DRAINING);
+    EXPECT_EQ(b22->mac[5], 0);  // unresolved: the data plane counts no_nexthop
+
+    sluice_flow_key key{};
+    key.family = SLUICE_FAMILY_IPV4;
+    key.proto = SLUICE_IPPROTO_TCP;
+    key.dst.bytes[0] = 192;
+    key.dst.bytes[2] = 2;
+    key.dst.bytes[3] = 101;
+    key.dport = __builtin_bswap16(80);
+    const auto* vip = st.find_service(key);
+    ASSERT_NE(vip, nullptr);
+    EXPECT_EQ(vip->meta.forwarding, SLUICE_FWD_IPIP);
+}
+
+// EAL arguments: lcores from the config, the operator's flags verbatim, and
+// a per-process --file-prefix unless the operator chose one.
+TEST(DpdkDriver, EalArguments)
+{
+    sluice::model::DpdkSettings s;
+    s.main_lcore = 0;
+    s.worker_lcores = {1, 3};
+    s.eal_args = {"--in-memory"};
+    EXPECT_EQ(sluice::driver::DpdkDriver::eal_args(s, 42),
+              (std::vector<std::string>{"-l", "0,1,3", "--main-lcore", "0", "--in-memory",
+                                        "--file-prefix=sluiced-42"}));
+    s.eal_args = {"--file-prefix=mine", "--no-huge"};
+    EXPECT_EQ(sluice::driver::DpdkDriver::eal_args(s, 42),
+              (std::vector<std::string>{"-l", "0,1,3", "--main-lcore", "0", "--file-prefix=mine", "--no-huge"}));
+}
+
+}  // namespace
