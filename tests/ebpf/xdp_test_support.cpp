@@ -116,11 +116,11 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
     return d;
 }
 
-Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config)
+Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config, const std::string& pin_dir)
 {
     auto desc = description_from_config(config);
     if (!desc) return make_error(desc.error());
-    auto dp = xdp::XdpDataplane::open({});
+    auto dp = xdp::XdpDataplane::open({pin_dir});
     if (!dp) return make_error(dp.error());
     std::unique_ptr<XdpRunner> r(new XdpRunner());
     r->dp_ = std::move(*dp);

@@ -58,7 +58,8 @@ std::string as_xdp_verdict(const std::string& core_verdict);
 // run_raw(), which any number of threads may call at once.
 class XdpRunner {
 public:
-    static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config);
+    // `pin_dir`: see xdp::OpenOptions (empty: nothing pinned).
+    static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config, const std::string& pin_dir = "");
 
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta.

@@ -1,0 +1,136 @@
+// The loader's lifecycle: maps pinned under bpffs survive a restart, so an
+// established flow keeps its backend after the new process applies a ring
+// that would send it elsewhere; attach is native where the driver supports
+// it, generic only when allowed (and then reported), and detach (explicit
+// or by the destructor) leaves no program on the interface.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "test_env.h"
+#include "xdp_test_support.h"
+
+namespace sluice::testing {
+namespace {
+
+// One service 198.51.100.7:443/tcp over IPIP whose 7-slot ring is all
+// `backend`; backends 0 and 1 are 10.9.1.10 and 10.9.1.11.
+nlohmann::json config_with_ring_of(uint32_t backend)
+{
+    return {
+        {"local_ipv4", "10.0.0.1"},
+        {"ports", {{{"id", 0}, {"mac", "02:00:00:00:00:10"}, {"nexthop_mac", "02:00:00:00:00:fe"},
+                    {"mtu", 1500}, {"egress_port", 0}}}},
+        {"backends", {{{"id", 0}, {"addr", "10.9.1.10"}, {"flags", {"valid"}}},
+                      {{"id", 1}, {"addr", "10.9.1.11"}, {"flags", {"valid"}}}}},
+        {"vips", {{{"id", 3}, {"addr", "198.51.100.7"}, {"port", 443}, {"proto", "tcp"}, {"forwarding", "ipip"},
+                   {"ring", std::vector<uint32_t>(7, backend)}}}},
+    };
+}
+
+// A TCP segment of the flow 203.0.113.5:client_port → 198.51.100.7:443.
+std::vector<uint8_t> segment(uint16_t client_port, uint8_t flags)
+{
+    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
+                              0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 203, 0, 113, 5, 198, 51, 100, 7,
+                              static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port), 0x01, 0xbb,
+                              0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0};
+    f.resize(60, 0);
+    return f;
+}
+
+// Outer destination's last byte - 10: the backend id, or -1 if not forwarded.
+int backend_of(const XdpRun& r)
+{
+    if (r.error != 0 || r.verdict != "tx:0" || r.output.size() < 34) return -1;
+    return r.output[33] - 10;
+}
+
+// A restart that reuses the pinned maps keeps established flows on their
+// backend; without pinning the same flow follows the new ring.
+TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
+{
+    SLUICE_REQUIRE_ROOT();
+    SLUICE_REQUIRE(::access("/sys/fs/bpf", W_OK) == 0, "bpffs at /sys/fs/bpf");
+    const std::string pin = "/sys/fs/bpf/sluice_xdp_test_" + std::to_string(::getpid());
+    {
+        auto first = XdpRunner::create(config_with_ring_of(0), pin);
+        ASSERT_TRUE(first) << first.error();
+        EXPECT_EQ(backend_of((*first)->run(segment(40001, SLUICE_TCP_SYN), 0)), 0);
+    }  // the "old process" exits: its program goes, the pinned maps stay
+    auto second = XdpRunner::create(config_with_ring_of(1), pin);
+    ASSERT_TRUE(second) << second.error();
+    auto live = (*second)->dataplane().live_ring(3);
+    ASSERT_TRUE(live) << live.error();
+    EXPECT_EQ(live->ring_size, 7u);
+    EXPECT_EQ(backend_of((*second)->run(segment(40001, SLUICE_TCP_ACK), 0)), 0) << "established flow kept";
+    EXPECT_EQ(backend_of((*second)->run(segment(40002, SLUICE_TCP_SYN), 0)), 1) << "new flow on the new ring";
+    ASSERT_TRUE((*second)->dataplane().unpin());
+    EXPECT_NE(::access(pin.c_str(), F_OK), 0) << "pin directory removed";
+
+    auto unpinned = XdpRunner::create(config_with_ring_of(1));
+    ASSERT_TRUE(unpinned) << unpinned.error();
+    EXPECT_EQ(backend_of((*unpinned)->run(segment(40001, SLUICE_TCP_ACK), 0)), 1) << "control: no pin, no memory";
+}
+
+uint32_t attached_prog(uint32_t ifindex, uint32_t mode_flag)
+{
+    uint32_t id = 0;
+    if (bpf_xdp_query_id(static_cast<int>(ifindex), static_cast<int>(mode_flag), &id) != 0) return 0;
+    return id;
+}
+
+uint32_t prog_id(int fd)
+{
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
+}
+
+// Native on veth; a bridge has no native XDP, so there the loader refuses
+// unless generic mode is allowed, and says so when it uses it.
+TEST(XdpLoader, AttachNativeOrExplicitGenericAndDetach)
+{
+    SLUICE_REQUIRE_ROOT();
+    const std::string pid = std::to_string(::getpid() % 100000);
+    const std::string veth = "sxv" + pid, peer = "sxp" + pid, bridge = "sxb" + pid;
+    ASSERT_EQ(std::system(("ip link add " + veth + " type veth peer name " + peer).c_str()), 0);
+    ASSERT_EQ(std::system(("ip link add " + bridge + " type bridge").c_str()), 0);
+    const uint32_t veth_if = if_nametoindex(veth.c_str());
+    const uint32_t bridge_if = if_nametoindex(bridge.c_str());
+    {
+        auto dp = xdp::XdpDataplane::open({});
+        ASSERT_TRUE(dp) << dp.error();
+        const uint32_t id = prog_id((*dp)->program_fd());
+
+        auto mode = (*dp)->attach(veth_if, false);
+        ASSERT_TRUE(mode) << mode.error();
+        EXPECT_EQ(*mode, xdp::AttachMode::kNative);
+        EXPECT_EQ(attached_prog(veth_if, XDP_FLAGS_DRV_MODE), id);
+        EXPECT_TRUE((*dp)->detach(veth_if));
+        EXPECT_EQ(attached_prog(veth_if, XDP_FLAGS_DRV_MODE), 0u);
+
+        auto refused = (*dp)->attach(bridge_if, false);
+        EXPECT_FALSE(refused) << "generic mode used without permission";
+        auto generic = (*dp)->attach(bridge_if, true);
+        ASSERT_TRUE(generic) << generic.error();
+        EXPECT_EQ(*generic, xdp::AttachMode::kGeneric);
+        EXPECT_EQ(attached_prog(bridge_if, XDP_FLAGS_SKB_MODE), id);
+
+        ASSERT_TRUE((*dp)->attach(veth_if, false));
+    }  // the destructor detaches both
+    EXPECT_EQ(attached_prog(veth_if, XDP_FLAGS_DRV_MODE), 0u);
+    EXPECT_EQ(attached_prog(bridge_if, XDP_FLAGS_SKB_MODE), 0u);
+    EXPECT_EQ(std::system(("ip link del " + veth).c_str()), 0);
+    EXPECT_EQ(std::system(("ip link del " + bridge).c_str()), 0);
+}
+
+}  // namespace
+}  // namespace sluice::testing
