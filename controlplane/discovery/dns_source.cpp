@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 namespace sluice::discovery {
@@ -32,11 +33,13 @@ struct Answer {
     int type = 0;
     int status = ARES_ECANCELLED;
     std::vector<unsigned char> raw;
+    bool done = false;  // the callback ran
 };
 
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen)
 {
     auto* answer = static_cast<Answer*>(arg);
+    answer->done = true;
     answer->status = status;
     if (status == ARES_SUCCESS && abuf != nullptr && alen > 0) {
         answer->raw.assign(abuf, abuf + alen);
@@ -119,14 +122,18 @@ public:
         return {};
     }
 
-    // Sends every query and waits for all answers (each one succeeds or
-    // times out by c-ares's own timers), or for stop.
+    // Sends every query and waits until each has its answer (success or a
+    // failure, timeouts included, by c-ares's own timers), or for stop.
+    // `answers` must outlive the call: the callbacks write into it.
     bool run_queries(std::vector<Answer>& answers, const WakeFd& wake, const std::function<bool()>& stopping)
     {
         for (auto& a : answers) {
             ares_query(channel_, a.name.c_str(), kClassIn, a.type, &on_answer, &a);
         }
-        while (true) {
+        const auto all_done = [&] {
+            return std::all_of(answers.begin(), answers.end(), [](const Answer& a) { return a.done; });
+        };
+        while (!all_done()) {
             if (stopping()) {
                 ares_cancel(channel_);  // runs the callbacks with ARES_ECANCELLED
                 return false;
@@ -140,9 +147,6 @@ public:
                 if (r || w) {
                     fds.push_back({socks[i], static_cast<short>((r ? POLLIN : 0) | (w ? POLLOUT : 0)), 0});
                 }
-            }
-            if (fds.size() == 1) {
-                return true;  // nothing in flight: every callback has run
             }
             timeval tv{};
             const timeval* next = ares_timeout(channel_, nullptr, &tv);
@@ -158,6 +162,7 @@ public:
             }
             ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
         }
+        return true;
     }
 
 private:
@@ -330,14 +335,14 @@ void DnsSource::run()
         return result;
     };
 
-    Channel channel;
-    if (auto init = channel.init(config_.resolver, options_.dns_timeout); !init) {
+    auto channel = std::make_unique<Channel>();
+    if (auto init = channel->init(config_.resolver, options_.dns_timeout); !init) {
         fail("dns " + config_.name + ": " + init.error());
         sleep_for(std::chrono::hours(24 * 365));  // a config problem: the status says so until stopped
         return;
     }
     while (!stopping()) {
-        auto resolved = resolve(channel);
+        auto resolved = resolve(*channel);
         if (stopping()) {
             break;
         }
@@ -348,6 +353,14 @@ void DnsSource::run()
             wait = std::clamp(milliseconds(int64_t{resolved->ttl} * 1000), min_wait, max_wait);
         } else {
             fail("dns " + resolved.error() + "; keeping the last good backend set");
+            if (!config_.resolver) {
+                // c-ares reads /etc/resolv.conf only when a channel is made;
+                // a new one picks up a resolver the host has switched to.
+                auto fresh = std::make_unique<Channel>();
+                if (fresh->init(std::nullopt, options_.dns_timeout)) {
+                    channel = std::move(fresh);
+                }
+            }
         }
         sleep_for(wait);
     }

@@ -112,6 +112,7 @@ void EtcdSource::run()
         return;
     }
     size_t index = 0;
+    bool restarted = false;
     while (!stopping()) {
         const std::string endpoint = strip_slash(config_.endpoints[index]);
         watching_ = false;
@@ -127,8 +128,16 @@ void EtcdSource::run()
             break;
         }
         if (result) {
-            continue;  // a deliberate restart (compaction): no backoff
+            // A deliberate restart (compaction, restored store) re-reads at
+            // once; two in a row back off so a store that keeps refusing
+            // the watch is not hammered.
+            if (restarted) {
+                sleep_for(next_backoff());
+            }
+            restarted = true;
+            continue;
         }
+        restarted = false;
         fail("etcd " + endpoint + ": " + result.error() + "; keeping the last good backend set");
         if (watching_) {
             failures_ = 0;  // it worked until now: retry quickly
@@ -254,6 +263,16 @@ Result<bool> EtcdSource::apply_watch_message(const std::string& text)
         return make_error("watch canceled: " + as_string(result, "cancel_reason"));
     }
     if (as_bool(result, "created")) {
+        const int64_t store = as_int(child(result, "header"), "revision");
+        if (store > 0 && store < revision_) {
+            // The store is older than what we have seen: restored from a
+            // backup or rebuilt. A watch from revision_ + 1 would wait for
+            // a future that may never come, so read what it holds now.
+            note_error("etcd: store revision " + std::to_string(store) + " is behind the " +
+                       std::to_string(revision_) + " already seen (restored?); re-reading " + config_.prefix);
+            have_snapshot_ = false;
+            return false;
+        }
         watching_ = true;
         failures_ = 0;
         publish();  // connected again: the set in force is confirmed current

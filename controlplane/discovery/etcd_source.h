@@ -11,7 +11,14 @@
 //     last revision seen, so nothing between is missed; meanwhile the last
 //     good set is kept and the status is stale;
 //   - a watch refused because its revision was compacted re-reads the whole
-//     prefix (the events in between are gone).
+//     prefix (the events in between are gone), and so does a store whose
+//     revision is behind the one already seen (restored from a backup).
+//
+// TLS: ca_file/cert_file/key_file go to curl as they are. An etcd that
+// requires client certificates needs clientAuth in its own server
+// certificate's key usage, because its gateway dials its gRPC port with
+// that certificate (etcd-io/etcd#16590); otherwise every request here gets
+// HTTP 503 "connection closed".
 #pragma once
 
 #include <map>

@@ -120,7 +120,11 @@ void FileSource::run()
                         }
                         watching = false;
                         fail(dir_ + ": directory removed or moved; keeping the last good backend set");
-                    } else if (ev->len > 0 && name_ == ev->name) {
+                    } else if ((ev->mask & IN_MOVED_TO) || (ev->len > 0 && name_ == ev->name)) {
+                        // Any rename into the directory counts: the path may
+                        // be a symlink through a swapped one (Kubernetes
+                        // ConfigMaps rename "..data"). An unrelated rename
+                        // costs one read and no delivery (same backends).
                         reload_at = steady_clock::now() + options_.file_settle;
                     }
                 }

@@ -52,7 +52,26 @@ public:
     uint16_t client_port() const { return client_port_; }
     std::string url(uint16_t port = 0) const
     {
-        return "http://127.0.0.1:" + std::to_string(port ? port : client_port_);
+        return scheme_ + "://127.0.0.1:" + std::to_string(port ? port : client_port_);
+    }
+    std::string dir() const { return dir_.path(); }
+
+    // Serves clients over TLS with these files and requires client
+    // certificates; etcdctl uses `client_cert`/`client_key`. Before start().
+    void use_tls(const std::string& ca, const std::string& cert, const std::string& key,
+                 const std::string& client_cert, const std::string& client_key)
+    {
+        scheme_ = "https";
+        extra_args_ = {"--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"};
+        ctl_flags_ = " --cacert=" + ca + " --cert=" + client_cert + " --key=" + client_key;
+    }
+    // etcdctl authenticates as root from now on (after `auth enable`).
+    void ctl_as(const std::string& user_password) { ctl_user_ = " --user=" + shell_quote(user_password); }
+    // Throws the data away (stopped server only): the next start is a new store.
+    void wipe()
+    {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_.path() + "/data", ec);
     }
     std::string log_path() const { return dir_.path() + "/etcd.log"; }
 
@@ -66,7 +85,7 @@ public:
                         "--listen-client-urls", client, "--advertise-client-urls", client,
                         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                         "--initial-cluster", "default=" + peer, "--log-level", "warn"},
-                       log_path());
+                       log_path(), extra_args_);
         served_ = port ? port : client_port_;
         return wait_until([&] { return process_.running() && ctl("endpoint health").has_value(); }, 20s);
     }
@@ -76,7 +95,7 @@ public:
     std::optional<std::string> ctl(const std::string& args) const
     {
         return run_capture(std::string(kEtcdctl) + " --dial-timeout=2s --command-timeout=5s --endpoints=" +
-                           url(served_) + " " + args);
+                           url(served_) + ctl_flags_ + ctl_user_ + " " + args);
     }
     bool put(const std::string& key, const std::string& value) const
     {
@@ -102,6 +121,10 @@ private:
     uint16_t client_port_;
     uint16_t peer_port_;
     uint16_t served_ = 0;
+    std::string scheme_ = "http";
+    std::vector<std::string> extra_args_;
+    std::string ctl_flags_;
+    std::string ctl_user_;
     Process process_;
 };
 

@@ -216,6 +216,30 @@ TEST(EtcdSource, CompactionForcesFullReread)
     (*src)->stop();
 }
 
+// A store restored to an older revision (here: wiped and rebuilt) is re-read instead of
+// being watched from a revision it may never reach.
+TEST(EtcdSource, StoreBehindSeenRevisionIsReread)
+{
+    REQUIRE_ETCD();
+    EtcdServer etcd;
+    ASSERT_TRUE(etcd.start()) << read_file(etcd.log_path());
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(etcd.put(kPrefix + "a", backend("10.0.0.1", 1 + i)));
+    }
+    Recorder rec;
+    auto src = make_source(etcd_service({etcd.url()}), rec.callback(), fast_options());
+    ASSERT_TRUE(src && (*src)->start());
+    ASSERT_TRUE(rec.wait_for_text("10.0.0.1:80 w=5", kBound)) << rec.last_text();
+
+    etcd.stop();
+    etcd.wipe();
+    ASSERT_TRUE(etcd.start()) << read_file(etcd.log_path());
+    ASSERT_TRUE(etcd.put(kPrefix + "z", backend("10.0.0.26")));
+    EXPECT_TRUE(rec.wait_for_text("10.0.0.26:80 w=100", kBound)) << rec.last_text();
+    EXPECT_NE((*src)->status().last_error.find("behind"), std::string::npos) << (*src)->status().last_error;
+    (*src)->stop();
+}
+
 // Never reachable: error (no set ever), no delivery, and stop() returns promptly mid-backoff.
 TEST(EtcdSource, UnreachableIsErrorAndStopsPromptly)
 {

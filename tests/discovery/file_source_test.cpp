@@ -200,6 +200,30 @@ TEST(FileSource, MissingAtStartIsErrorUntilCreated)
     (*src)->stop();
 }
 
+// A Kubernetes ConfigMap-style update is seen: the path is a symlink through "..data",
+// and the update renames a new "..data" symlink over the old one.
+TEST(FileSource, SymlinkSwapIsPickedUp)
+{
+    namespace fs = std::filesystem;
+    TempDir dir;
+    const std::string d = dir.path();
+    fs::create_directory(d + "/..v1");
+    write_file(d + "/..v1/backends.json", kTwo);
+    fs::create_directory_symlink("..v1", d + "/..data");
+    fs::create_symlink("..data/backends.json", d + "/backends.json");
+    Recorder rec;
+    auto src = make_source(file_service(d + "/backends.json"), rec.callback(), fast_options());
+    ASSERT_TRUE(src && (*src)->start());
+    ASSERT_TRUE(wait_until([&] { return rec.count() == 1; }, kBound));
+
+    fs::create_directory(d + "/..v2");
+    write_file(d + "/..v2/backends.json", kThree);
+    fs::create_directory_symlink("..v2", d + "/..data_tmp");
+    fs::rename(d + "/..data_tmp", d + "/..data");
+    EXPECT_TRUE(wait_until([&] { return rec.last().backends.size() == 3; }, kBound)) << rec.last_text();
+    (*src)->stop();
+}
+
 // The directory itself removed and recreated: stale, then the rewatch picks the new file up.
 TEST(FileSource, DirectoryRecreatedIsRewatched)
 {

@@ -151,9 +151,10 @@ public:
     Process& operator=(const Process&) = delete;
     ~Process() { stop(); }
 
-    bool start(const std::vector<std::string>& argv, const std::string& log)
+    bool start(std::vector<std::string> argv, const std::string& log, const std::vector<std::string>& more = {})
     {
         stop();
+        argv.insert(argv.end(), more.begin(), more.end());
         const pid_t parent = ::getpid();
         pid_ = ::fork();
         if (pid_ == 0) {
