@@ -282,12 +282,13 @@ void HealthChecker::Impl::schedule_first(Record& record, Clock::time_point now)
 {
     ++record.schedule_gen;  // older start entries go stale
     if (record.target.spec.type == CheckType::kNone) {
-        // Nothing to probe: the backend counts as up, once.
-        if (record.machine.state() != HealthState::kHealthy) {
-            record.machine = RiseFall(InitialState::kUp, 1, 1);
-            ProbeResult none{true, {}};
-            publish(record, &none, now, HealthState::kHealthy);
-        }
+        // Nothing to probe: the backend counts as up (and as checked, so a
+        // daemon waiting for first results does not wait for it).
+        const bool was_healthy = record.machine.healthy();
+        record.machine = RiseFall(InitialState::kUp, 1, 1);
+        const ProbeResult none{true, {}};
+        publish(record, &none, now,
+                was_healthy ? std::nullopt : std::optional<HealthState>(HealthState::kHealthy));
         return;
     }
     const auto interval = duration_cast<Clock::duration>(record.target.spec.interval);

@@ -191,6 +191,38 @@ TEST(TcpCheck, AddUpdateRemoveWhileRunning)
     EXPECT_EQ(again->reason, "first probe succeeded");
 }
 
+// Proves: type none is healthy at once without probing (and counts as
+// checked); switching it to tcp against a closed port takes it down after
+// `fall` probes, keeping the state in between.
+TEST(TcpCheck, NoneIsHealthyWithoutProbes)
+{
+    TransitionLog log;
+    auto checker = start_checker(log);
+    ASSERT_TRUE(checker);
+    TcpServer closed;
+    ASSERT_TRUE(closed.start());
+    const uint16_t port = closed.port();
+    closed.stop();
+    Target target = tcp_target("udp-svc", port);
+    target.spec.type = CheckType::kNone;
+    const auto added = Clock::now();
+    ASSERT_TRUE(checker->upsert(target).ok());
+    auto up = log.wait_for(target.key, true, added, 1s);
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->reason, "no health check configured");
+    auto status = checker->status(target.key);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->checked);
+    EXPECT_EQ(status->probes, 0u);
+
+    const auto switched = Clock::now();
+    target.spec.type = CheckType::kTcp;
+    ASSERT_TRUE(checker->upsert(target).ok());
+    auto down = log.wait_for(target.key, false, switched, (kFall + 1) * kInterval + kMargin);
+    ASSERT_TRUE(down);
+    EXPECT_EQ(down->reason.rfind("3 consecutive failed probes", 0), 0u) << down->reason;
+}
+
 // Proves: upsert refuses what the loop cannot run (timeout >= interval,
 // rise 0, port 0) with a message naming the target.
 TEST(TcpCheck, UpsertValidates)
