@@ -17,25 +17,37 @@ namespace {
 
 void name_thread() { pthread_setname_np(pthread_self(), "test-srv"); }
 
-// Binds 127.0.0.1:port (SO_REUSEADDR so a restart gets the same port).
-int bind_loopback(int type, uint16_t port, uint16_t& bound)
+// Binds 127.0.0.1:port or [::1]:port (SO_REUSEADDR so a restart gets the
+// same port).
+int bind_loopback(int type, uint16_t port, bool ipv6, uint16_t& bound)
 {
-    const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        (type == SOCK_STREAM && ::listen(fd, 4096) != 0) ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+    if (ipv6) {
+        auto* addr = reinterpret_cast<sockaddr_in6*>(&storage);
+        addr->sin6_family = AF_INET6;
+        addr->sin6_port = htons(port);
+        addr->sin6_addr = in6addr_loopback;
+        len = sizeof(*addr);
+    } else {
+        auto* addr = reinterpret_cast<sockaddr_in*>(&storage);
+        addr->sin_family = AF_INET;
+        addr->sin_port = htons(port);
+        addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*addr);
+    }
+    auto* addr = reinterpret_cast<sockaddr*>(&storage);
+    if (::bind(fd, addr, len) != 0 || (type == SOCK_STREAM && ::listen(fd, 4096) != 0) ||
+        ::getsockname(fd, addr, &len) != 0) {
         ::close(fd);
         return -1;
     }
-    bound = ntohs(addr.sin_port);
+    bound = ntohs(ipv6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port
+                       : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
     return fd;
 }
 
@@ -61,9 +73,14 @@ model::IpAddress loopback()
     return model::parse_ip_address("127.0.0.1").value();
 }
 
-bool TcpServer::start(uint16_t port)
+model::IpAddress loopback6()
 {
-    listen_fd_ = bind_loopback(SOCK_STREAM, port, port_);
+    return model::parse_ip_address("::1").value();
+}
+
+bool TcpServer::start(uint16_t port, bool ipv6)
+{
+    listen_fd_ = bind_loopback(SOCK_STREAM, port, ipv6, port_);
     if (listen_fd_ < 0) return false;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
     thread_ = std::thread([this] { run(); });
@@ -92,9 +109,9 @@ void TcpServer::stop()
     listen_fd_ = stop_fd_ = -1;
 }
 
-bool HttpServer::start(uint16_t port)
+bool HttpServer::start(uint16_t port, bool ipv6)
 {
-    listen_fd_ = bind_loopback(SOCK_STREAM, port, port_);
+    listen_fd_ = bind_loopback(SOCK_STREAM, port, ipv6, port_);
     if (listen_fd_ < 0) return false;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
     stopping_.store(false);
@@ -178,9 +195,9 @@ std::string HttpServer::last_host() const
     return last_host_;
 }
 
-bool UdpServer::start(uint16_t port)
+bool UdpServer::start(uint16_t port, bool ipv6)
 {
-    fd_ = bind_loopback(SOCK_DGRAM, port, port_);
+    fd_ = bind_loopback(SOCK_DGRAM, port, ipv6, port_);
     if (fd_ < 0) return false;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
     thread_ = std::thread([this] { run(); });

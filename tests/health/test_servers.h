@@ -1,5 +1,5 @@
 // Real servers for the health-check tests, as threads of the test process
-// on 127.0.0.1: a TCP acceptor, a tiny HTTP/1.1 server with a settable
+// on 127.0.0.1 (or ::1): a TCP acceptor, a tiny HTTP/1.1 server with a settable
 // status and delay, and a UDP responder. Each can stop (its port then
 // refuses) and restart on the same port. Their threads are named "test-srv"
 // so the one-loop-thread test can tell them from the checker's.
@@ -20,14 +20,16 @@
 
 namespace sluice::health::testing {
 
-model::IpAddress loopback();
+model::IpAddress loopback();   // 127.0.0.1
+model::IpAddress loopback6();  // ::1
 
 // Accepts and closes connections. Not thread-safe: drive from the test thread.
 class TcpServer {
 public:
     TcpServer() = default;
     ~TcpServer() { stop(); }
-    bool start(uint16_t port = 0);  // 0 = pick a free port; false on bind failure
+    // 0 = pick a free port; false on bind failure. ipv6: bind ::1, not 127.0.0.1.
+    bool start(uint16_t port = 0, bool ipv6 = false);
     void stop();                    // closes the listener: connects are refused
     uint16_t port() const { return port_; }
     uint64_t accepted() const { return accepted_.load(); }
@@ -47,7 +49,7 @@ class HttpServer {
 public:
     HttpServer() = default;
     ~HttpServer() { stop(); }
-    bool start(uint16_t port = 0);
+    bool start(uint16_t port = 0, bool ipv6 = false);
     void stop();
     uint16_t port() const { return port_; }
     void set_status(int status) { status_.store(status); }
@@ -78,7 +80,7 @@ class UdpServer {
 public:
     UdpServer() = default;
     ~UdpServer() { stop(); }
-    bool start(uint16_t port = 0);
+    bool start(uint16_t port = 0, bool ipv6 = false);
     void stop();  // closes the socket: probes get ICMP port unreachable
     uint16_t port() const { return port_; }
     void set_reply(std::string reply);
