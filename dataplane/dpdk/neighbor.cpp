@@ -203,6 +203,7 @@ void NeighborManager::to_kernel(rte_mbuf* m, const NeighborPort* port)
 {
     if (port == nullptr || port->kernel_port == kNoPort) {
         rte_pktmbuf_free(m);
+        ++stats_.no_kernel;
         return;
     }
     if (rte_eth_tx_burst(port->kernel_port, port->kernel_tx_queue, &m, 1) != 1) {

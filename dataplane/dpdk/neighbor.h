@@ -84,11 +84,27 @@ struct NeighborStats {
     uint64_t learned = 0;         // bindings created or changed from a message
     uint64_t confirmed = 0;       // bindings re-confirmed with the same MAC
     uint64_t to_kernel = 0;       // handed to the host kernel (TAP)
+    uint64_t no_kernel = 0;       // not ours, freed: the exception path is off
     uint64_t probes_sent = 0;     // ARP requests and NSs we originated
     uint64_t expired = 0;         // bindings dropped after their lifetime
     uint64_t tx_failed = 0;       // frames a full queue or empty pool cost
 };
 
+// How the runtime wires it (all on the control thread):
+//  1. start every NIC port with rx_queues = workers, tx_queues = workers + 1,
+//     and all-multicast on (rte_eth_allmulticast_enable: NSs go to
+//     solicited-node groups a NIC filters out otherwise);
+//  2. ExceptionPath::create (if the exception path is on), then
+//     NeighborManager::create with one NeighborPort per NIC port
+//     (control_tx_queue = workers, kernel_port = tap_port(nic),
+//     kernel_tx_queue = ExceptionPath::control_queue());
+//  3. per worker w: WorkerLoop::control_ring = control_ring(w),
+//     RxQueueRef::exception_port = tap_port(rx port); launch the workers;
+//  4. loop: poll(now_ns) and ExceptionPath::poll() every 1 ms or so; when
+//     generation() moved (or in the callback), rebuild the ForwardingState
+//     with lookup() for every next hop and publish it;
+//  5. on reload: update(targets), then rebuild and publish;
+//  6. stop the workers, then destroy the manager and the exception path.
 class NeighborManager {
 public:
     using ChangeCallback = std::function<void()>;

@@ -6,9 +6,11 @@ neighbor_wire_test.cpp compares the C++ builders against, byte for byte
 Run with /usr/bin/python3 (scapy): ./gen_expected.py; commit both files.
 """
 import os
+import socket
 
 from scapy.all import (ARP, Dot1Q, Ether, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptSrcLLAddr, IPv6, Padding, raw)
+from scapy.utils6 import in6_getnsma, in6_getnsmac
 
 OUR_MAC = "02:00:00:00:00:01"
 PEER_MAC = "02:00:00:00:00:99"
@@ -33,11 +35,11 @@ FRAMES = {
     # the same reply inside VLAN 7
     "arp_reply_vlan": arp(PEER_MAC, 2, OUR_MAC, OUR4, PEER_MAC, PEER4, vlan=7),
 }
-# build_neighbor_solicit, multicast to PEER6's solicited-node group
-# The solicited-node group of PEER6 is ff02::1:ff + its low 24 bits.
-low24 = bytes.fromhex("abcdef12")[-3:]
-group = "ff02::1:ff%02x:%02x%02x" % (low24[0], low24[1], low24[2])
-group_mac = "33:33:ff:%02x:%02x:%02x" % (low24[0], low24[1], low24[2])
+# build_neighbor_solicit, multicast to PEER6's solicited-node group (scapy's
+# own RFC 4291 mapping, not a restatement of ours).
+group_bin = in6_getnsma(socket.inet_pton(socket.AF_INET6, PEER6))
+group = socket.inet_ntop(socket.AF_INET6, group_bin)
+group_mac = in6_getnsmac(group_bin)
 FRAMES["ns_multicast"] = raw(Ether(dst=group_mac, src=OUR_MAC) / IPv6(src=OUR6, dst=group, hlim=255) /
                              ICMPv6ND_NS(tgt=PEER6) / ICMPv6NDOptSrcLLAddr(lladdr=OUR_MAC))
 # build_neighbor_solicit with a known MAC: unicast reachability probe

@@ -18,6 +18,10 @@
 #include "dataplane/dpdk/worker_loop.h"
 #include "ring_port.h"
 
+extern "C" {
+#include "abi/checksum.h"
+}
+
 namespace {
 
 using namespace sluice::dpdk;
@@ -125,6 +129,41 @@ TEST_F(NeighborManagerTest, NeighborSolicitationForVipGetsAdvert)
     EXPECT_EQ(out[0], na);
     EXPECT_TRUE(to_kernel().empty());
     EXPECT_EQ(mgr->stats().answered, 1u);
+}
+
+// Duplicate address detection for a VIP (NS from ::) is not answered here:
+// it announces nothing and has no one to reply to, so the kernel sees it.
+// With the exception path off, what is not ours is freed and counted.
+TEST_F(NeighborManagerTest, DadAndForeignRequestsAreNotAnswered)
+{
+    auto mgr = make();
+    Frame dad(kMaxNeighborFrameLen + 8);
+    dad.resize(build_neighbor_solicit(dad.data(), kPeerMac, addr("::"), addr("2001:db8::10"), std::nullopt));
+    dad.resize(dad.size() - 8);  // DAD carries no source link-layer option: drop it, fix the lengths
+    dad[14 + 5] = 24;
+    dad[14 + 40 + 2] = dad[14 + 40 + 3] = 0;
+    // Recompute the ICMPv6 checksum for the shorter message.
+    sluice_addr s{}, d{};
+    std::memcpy(&s, dad.data() + 14 + 8, 16);
+    std::memcpy(&d, dad.data() + 14 + 24, 16);
+    const uint16_t c = sluice_csum_finish(
+        sluice_csum_add(sluice_pseudo_sum_v6(&s, &d, SLUICE_IPPROTO_ICMPV6, 24), dad.data() + 14 + 40, 24));
+    std::memcpy(dad.data() + 14 + 40 + 2, &c, 2);
+    ASSERT_TRUE(parse_neighbor_message(dad.data(), static_cast<uint32_t>(dad.size())));
+    from_worker(*mgr, dad);
+    mgr->poll(0);
+    EXPECT_TRUE(sent_by_control().empty());
+    EXPECT_EQ(to_kernel(), std::vector<Frame>{dad});
+
+    NeighborConfig c2;
+    c2.ports.push_back(NeighborPort{env().nic.port, kOurMac, 1, kNoPort, 0});
+    c2.name = "ctl_nokernel";
+    auto off = NeighborManager::create(std::move(c2), env().pool);
+    ASSERT_TRUE(off.ok());
+    from_worker(**off, arp(SLUICE_ARP_OP_REQUEST, kBroadcast, kPeerMac, "10.0.0.99", kZero, "10.0.0.200"));
+    (*off)->poll(0);
+    EXPECT_TRUE(to_kernel().empty());
+    EXPECT_EQ((*off)->stats().no_kernel, 1u);
 }
 
 // An ARP reply for an address we resolve is learned, the change callback
