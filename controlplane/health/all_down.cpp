@@ -37,7 +37,9 @@ EffectiveBackends effective_backends(std::span<const BackendHealth> backends,
     // broke) must not black-hole a service whose backends may be fine.
     out.mode = PoolMode::kAllDownKeepAll;
     for (const BackendHealth& entry : backends) {
-        if (entry.backend.state == model::BackendState::kActive) out.backends.push_back(entry.backend);
+        if (entry.backend.state == model::BackendState::kActive) {
+            out.backends.push_back(entry.backend);
+        }
     }
     return out;
 }

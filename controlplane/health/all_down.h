@@ -33,7 +33,10 @@ const char* pool_mode_name(PoolMode mode);
 struct EffectiveBackends {
     std::vector<model::Backend> backends;  // for the Maglev builder, in input order
     PoolMode mode = PoolMode::kNormal;
-    bool all_down() const { return mode == PoolMode::kAllDownKeepAll || mode == PoolMode::kAllDownDrop; }
+    bool all_down() const
+    {
+        return mode == PoolMode::kAllDownKeepAll || mode == PoolMode::kAllDownDrop;
+    }
 };
 
 // Pure. Draining backends never enter the table (they keep established

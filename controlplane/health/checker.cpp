@@ -145,6 +145,7 @@ struct HealthChecker::Impl {
     }
 
     void run();
+    void dispatch(const epoll_event& event);
     void apply_commands();
     void apply(Upsert& upsert, Clock::time_point now);
     void apply(Remove& remove, Clock::time_point now);
@@ -158,32 +159,43 @@ struct HealthChecker::Impl {
     int wait_timeout_ms(Clock::time_point now) const;
 };
 
+void HealthChecker::Impl::dispatch(const epoll_event& event)
+{
+    const uint64_t tag = event.data.u64;
+    if (tag == kWakeTag) {
+        uint64_t count = 0;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd, &count, sizeof(count));
+    } else if ((tag & kCurlSocketTag) != 0) {
+        http->on_socket_event(static_cast<int>(tag & 0xffffffffu), event.events);
+    } else if (auto it = inflight.find(tag); it != inflight.end()) {
+        // A serial not in `inflight` is a probe that finished earlier in
+        // this batch (its fd is closed): nothing to do.
+        Record* record = by_id.at(it->second);
+        record->socket_probe->on_events(event.events);
+        if (record->socket_probe->result()) {
+            complete_probe(tag, *record->socket_probe->result(), Clock::now());
+        }
+    }
+}
+
 void HealthChecker::Impl::run()
 {
     // Visible in top -H / ps -L, and how the tests find the one loop thread.
     pthread_setname_np(pthread_self(), "sluice-health");
-    std::vector<epoll_event> events(256);
+    std::vector<epoll_event> events(512);
     std::vector<std::pair<uint64_t, ProbeResult>> finished;
     while (!stopping.load()) {
-        const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
-                                 wait_timeout_ms(Clock::now()));
-        if (n < 0 && errno != EINTR) break;  // only EBADF/EINVAL: a programming error
-        for (int i = 0; i < std::max(n, 0); ++i) {
-            const uint64_t tag = events[i].data.u64;
-            if (tag == kWakeTag) {
-                uint64_t count = 0;
-                [[maybe_unused]] ssize_t r = ::read(wake_fd, &count, sizeof(count));
-            } else if ((tag & kCurlSocketTag) != 0) {
-                http->on_socket_event(static_cast<int>(tag & 0xffffffffu), events[i].events);
-            } else if (auto it = inflight.find(tag); it != inflight.end()) {
-                // A serial not in `inflight` is a probe that finished earlier
-                // in this batch (its fd is closed): nothing to do.
-                Record* record = by_id.at(it->second);
-                record->socket_probe->on_events(events[i].events);
-                if (record->socket_probe->result()) {
-                    complete_probe(tag, *record->socket_probe->result(), Clock::now());
-                }
-            }
+        int timeout_ms = wait_timeout_ms(Clock::now());
+        // Drain every ready event before firing timers: a probe whose
+        // connect or reply is already in but not yet fetched (more than one
+        // buffer of events after a stall) must not be failed as a timeout.
+        for (int round = 0; round < 64; ++round) {
+            const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()),
+                                     timeout_ms);
+            if (n < 0 && errno != EINTR) return;  // only EBADF/EINVAL: a programming error
+            for (int i = 0; i < std::max(n, 0); ++i) dispatch(events[i]);
+            if (n < static_cast<int>(events.size())) break;
+            timeout_ms = 0;
         }
         apply_commands();
         const auto now = Clock::now();
@@ -193,7 +205,9 @@ void HealthChecker::Impl::run()
         finished.clear();
         fire_timers(Clock::now());
         http->take_finished(finished);  // probes that failed while starting
-        for (auto& [serial, result] : finished) complete_probe(serial, std::move(result), now);
+        for (auto& [serial, result] : finished) {
+            complete_probe(serial, std::move(result), Clock::now());
+        }
         finished.clear();
     }
 }
@@ -305,9 +319,17 @@ void HealthChecker::Impl::fire_timers(Clock::time_point now)
         if (it == by_id.end()) continue;
         Record& record = *it->second;
         if (timer.is_timeout) {
-            if (record.inflight != timer.token || !record.socket_probe) continue;
-            record.socket_probe->on_timeout(record.target.spec.timeout);
-            complete_probe(timer.token, *record.socket_probe->result(), now);
+            if (record.inflight != timer.token) continue;
+            if (record.socket_probe) {
+                record.socket_probe->on_timeout(record.target.spec.timeout);
+                complete_probe(timer.token, *record.socket_probe->result(), now);
+            } else {
+                // HTTP backstop only: curl enforces the timeout itself.
+                http->cancel(timer.token);
+                complete_probe(timer.token,
+                               ProbeResult{false, "no result from libcurl within timeout + 1 s"},
+                               now);
+            }
             continue;
         }
         if (timer.token != record.schedule_gen) continue;
@@ -330,7 +352,9 @@ void HealthChecker::Impl::fire_timers(Clock::time_point now)
             record.status.max_start_lateness = std::max(record.status.max_start_lateness, late);
             if (record.inflight != 0) ++record.status.skipped_slots;
         }
-        if (record.inflight == 0) start_probe(record, now);
+        // A fresh clock per start: starting hundreds of probes takes a while,
+        // and a stale `now` would shorten the last ones' timeouts.
+        if (record.inflight == 0) start_probe(record, Clock::now());
     }
 }
 
@@ -342,10 +366,15 @@ void HealthChecker::Impl::start_probe(Record& record, Clock::time_point now)
     record.probe_started = now;
     inflight[serial] = record.id;
     if (spec.type == CheckType::kHttp || spec.type == CheckType::kHttps) {
-        // curl enforces the timeout itself (CURLOPT_TIMEOUT_MS).
+        // curl enforces the timeout itself (CURLOPT_TIMEOUT_MS); the timer is
+        // a backstop so that a transfer curl never reports cannot park the
+        // target forever with a probe "in flight".
         if (auto started = http->start(serial, record.target.key, spec); !started) {
             complete_probe(serial, ProbeResult{false, started.error()}, now);
+            return;
         }
+        const auto backstop = duration_cast<Clock::duration>(spec.timeout + std::chrono::seconds(1));
+        timers.push(Timer{now + backstop, record.id, serial, true});
         return;
     }
     record.socket_probe = std::make_unique<SocketProbe>(spec.type, record.target.key, spec);
@@ -357,8 +386,8 @@ void HealthChecker::Impl::start_probe(Record& record, Clock::time_point now)
     event.events = record.socket_probe->events();
     event.data.u64 = serial;
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, record.socket_probe->fd(), &event) != 0) {
-        complete_probe(serial, ProbeResult{false, std::string("epoll_ctl: ") + std::strerror(errno)},
-                       now);
+        const std::string error = std::string("epoll_ctl: ") + std::strerror(errno);
+        complete_probe(serial, ProbeResult{false, error}, now);
         return;
     }
     timers.push(Timer{now + duration_cast<Clock::duration>(spec.timeout), record.id, serial, true});
@@ -432,7 +461,9 @@ Result<std::unique_ptr<HealthChecker>> HealthChecker::start(StateCallback on_cha
     impl->on_change = std::move(on_change);
     impl->rng.seed(options.jitter_seed != 0 ? options.jitter_seed : std::random_device{}());
     impl->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (impl->epoll_fd < 0) return make_error(std::string("epoll_create1: ") + std::strerror(errno));
+    if (impl->epoll_fd < 0) {
+        return make_error(std::string("epoll_create1: ") + std::strerror(errno));
+    }
     impl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (impl->wake_fd < 0) return make_error(std::string("eventfd: ") + std::strerror(errno));
     epoll_event event{};

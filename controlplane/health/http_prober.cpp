@@ -136,7 +136,8 @@ Result<void> HttpProber::start(uint64_t serial, const TargetKey& key, const Chec
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Request::discard_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, request.get());
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->error);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, reinterpret_cast<void*>(static_cast<uintptr_t>(serial)));
+    void* serial_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(serial));
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, serial_ptr);
 
     const CURLMcode code = curl_multi_add_handle(as_multi(multi_), easy);
     if (code != CURLM_OK) {
@@ -168,11 +169,13 @@ int HttpProber::on_socket(void* /*easy*/, int fd, int what, void* self, void* /*
     event.data.u64 = kCurlSocketTag | static_cast<uint32_t>(fd);
     // curl reports each change; we do not track which fds are registered,
     // because a closed fd leaves the epoll set by itself and its number may
-    // come back: try MOD, fall back to ADD, and the other way round.
-    if (epoll_ctl(prober->epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0) {
-        if (errno != ENOENT || epoll_ctl(prober->epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
-            return -1;  // curl fails that transfer; it is reported as a probe failure
-        }
+    // come back: try MOD, fall back to ADD.
+    // If both fail (ENOMEM, max_user_watches) we still return 0: -1 would
+    // make curl abort EVERY transfer of the multi handle, while an
+    // unwatched socket only lets this one transfer run into its timeout,
+    // reported as that target's failed probe.
+    if (epoll_ctl(prober->epoll_fd_, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
+        epoll_ctl(prober->epoll_fd_, EPOLL_CTL_ADD, fd, &event);
     }
     return 0;
 }
@@ -185,7 +188,8 @@ int HttpProber::on_timer(void* /*multi*/, long timeout_ms, void* self)
     if (timeout_ms < 0) {
         prober->deadline_.reset();
     } else {
-        prober->deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        prober->deadline_ =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     }
     return 0;
 }

@@ -12,7 +12,8 @@
 namespace sluice::health {
 namespace {
 
-model::Backend backend(const char* address, model::BackendState state = model::BackendState::kActive)
+model::Backend backend(const char* address,
+                       model::BackendState state = model::BackendState::kActive)
 {
     model::Backend b;
     b.address = model::parse_ip_address(address).value();
@@ -148,10 +149,14 @@ TEST(AllDown, FollowsRealChecks)
         }
         return out;
     };
-    auto mode = [&](model::AllDownPolicy policy) { return effective_backends(pool(), policy).mode; };
+    auto mode = [&](model::AllDownPolicy policy) {
+        return effective_backends(pool(), policy).mode;
+    };
     ASSERT_TRUE(testing::eventually(
-        [&] { return mode(model::AllDownPolicy::kDrop) == PoolMode::kNormal &&
-                     effective_backends(pool(), model::AllDownPolicy::kDrop).backends.size() == 2; },
+        [&] {
+            const auto effective = effective_backends(pool(), model::AllDownPolicy::kDrop);
+            return effective.mode == PoolMode::kNormal && effective.backends.size() == 2;
+        },
         2s));
 
     AllDownCounters counters;
