@@ -9,7 +9,10 @@
 // curl_multi_socket_action). Why not curl_multi_poll with our fds added: it
 // rebuilds a poll() set of every socket on each call, O(targets) per wake-up,
 // while epoll + socket_action touches only the ready sockets. Targets name
-// IP literals, so curl never starts its threaded resolver.
+// IP literals, so curl never starts its threaded resolver. The thread is
+// named "sluice-health" (top -H); it reads every ready event before firing
+// timeouts, so a loop that was held off the CPU does not fail probes whose
+// answer had already arrived.
 // Schedules are a min-heap of deadlines: each target probes at a fixed rate
 // (due += interval, not "interval after the last result"), so schedules do
 // not drift; the first probe is placed uniformly at random within one
