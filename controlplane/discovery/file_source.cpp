@@ -111,6 +111,9 @@ void FileSource::run()
                 for (ssize_t off = 0; off < len;) {
                     const auto* ev = reinterpret_cast<const inotify_event*>(buffer + off);
                     off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+                    if (!(ev->mask & IN_Q_OVERFLOW) && (!watching || ev->wd != watch_)) {
+                        continue;  // left over from a watch already replaced (its IN_IGNORED)
+                    }
                     if (ev->mask & IN_Q_OVERFLOW) {
                         reload_at = steady_clock::now() + options_.file_settle;
                     } else if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {

@@ -2,7 +2,9 @@
 // whenever it changes. It watches the file's directory with inotify, not
 // the file, so the usual atomic update (write a temp file, rename it over
 // the old one) is seen: a watch on the file itself would stay on the old,
-// unlinked inode.
+// unlinked inode. A symlink is followed when read, but only renames in
+// the path's own directory are watched: a symlink swap there is seen (the
+// Kubernetes ConfigMap layout), an edit of a target elsewhere is not.
 #pragma once
 
 #include <string>
