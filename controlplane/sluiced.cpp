@@ -37,7 +37,8 @@ constexpr int kExitFatal = 1;
 constexpr int kExitBadConfig = 2;
 constexpr int kExitUsage = 64;
 
-constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// ARP/ND answers and the kernel's frames (TAP) wait for this poll: keep it short.
+constexpr auto kPollInterval = std::chrono::milliseconds(1);
 constexpr auto kSummaryInterval = std::chrono::seconds(5);
 
 std::atomic<int> g_signal{0};

@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
-#include <sstream>
+#include <set>
+#include <thread>
 
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/runtime.h"
@@ -22,6 +24,41 @@ bool same_ports(const NodePlan& a, const NodePlan& b)
             return false;
     }
     return a.conn_table_size == b.conn_table_size;
+}
+
+dpdk::NeighborAddress to_neighbor(const model::IpAddress& a)
+{
+    dpdk::NeighborAddress n;
+    n.family = a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6;
+    n.bytes = a.bytes;  // same layout, see model/address.h
+    return n;
+}
+
+// What the neighbour manager must answer for and keep resolved for `plan`.
+dpdk::NeighborTargets neighbor_targets(const ForwardingPlan& plan,
+                                       const std::map<model::IpAddress, model::MacAddress>& static_neighbors)
+{
+    dpdk::NeighborTargets t;
+    if (plan.node.source_ipv4) t.local_addresses.push_back(to_neighbor(*plan.node.source_ipv4));
+    if (plan.node.source_ipv6) t.local_addresses.push_back(to_neighbor(*plan.node.source_ipv6));
+    std::set<model::IpAddress> vips;
+    for (const PlanService& s : plan.services) vips.insert(s.vip.address);
+    for (const model::IpAddress& v : vips) t.vips.push_back(to_neighbor(v));
+    for (const model::IpAddress& a : next_hop_addresses(plan)) {
+        if (static_neighbors.count(a) == 0) t.resolve.push_back(dpdk::ResolveTarget{to_neighbor(a), dpdk::kAnyPort});
+    }
+    for (const auto& [ip, mac] : static_neighbors) t.static_entries.emplace_back(to_neighbor(ip), mac.bytes);
+    return t;
+}
+
+// How long start() waits for the next hops to resolve.
+constexpr auto kResolveWait = std::chrono::seconds(3);
+
+uint64_t monotonic_ns()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
 }
 
 std::string hex64(uint64_t v)
@@ -58,7 +95,10 @@ std::vector<std::string> DpdkDriver::eal_args(const model::DpdkSettings& setting
 std::optional<model::MacAddress> DpdkDriver::lookup_neighbor(const model::IpAddress& address) const
 {
     if (auto it = static_neighbors_.find(address); it != static_neighbors_.end()) return it->second;
-    return std::nullopt;
+    if (!runtime_ || !running_) return std::nullopt;
+    const auto mac = runtime_->neighbors().lookup(to_neighbor(address));
+    if (!mac) return std::nullopt;
+    return model::MacAddress{*mac};
 }
 
 Result<void> DpdkDriver::start(const ForwardingPlan& initial)
@@ -73,12 +113,19 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
     rc.tcp_established = initial.node.timeouts.tcp_established;
     rc.tcp_transitory = initial.node.timeouts.tcp_syn_fin;
     rc.udp = initial.node.timeouts.udp;
+    rc.exception_path = initial.node.exception_path;
+    rc.exception_tap = initial.node.exception_tap;
 
     std::string joined;
     for (const auto& a : rc.eal_args) joined += " " + a;
     log_(LogSeverity::kInfo, "starting DPDK: EAL" + joined);
     auto runtime = dpdk::Runtime::create(rc);
-    if (!runtime) return Error{runtime.error()};
+    if (!runtime) {
+        if (runtime.error().rfind("DPDK EAL", 0) == 0) {
+            return Error{runtime.error() + " (the EAL's own messages above say why; arguments:" + joined + ")"};
+        }
+        return Error{runtime.error()};
+    }
     runtime_ = std::move(*runtime);
 
     ports_.clear();
@@ -97,35 +144,88 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
                                      std::to_string(p.rx_queues) + " rx / " + std::to_string(p.tx_queues) +
                                      " tx queues" + (p.rss ? ", RSS" : ""));
     }
+    runtime_->neighbors().update(neighbor_targets(initial, static_neighbors_));
+    neighbor_generation_ = runtime_->neighbors().generation();
     auto state = build_dpdk_state(initial, ports_, [this](const model::IpAddress& a) { return lookup_neighbor(a); },
-                                  false);
+                                  runtime_->exception_available());
     if (!state) return Error{"forwarding state: " + state.error()};
     auto started = runtime_->start_workers(std::move(*state));
     if (!started) return started;
     plan_ = initial;
     running_ = true;
-    log_(LogSeverity::kInfo, std::to_string(settings_.worker_lcores.size()) + " worker lcore(s) polling");
+    log_(LogSeverity::kInfo, std::to_string(settings_.worker_lcores.size()) + " worker lcore(s) polling" +
+                                 (runtime_->exception_available() ? ", exception path to TAP " +
+                                                                        initial.node.exception_tap
+                                                                  : ", no exception path"));
     for (const PlanService& s : initial.services) {
         log_(LogSeverity::kInfo, "service " + s.name + ": VIP " + s.vip.to_string() + ", " +
                                      std::to_string(s.backends.size()) + " backend(s), table " +
                                      std::to_string(s.ring.size()) + ", fingerprint " + hex64(s.fingerprint));
     }
     for (const model::IpAddress& a : next_hop_addresses(initial)) {
+        const bool have_source = a.is_ipv4() ? initial.node.source_ipv4.has_value()
+                                             : initial.node.source_ipv6.has_value();
+        if (!have_source && static_neighbors_.count(a) == 0) {
+            log_(LogSeverity::kWarn, "next hop " + a.to_string() + ": no network.source_" +
+                                         (a.is_ipv4() ? "ipv4" : "ipv6") +
+                                         " to ask from, so it is only learned from what it sends");
+        }
+    }
+    // Ready means forwarding: give ARP/ND a moment to resolve the next hops
+    // before start() returns, rather than count the first flows' packets
+    // as no_nexthop. Unresolved ones are logged and keep being probed.
+    const auto deadline = std::chrono::steady_clock::now() + kResolveWait;
+    const std::vector<model::IpAddress> hops = next_hop_addresses(initial);
+    auto all_resolved = [&] {
+        for (const model::IpAddress& a : hops) {
+            if (!lookup_neighbor(a)) return false;
+        }
+        return true;
+    };
+    while (!all_resolved() && std::chrono::steady_clock::now() < deadline) {
+        poll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    log_next_hops(initial);
+    for (const model::IpAddress& a : hops) {
         if (!lookup_neighbor(a)) {
-            log_(LogSeverity::kWarn, "next hop " + a.to_string() +
-                                         " has no MAC (ARP/ND is not wired yet): its packets are dropped as "
-                                         "no_nexthop");
+            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " did not answer yet: its packets are dropped "
+                                                                  "as no_nexthop until it does");
         }
     }
     return {};
 }
 
+void DpdkDriver::log_next_hops(const ForwardingPlan& plan)
+{
+    std::map<model::IpAddress, std::optional<model::MacAddress>> now;
+    for (const model::IpAddress& a : next_hop_addresses(plan)) {
+        now[a] = lookup_neighbor(a);
+        const auto before = logged_next_hops_.find(a);
+        if (before != logged_next_hops_.end() && before->second == now[a]) continue;
+        if (now[a]) {
+            log_(LogSeverity::kInfo, "next hop " + a.to_string() + " is at " + now[a]->to_string());
+        } else if (before != logged_next_hops_.end()) {
+            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " lost its MAC: dropped as no_nexthop until "
+                                                                  "it answers again");
+        } else {
+            log_(LogSeverity::kInfo, "next hop " + a.to_string() + ": resolving (ARP/ND)");
+        }
+    }
+    logged_next_hops_ = std::move(now);
+}
+
 Result<void> DpdkDriver::publish_locked(const ForwardingPlan& plan)
 {
+    // Targets first: a new next hop is probed at the next poll, and the
+    // snapshot below carries whatever is known of it already.
+    runtime_->neighbors().update(neighbor_targets(plan, static_neighbors_));
+    const uint64_t generation = runtime_->neighbors().generation();
     auto state = build_dpdk_state(plan, ports_, [this](const model::IpAddress& a) { return lookup_neighbor(a); },
-                                  false);
+                                  runtime_->exception_available());
     if (!state) return Error{"forwarding state: " + state.error()};
     runtime_->publish(std::move(*state));
+    neighbor_generation_ = generation;
     return {};
 }
 
@@ -141,7 +241,21 @@ Result<void> DpdkDriver::publish(const ForwardingPlan& plan)
     return {};
 }
 
-void DpdkDriver::poll() {}
+void DpdkDriver::poll()
+{
+    if (!running_) return;
+    runtime_->poll_control(monotonic_ns());
+    if (runtime_->neighbors().generation() == neighbor_generation_) return;
+    // A next hop was learned, changed or expired: the snapshot's MACs are
+    // out of date.
+    auto r = publish_locked(plan_);
+    if (!r) {
+        log_(LogSeverity::kError, "republishing after a neighbour change failed: " + r.error());
+        neighbor_generation_ = runtime_->neighbors().generation();  // do not retry every poll
+        return;
+    }
+    log_next_hops(plan_);
+}
 
 DataplaneStats DpdkDriver::stats() const
 {

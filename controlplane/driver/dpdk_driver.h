@@ -41,7 +41,12 @@ public:
 
 private:
     std::optional<model::MacAddress> lookup_neighbor(const model::IpAddress& address) const;
+    // Builds and publishes the snapshot of `plan` with the neighbours known
+    // now, and tells the neighbour manager what `plan` needs answered and
+    // resolved.
     Result<void> publish_locked(const ForwardingPlan& plan);
+    // Logs next hops that gained, changed or lost their MAC since last time.
+    void log_next_hops(const ForwardingPlan& plan);
 
     model::DpdkSettings settings_;
     std::map<model::IpAddress, model::MacAddress> static_neighbors_;
@@ -50,6 +55,8 @@ private:
     std::vector<StartedPort> ports_;
     ForwardingPlan plan_;                 // the plan in force
     bool running_ = false;
+    uint64_t neighbor_generation_ = 0;    // NeighborManager::generation() the snapshot used
+    std::map<model::IpAddress, std::optional<model::MacAddress>> logged_next_hops_;
 };
 
 }  // namespace sluice::driver

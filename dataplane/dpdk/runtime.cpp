@@ -9,6 +9,13 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -39,11 +46,41 @@ uint64_t ms_to_tsc(std::chrono::milliseconds ms)
     return static_cast<uint64_t>(ms.count()) * (rte_get_tsc_hz() / 1000);
 }
 
+// The MTU of the kernel interface an af_packet devargs string names
+// ("net_af_packet0,iface=eth1,qpairs=2"), in the current network namespace.
+Result<uint16_t> kernel_mtu(const std::string& devargs)
+{
+    std::string iface;
+    size_t pos = 0;
+    while (pos <= devargs.size()) {
+        const size_t comma = std::min(devargs.find(',', pos), devargs.size());
+        const std::string kv = devargs.substr(pos, comma - pos);
+        if (kv.rfind("iface=", 0) == 0) iface = kv.substr(6);
+        pos = comma + 1;
+    }
+    if (iface.empty() || iface.size() >= IFNAMSIZ) return make_error("no usable iface= in '" + devargs + "'");
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(std::string("socket: ") + std::strerror(errno));
+    ifreq req{};
+    std::memcpy(req.ifr_name, iface.c_str(), iface.size());
+    const int rc = ioctl(fd, SIOCGIFMTU, &req);
+    const int err = errno;
+    close(fd);
+    if (rc != 0) return make_error("interface " + iface + ": " + std::strerror(err));
+    if (req.ifr_mtu <= 0 || req.ifr_mtu > 0xFFFF) return make_error("interface " + iface + ": odd MTU");
+    return static_cast<uint16_t>(req.ifr_mtu);
+}
+
 // What start_port() needs to know before it runs: the device's own MTU
 // (for af_packet: the kernel interface's, so sluice never changes a link it
 // was not told to change), after checking the queue counts the runtime will
 // ask for. Probes the device; start_port() then finds it already probed.
-Result<uint16_t> probe_device(const RuntimePort& p, uint16_t rx_queues, uint16_t tx_queues)
+struct DeviceFacts {
+    uint16_t mtu = RTE_ETHER_MTU;  // L3 MTU to use
+    bool kernel_mtu = false;       // mtu is the kernel interface's, whatever the ethdev reports
+};
+
+Result<DeviceFacts> probe_device(const RuntimePort& p, uint16_t rx_queues, uint16_t tx_queues)
 {
     const auto comma = p.device.find(',');
     const std::string name = comma == std::string::npos ? p.device : p.device.substr(0, comma);
@@ -74,9 +111,20 @@ Result<uint16_t> probe_device(const RuntimePort& p, uint16_t rx_queues, uint16_t
         }
         return make_error(msg);
     }
+    DeviceFacts facts;
+    if (fanout) {
+        // af_packet reports DPDK's default and refuses anything above 1500,
+        // yet carries whatever the kernel interface does (up to its frame
+        // size): the interface's MTU is the truth.
+        const auto kernel = kernel_mtu(p.device);
+        if (!kernel) return make_error("port " + p.name + ": " + kernel.error());
+        facts.mtu = *kernel;
+        facts.kernel_mtu = true;
+        return facts;
+    }
     uint16_t mtu = 0;
-    if (rte_eth_dev_get_mtu(port_id, &mtu) != 0 || mtu == 0) mtu = RTE_ETHER_MTU;
-    return mtu;
+    if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu != 0) facts.mtu = mtu;
+    return facts;
 }
 
 }  // namespace
@@ -114,19 +162,61 @@ Result<std::unique_ptr<Runtime>> Runtime::create(const RuntimeConfig& config)
         pc.device = p.device;
         pc.rx_queues = p.rx_queues != 0 ? p.rx_queues : workers;
         pc.tx_queues = static_cast<uint16_t>(workers + 1);
-        auto mtu = probe_device(p, pc.rx_queues, pc.tx_queues);
-        if (!mtu) return Error{mtu.error()};
+        auto facts = probe_device(p, pc.rx_queues, pc.tx_queues);
+        if (!facts) return Error{facts.error()};
         pc.rx_descriptors = 512;
         pc.tx_descriptors = 512;
-        pc.mtu = *mtu;
+        // The device's own MTU: start_port() then changes nothing.
+        pc.mtu = facts->mtu;
         // VIP traffic is addressed to our MAC (we answer ARP for the VIPs),
         // but a bridge may flood unknown unicast and the kernel shares
         // af_packet ports: promiscuous keeps us from depending on either.
         pc.promiscuous = true;
         auto port = start_port(pc, rt->pool_);
         if (!port) return Error{port.error()};
+        if (facts->kernel_mtu) port->mtu = facts->mtu;
+        // Neighbour solicitations go to solicited-node multicast groups
+        // that a NIC filters out unless told otherwise.
+        rte_eth_allmulticast_enable(port->port_id);
         rt->ports_.push_back(std::move(*port));
     }
+
+    if (config.exception_path) {
+        ExceptionConfig ec;
+        ec.workers = workers;
+        ec.nic_control_tx_queue = workers;
+        for (size_t i = 0; i < rt->ports_.size(); ++i) {
+            const Port& p = rt->ports_[i];
+            ExceptionPortConfig tap;
+            tap.nic_port = p.port_id;
+            tap.iface = i == 0 ? config.exception_tap : config.exception_tap + "-" + std::to_string(i);
+            std::memcpy(tap.mac.data(), p.mac.addr_bytes, 6);
+            // net_tap refuses MTUs above 1500 (its max frame is 1522): the
+            // host's management traffic does not need jumbo frames, so the
+            // TAP stays at 1500 even on a link that carries more.
+            tap.mtu = std::min<uint16_t>(p.mtu, RTE_ETHER_MTU);
+            ec.ports.push_back(tap);
+        }
+        auto exception = ExceptionPath::create(ec, rt->pool_);
+        if (!exception) return Error{exception.error()};
+        rt->exception_ = std::move(*exception);
+    }
+    NeighborConfig nc;
+    nc.workers = workers;
+    for (const Port& p : rt->ports_) {
+        NeighborPort np;
+        np.port_id = p.port_id;
+        std::memcpy(np.mac.data(), p.mac.addr_bytes, 6);
+        np.control_tx_queue = workers;
+        if (rt->exception_) {
+            np.kernel_port = rt->exception_->tap_port(p.port_id);
+            np.kernel_tx_queue = rt->exception_->control_queue();
+        }
+        nc.ports.push_back(np);
+    }
+    auto neighbors = NeighborManager::create(std::move(nc), rt->pool_);
+    if (!neighbors) return Error{"neighbour manager: " + neighbors.error()};
+    rt->neighbors_ = std::move(*neighbors);
 
     rt->conn_config_.capacity = config.conn_table_size;
     rt->conn_config_.tcp_established_timeout = ms_to_tsc(config.tcp_established);
@@ -169,6 +259,7 @@ Result<void> Runtime::start_workers(std::unique_ptr<const core::ForwardingState>
         slot->lcore = worker_lcores_[i];
         slot->loop.worker_id = i;
         slot->loop.tx_queue = static_cast<uint16_t>(i);
+        slot->loop.control_ring = neighbors_->control_ring(static_cast<uint16_t>(i));
         // Worker i owns RX queue i of every port (and i + W, i + 2W... when
         // a port has more queues than there are workers).
         for (const Port& p : ports_) {
@@ -177,7 +268,10 @@ Result<void> Runtime::start_workers(std::unique_ptr<const core::ForwardingState>
                     return make_error("worker " + std::to_string(i) + " would own more than " +
                                       std::to_string(kMaxRxQueuesPerWorker) + " RX queues");
                 }
-                slot->loop.rx[slot->loop.rx_count++] = RxQueueRef{p.port_id, q};
+                RxQueueRef& ref = slot->loop.rx[slot->loop.rx_count++];
+                ref.port = p.port_id;
+                ref.queue = q;
+                ref.exception_port = exception_ ? exception_->tap_port(p.port_id) : kDestDrop;
             }
         }
         workers_.push_back(std::move(slot));
@@ -207,6 +301,12 @@ Result<void> Runtime::start_workers(std::unique_ptr<const core::ForwardingState>
         }
     }
     return {};
+}
+
+void Runtime::poll_control(uint64_t now_ns)
+{
+    if (exception_) exception_->poll();
+    if (neighbors_) neighbors_->poll(now_ns);
 }
 
 void Runtime::publish(std::unique_ptr<const core::ForwardingState> next) { publisher_->publish(std::move(next)); }
@@ -245,6 +345,10 @@ void Runtime::stop()
         launched_ = false;
     }
     if (!ports_stopped_) {
+        // Workers are gone: nothing enqueues to the control rings or writes
+        // to the TAPs any more.
+        neighbors_.reset();
+        exception_.reset();
         for (const Port& p : ports_) stop_port(p);
         ports_stopped_ = true;
     }

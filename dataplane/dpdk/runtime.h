@@ -1,7 +1,9 @@
 // The running DPDK data plane: EAL, mbuf pool, ports, one worker lcore per
-// RX queue running SluicePipeline in run_worker_loop, and the RCU publisher
-// of forwarding snapshots. Knows nothing of the control plane's model: the
-// caller hands it devices, sizes and built snapshots.
+// RX queue running SluicePipeline in run_worker_loop, the RCU publisher of
+// forwarding snapshots, and the control thread's side: the neighbour
+// manager (ARP/ND) and the exception path (one TAP per port). Knows nothing
+// of the control plane's model: the caller hands it devices, sizes, built
+// snapshots and neighbour targets.
 #pragma once
 
 #include <rte_mempool.h>
@@ -17,6 +19,8 @@
 #include "core/forwarding_state.h"
 #include "core/pipeline.h"
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/exception.h"
+#include "dataplane/dpdk/neighbor.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/rcu_publisher.h"
 
@@ -41,6 +45,8 @@ struct RuntimeConfig {
     std::chrono::milliseconds tcp_established{3600000};
     std::chrono::milliseconds tcp_transitory{30000};
     std::chrono::milliseconds udp{60000};
+    bool exception_path = false;         // one TAP per port for non-VIP traffic
+    std::string exception_tap = "sluice0";  // first port's TAP; port i > 0 gets the name + "-i"
 };
 
 // Counters summed over the workers.
@@ -51,10 +57,11 @@ struct RuntimeStats {
 
 class Runtime {
 public:
-    // EAL, pool and ports, in that order; no worker runs yet. Each port gets
-    // one RX queue per worker (unless configured) and one TX queue per
-    // worker plus one for the control thread (ARP/ND). Fails with the first
-    // step's reason; what was set up is torn down again.
+    // EAL, pool, ports, TAPs and the neighbour manager (with no targets
+    // yet), in that order; no worker runs yet. Each port gets one RX queue
+    // per worker (unless configured) and one TX queue per worker plus one
+    // for the control thread (ARP/ND, the kernel's frames). Fails with the
+    // first step's reason; what was set up is torn down again.
     // Main thread only, once per process (the EAL's rule).
     static Result<std::unique_ptr<Runtime>> create(const RuntimeConfig& config);
 
@@ -69,6 +76,19 @@ public:
     // The TX queue reserved for the control thread on every port.
     uint16_t control_tx_queue() const { return static_cast<uint16_t>(worker_lcores_.size()); }
     rte_mempool* pool() const { return pool_; }
+    // Whether TAPs take exception packets (the snapshot's exception switch
+    // must be off without them).
+    bool exception_available() const { return exception_ != nullptr; }
+
+    // Control thread, until stop(): what to answer ARP/ND for and what to
+    // resolve.
+    NeighborManager& neighbors() { return *neighbors_; }
+    const NeighborManager& neighbors() const { return *neighbors_; }
+
+    // Control thread, every few milliseconds: the kernel's frames out of
+    // the NICs, then ARP/ND (answers, learning, probes). `now_ns` is
+    // monotonic nanoseconds.
+    void poll_control(uint64_t now_ns);
 
     // Launches the worker lcores with `initial` as the snapshot in force and
     // returns once every worker has its connection table and is polling.
@@ -99,6 +119,8 @@ private:
     std::unique_ptr<Eal> eal_;
     rte_mempool* pool_ = nullptr;
     std::vector<Port> ports_;
+    std::unique_ptr<ExceptionPath> exception_;
+    std::unique_ptr<NeighborManager> neighbors_;
     std::unique_ptr<RcuPublisher<core::ForwardingState>> publisher_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     core::ConnectionTable::Config conn_config_{};

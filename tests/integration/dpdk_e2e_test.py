@@ -2,8 +2,8 @@
 """End to end through the DPDK data plane, in network namespaces.
 
 One L2 segment (a bridge in a "switch" namespace) joins a client, sluiced
-(DPDK on net_af_packet over a veth, one worker lcore), a gateway and three
-backends. Each backend has both VIPs on loopback (arp_ignore/arp_announce so
+(DPDK on net_af_packet over a veth, one worker lcore, a TAP exception path
+to its own namespace's kernel), a gateway and three backends. Each backend has both VIPs on loopback (arp_ignore/arp_announce so
 it never answers ARP for them), decapsulates IPIP with scripts/sluice-decap
 and runs a real HTTP server that says which backend it is. sluiced serves
 one L2 DSR VIP and one IPIP VIP (IPIP leaves through the gateway: the core
@@ -14,7 +14,9 @@ the connections spread over all three backends, the replies reach the client
 straight from the backends (their source MACs are the backends', never
 sluice's, and sluice forwarded exactly the client's packets to the VIPs and
 nothing else), the client learned the VIP's MAC by ARP through the data
-plane (no static entry), and sluiced stops cleanly on SIGTERM.
+plane (no static entry anywhere: sluice resolves backends and gateway by
+ARP too), the host kernel behind sluice's TAP serves TCP to the client
+(exception path), and sluiced stops cleanly on SIGTERM.
 
 Exit status: 0 pass, 1 fail, 77 skip (missing root or a kernel feature, only
 when CI is not "true": in CI those fail).
@@ -35,21 +37,16 @@ STOP_TIMEOUT = 15        # seconds for sluiced to exit after SIGTERM
 CONNECTIONS = 90         # per VIP
 MIN_SHARE = 0.15         # each backend gets at least this share of a VIP's connections
 
-# PENDING (ARP/ND not wired into the runtime yet): while False, the client
-# gets a static ARP entry for the VIPs and sluiced gets --static-neighbor
-# entries for the backends and the gateway. Flip to True once
-# dataplane/dpdk/neighbor.* is wired in controlplane/driver/dpdk_driver.cpp.
-ARP_THROUGH_DATAPLANE = False
-
 PID = os.getpid()
 NS = {role: f"sl-{role}-{PID}" for role in ("sw", "cl", "lb", "gw", "b1", "b2", "b3")}
 BACKENDS = ("b1", "b2", "b3")
 BRIDGE = "br0"
 DEV = "e0"  # the interface name inside every non-switch namespace
+TAP = "sl0"  # sluice's exception-path TAP in its namespace
 
 # Documentation prefix (RFC 5737) inside namespaces of our own.
 PREFIX = "192.0.2"
-ADDR = {"cl": f"{PREFIX}.10", "lb": f"{PREFIX}.2", "gw": f"{PREFIX}.1",
+ADDR = {"cl": f"{PREFIX}.10", "lb": f"{PREFIX}.2", "gw": f"{PREFIX}.1", "host": f"{PREFIX}.3",
         "b1": f"{PREFIX}.21", "b2": f"{PREFIX}.22", "b3": f"{PREFIX}.23"}
 VIP_DSR = f"{PREFIX}.100"
 VIP_IPIP = f"{PREFIX}.101"
@@ -70,7 +67,8 @@ main_lcore = 0
 worker_lcores = [1]
 mbuf_pool_size = 4095
 conn_table_size = 4096
-exception_path = false
+exception_path = true
+exception_tap = "{tap}"
 
 [[dataplane.dpdk.ports]]
 name = "lan"
@@ -104,7 +102,18 @@ name, ready = sys.argv[1], sys.argv[2]
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     def do_GET(self):
-        body = ("backend %s\n" % name).encode()
+        self.reply(0)
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        got = 0
+        while got < length:
+            chunk = self.rfile.read(min(65536, length - got))
+            if not chunk:
+                break
+            got += len(chunk)
+        self.reply(got)
+    def reply(self, received):
+        body = ("backend %s %d\n" % (name, received)).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -129,6 +138,7 @@ while time.monotonic() - start < 170:   # never outlive the test by much
 CLIENT = r"""
 import json, socket, struct, sys
 dev, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+UPLOAD = 64 * 1024  # every tenth connection: full-sized segments, encapsulated beyond 1500
 vips = sys.argv[4:]
 ETH_P_ALL, PACKET_OUTGOING = 3, 4
 cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -155,8 +165,13 @@ results = {v: {"ok": 0, "errors": [], "backends": {}} for v in vips}
 for vip in vips:
     for i in range(count):
         try:
+            upload = UPLOAD if i % 10 == 0 else 0
             with socket.create_connection((vip, port), timeout=3) as s:
-                s.sendall(b"GET / HTTP/1.0\r\nHost: " + vip.encode() + b"\r\n\r\n")
+                if upload:
+                    s.sendall(b"POST / HTTP/1.0\r\nHost: " + vip.encode() + b"\r\nContent-Length: " +
+                              str(upload).encode() + b"\r\n\r\n" + b"x" * upload)
+                else:
+                    s.sendall(b"GET / HTTP/1.0\r\nHost: " + vip.encode() + b"\r\n\r\n")
                 data = b""
                 while True:
                     chunk = s.recv(4096)
@@ -164,9 +179,10 @@ for vip in vips:
                         break
                     data += chunk
             body = data.split(b"\r\n\r\n", 1)[-1].decode().strip()
-            if not body.startswith("backend "):
+            words = body.split()
+            if len(words) != 3 or words[0] != "backend" or int(words[2]) != upload:
                 raise ValueError("unexpected reply %r" % data[:80])
-            who = body.split()[1]
+            who = words[1]
             results[vip]["ok"] += 1
             results[vip]["backends"][who] = results[vip]["backends"].get(who, 0) + 1
         except Exception as e:
@@ -176,6 +192,21 @@ import time
 time.sleep(0.3)
 drain()
 print(json.dumps({"results": results, "to_vip": to_vip, "reply_macs": reply_macs}))
+"""
+
+
+# One HTTP GET from the client to the host kernel behind sluice's TAP.
+HOST_FETCH = r"""
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5) as s:
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+print(data.split(b"\r\n\r\n", 1)[-1].decode().strip())
 """
 
 
@@ -292,6 +323,13 @@ def setup():
         run(["ip", "-n", ns, "link", "set", DEV, "up"])
         if role != "lb":  # sluice's interface belongs to DPDK: no kernel address
             run(["ip", "-n", ns, "addr", "add", f"{ADDR[role]}/24", "dev", DEV])
+    # DPDK owns sluice's interface: the kernel there must not answer what
+    # arrives on it (a NIC bound to DPDK is invisible to it), or the host
+    # behind the TAP would be reached twice. No ARP on it, and strict
+    # reverse-path filtering (the route back to the client is the TAP)
+    # drops IP on it; af_packet sees every frame regardless.
+    run(["ip", "-n", NS["lb"], "link", "set", DEV, "arp", "off"])
+    sysctl(NS["lb"], "net.ipv4.conf.all.rp_filter=1", f"net.ipv4.conf.{DEV}.rp_filter=1")
     # The client's veth would leave TCP checksums to an offload that never
     # happens on the frames sluice's af_packet port copies.
     run(["ethtool", "-K", DEV, "tx", "off"], ns=NS["cl"])
@@ -386,23 +424,34 @@ def run_test(procs, workdir, sluiced, decap, build_dir, started):
 
     config_path = os.path.join(workdir, "sluice.toml")
     with open(config_path, "w") as f:
-        f.write(CONFIG.format(pid=PID, dev=DEV, lb=ADDR["lb"], gw=ADDR["gw"], vip_dsr=VIP_DSR,
+        f.write(CONFIG.format(pid=PID, dev=DEV, tap=TAP, lb=ADDR["lb"], gw=ADDR["gw"], vip_dsr=VIP_DSR,
                               vip_ipip=VIP_IPIP, port=VIP_PORT, b1=ADDR["b1"], b2=ADDR["b2"], b3=ADDR["b3"]))
-    argv = [sluiced, "--config", config_path]
-    if not ARP_THROUGH_DATAPLANE:
-        print("PENDING: ARP/ND is not wired into the DPDK runtime yet; using static neighbour entries")
-        for role in BACKENDS + ("gw",):
-            argv += ["--static-neighbor", f"{ADDR[role]}={macs[role]}"]
-        for vip in (VIP_DSR, VIP_IPIP):
-            run(["ip", "-n", NS["cl"], "neigh", "replace", vip, "lladdr", macs["lb"], "dev", DEV, "nud",
-                 "permanent"])
-    proc = procs.start("sluiced", NS["lb"], argv)
+    # No static neighbour anywhere: sluice resolves the backends and the
+    # gateway, and answers the client's ARP for the VIPs, in its data plane.
+    proc = procs.start("sluiced", NS["lb"], [sluiced, "--config", config_path])
     deadline = time.monotonic() + START_TIMEOUT
     while "running; SIGTERM" not in procs.log("sluiced"):
         check(proc.poll() is None, f"sluiced exited {proc.returncode} during start-up")
         check(time.monotonic() < deadline, f"sluiced did not start within {START_TIMEOUT} s")
         time.sleep(0.1)
     print(f"sluiced running (MAC {macs['lb']}) after {time.monotonic() - started:.1f} s")
+    check(f"MTU {BIG_MTU}," in procs.log("sluiced"), f"sluiced did not take the interface's MTU {BIG_MTU}")
+
+    # The exception path: the host kernel behind sluice (its TAP) owns a
+    # management address and runs a service there (think SSH); the client
+    # reaches it through the data plane, ARP included.
+    run(["ip", "-n", NS["lb"], "addr", "add", f"{ADDR['host']}/24", "dev", TAP])
+    run(["ip", "-n", NS["lb"], "link", "set", TAP, "up"])
+    ready = os.path.join(workdir, "host.ready")
+    procs.start("server-host", NS["lb"], ["/usr/bin/python3", "-u", "-c", SERVER, "host", ready])
+    deadline = time.monotonic() + CMD_TIMEOUT
+    while not os.path.exists(ready):
+        check(time.monotonic() < deadline, "the host's HTTP server did not start")
+        time.sleep(0.05)
+    fetch = run(["/usr/bin/python3", "-c", HOST_FETCH, ADDR["host"], str(VIP_PORT)], ns=NS["cl"], check_rc=False)
+    check(fetch.returncode == 0 and fetch.stdout.strip() == "backend host 0",
+          f"the host behind sluice's TAP did not answer: {fetch.stdout}{fetch.stderr}")
+    print("ok   exception path: the host kernel behind sluice serves TCP through the TAP")
 
     out = run(["/usr/bin/python3", "-c", CLIENT, DEV, str(VIP_PORT), str(CONNECTIONS), VIP_DSR, VIP_IPIP],
               ns=NS["cl"], timeout=120)
@@ -438,18 +487,21 @@ def run_test(procs, workdir, sluiced, decap, build_dir, started):
     check(counters["tx_packets"] == client_frames,
           f"sluice forwarded {counters['tx_packets']} packets, the client sent {client_frames} to the VIPs")
     check(sum(sent.values()) == client_frames, f"per-backend counters {sent} do not add up to {client_frames}")
-    print(f"ok   sluice forwarded exactly the client's {client_frames} packets to the VIPs")
+    drops = {k: v for k, v in counters.items() if k.startswith("drop_")}
+    check(not drops and counters["icmp_sent"] == 0, f"sluice dropped VIP traffic: {drops}, "
+                                                    f"icmp_sent {counters['icmp_sent']}")
+    print(f"ok   sluice forwarded exactly the client's {client_frames} packets to the VIPs, dropped none")
 
     neigh = json.loads(run(["ip", "-n", NS["cl"], "-j", "neigh", "show", "dev", DEV]).stdout)
     for vip in (VIP_DSR, VIP_IPIP):
         entry = next((n for n in neigh if n.get("dst") == vip), None)
         check(entry is not None and entry.get("lladdr") == macs["lb"],
               f"client's neighbour entry for {vip} is {entry}, want sluice's MAC {macs['lb']}")
-        if ARP_THROUGH_DATAPLANE:
-            check("PERMANENT" not in entry.get("state", []), f"client's entry for {vip} is static: {entry}")
-    print("ok   client reaches the VIPs at sluice's MAC" +
-          (" (learned by ARP through the data plane)" if ARP_THROUGH_DATAPLANE else
-           " (PENDING: static entry until ARP/ND is wired)"))
+        check("PERMANENT" not in entry.get("state", []), f"client's entry for {vip} is static: {entry}")
+    check(counters["control_packets"] > 0, "sluice's data plane handled no ARP")
+    print("ok   client learned the VIPs' MAC (sluice's) by ARP through the data plane")
+    print("sluiced counters: " + ", ".join(f"{k} {counters[k]}" for k in (
+        "rx_packets", "tx_packets", "exception_packets", "control_packets", "conn_misses")))
     print(f"dpdk e2e: all checks passed in {time.monotonic() - started:.1f} s")
     return 0
 
