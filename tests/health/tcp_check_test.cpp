@@ -1,9 +1,14 @@
 // TCP-connect checks against real listeners the test starts, stops and
 // restarts: detection and recovery times, initial states, and adding,
 // updating and removing targets while the loop runs.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 #include "health/checker.h"
 #include "test_servers.h"
@@ -221,6 +226,45 @@ TEST(TcpCheck, NoneIsHealthyWithoutProbes)
     auto down = log.wait_for(target.key, false, switched, (kFall + 1) * kInterval + kMargin);
     ASSERT_TRUE(down);
     EXPECT_EQ(down->reason.rfind("3 consecutive failed probes", 0), 0u) << down->reason;
+}
+
+// Proves: a connect that never completes (a listener whose accept queue is
+// full drops SYNs) fails at the timeout, reported as a timeout while
+// connecting, and the probe lasts about the timeout.
+TEST(TcpCheck, UnansweredConnectTimesOut)
+{
+    // listen(fd, 0) and never accept: after the queue holds one
+    // connection (ours, below) the kernel drops further SYNs.
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(::listen(listener, 0), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::vector<int> fillers;
+    for (int i = 0; i < 2; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), len);
+        fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(20ms);
+
+    TransitionLog log;
+    auto checker = start_checker(log);
+    ASSERT_TRUE(checker);
+    Target target = tcp_target("full", ntohs(addr.sin_port));
+    target.spec.fall = 1;
+    const auto added = Clock::now();
+    ASSERT_TRUE(checker->upsert(target).ok());
+    auto down = log.wait_for(target.key, false, added, kInterval + kMargin);
+    checker.reset();
+    for (int fd : fillers) ::close(fd);
+    ::close(listener);
+    ASSERT_TRUE(down);
+    EXPECT_EQ(down->reason, "first probe failed: timeout after 50 ms connecting");
 }
 
 // Proves: upsert refuses what the loop cannot run (timeout >= interval,
