@@ -187,6 +187,8 @@ for vip in vips:
             results[vip]["backends"][who] = results[vip]["backends"].get(who, 0) + 1
         except Exception as e:
             results[vip]["errors"].append("%d: %s" % (i, e))
+            if len(results[vip]["errors"]) >= 5:
+                break  # bounded: a broken path fails in seconds, not count * timeout
         drain()
 import time
 time.sleep(0.3)
