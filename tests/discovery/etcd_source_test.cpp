@@ -92,6 +92,7 @@ TEST(EtcdSource, InitialSyncThenWatchUpdates)
     ASSERT_TRUE(etcd.del(kPrefix + "a"));
     EXPECT_TRUE(rec.wait_for_text("10.0.0.2:80 w=60 [2001:db8::3]:80 w=7 draining", kBound)) << rec.last_text();
     EXPECT_EQ((*src)->status().revision, static_cast<uint64_t>(etcd.revision()));
+    EXPECT_TRUE(rec.delivered_from_one_worker_thread());
     (*src)->stop();
 }
 

@@ -106,6 +106,7 @@ TEST(FileSource, AtomicReplaceIsPickedUp)
         << rec.last_text();
     EXPECT_EQ((*src)->status().backend_count, 3u);
     EXPECT_EQ(rec.count(), 2u);
+    EXPECT_TRUE(rec.delivered_from_one_worker_thread());
 
     // Rewriting the same content confirms the set without a new delivery.
     const auto before = *(*src)->status().last_update;

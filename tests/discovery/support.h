@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -48,7 +49,15 @@ public:
         return [this](const BackendSet& set) {
             std::lock_guard lock(mutex_);
             sets_.push_back(set);
+            threads_.push_back(std::this_thread::get_id());
         };
+    }
+    // True if every delivery so far came from one thread other than the caller's.
+    bool delivered_from_one_worker_thread() const
+    {
+        std::lock_guard lock(mutex_);
+        return !threads_.empty() && threads_.front() != std::this_thread::get_id() &&
+               std::all_of(threads_.begin(), threads_.end(), [&](auto id) { return id == threads_.front(); });
     }
     size_t count() const
     {
@@ -79,6 +88,7 @@ public:
 private:
     mutable std::mutex mutex_;
     std::vector<BackendSet> sets_;
+    std::vector<std::thread::id> threads_;
 };
 
 class TempDir {
