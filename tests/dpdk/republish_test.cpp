@@ -122,28 +122,33 @@ std::unique_ptr<const core::ForwardingState> build(StateKind kind)
 }
 
 // A TCP ACK of flow `flow` (client 11.0.x.y, port 10000 + flow) to the VIP.
+// Headers are built aside and copied: in the frame the IP header is only
+// 2-byte aligned (UBSan rightly refuses a direct struct store there).
 void write_packet(rte_mbuf* m, uint32_t flow)
 {
     auto* p = rte_pktmbuf_mtod(m, uint8_t*);
-    std::memset(p, 0, kFrameLen);
-    auto* eth = reinterpret_cast<sluice_eth_hdr*>(p);
+    sluice_eth_hdr eth{};
     const uint8_t dst[6] = {0x02, 0, 0, 0, 0, 0x10};
     const uint8_t src[6] = {0x02, 0, 0, 0, 0, 0x01};
-    std::memcpy(eth->dst, dst, 6);
-    std::memcpy(eth->src, src, 6);
-    eth->ethertype = SLUICE_HTONS(SLUICE_ETH_P_IPV4);
-    auto* ip = reinterpret_cast<sluice_ipv4_hdr*>(p + sizeof(sluice_eth_hdr));
-    ip->version_ihl = SLUICE_IPV4_VERSION_IHL(5);
-    ip->total_len = SLUICE_HTONS(kFrameLen - sizeof(sluice_eth_hdr));
-    ip->ttl = 64;
-    ip->protocol = SLUICE_IPPROTO_TCP;
-    ip->saddr = htonl(0x0b000000u | flow);
-    ip->daddr = htonl(kVip);
-    auto* tcp = reinterpret_cast<sluice_tcp_hdr*>(p + sizeof(sluice_eth_hdr) + sizeof(sluice_ipv4_hdr));
-    tcp->sport = htons(static_cast<uint16_t>(10000 + flow));
-    tcp->dport = htons(kVipPort);
-    tcp->doff_res = 5 << 4;
-    tcp->flags = SLUICE_TCP_ACK;
+    std::memcpy(eth.dst, dst, 6);
+    std::memcpy(eth.src, src, 6);
+    eth.ethertype = SLUICE_HTONS(SLUICE_ETH_P_IPV4);
+    sluice_ipv4_hdr ip{};
+    ip.version_ihl = SLUICE_IPV4_VERSION_IHL(5);
+    ip.total_len = SLUICE_HTONS(kFrameLen - sizeof(sluice_eth_hdr));
+    ip.ttl = 64;
+    ip.protocol = SLUICE_IPPROTO_TCP;
+    ip.saddr = htonl(0x0b000000u | flow);
+    ip.daddr = htonl(kVip);
+    sluice_tcp_hdr tcp{};
+    tcp.sport = htons(static_cast<uint16_t>(10000 + flow));
+    tcp.dport = htons(kVipPort);
+    tcp.doff_res = 5 << 4;
+    tcp.flags = SLUICE_TCP_ACK;
+    std::memset(p, 0, kFrameLen);
+    std::memcpy(p, &eth, sizeof(eth));
+    std::memcpy(p + sizeof(eth), &ip, sizeof(ip));
+    std::memcpy(p + sizeof(eth) + sizeof(ip), &tcp, sizeof(tcp));
     m->data_len = kFrameLen;
     m->pkt_len = kFrameLen;
 }
