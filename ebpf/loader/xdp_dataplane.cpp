@@ -94,6 +94,32 @@ Result<void> XdpDataplane::adopt_pinned_state()
             if (bpf_map_lookup_elem(outer, &slot, &inner_id) == 0) s.slots[gen].fd = bpf_map_get_fd_by_id(inner_id);
         }
     }
+    // What apply() removes when a description drops it: valid backends, ACL
+    // prefixes, VIP addresses and ports as the old process left them.
+    const int backends = bpf_map__fd(skel_->maps.sluice_backends_v1);
+    for (uint32_t id = 0; id < SLUICE_MAX_BACKENDS; ++id) {
+        sluice_backend be{};
+        if (bpf_map_lookup_elem(backends, &id, &be) == 0 && (be.flags & SLUICE_BACKEND_F_VALID) != 0)
+            backend_ids_.insert(id);
+    }
+    const int ports = bpf_map__fd(skel_->maps.sluice_ports_v1);
+    for (uint32_t id = 0; id < SLUICE_MAX_PORTS; ++id) {
+        sluice_port_config pc{};
+        if (bpf_map_lookup_elem(ports, &id, &pc) == 0 && (pc.flags & SLUICE_PORT_F_PRESENT) != 0)
+            ports_[static_cast<uint16_t>(id)] = pc;
+    }
+    auto collect = [](int fd, size_t key_size, std::set<std::vector<uint8_t>>& out) {
+        std::vector<uint8_t> cur(key_size), found(key_size);
+        const void* prev_key = nullptr;
+        while (bpf_map_get_next_key(fd, prev_key, found.data()) == 0) {
+            out.insert(found);
+            cur = found;
+            prev_key = cur.data();
+        }
+    };
+    collect(bpf_map__fd(skel_->maps.sluice_acl4_v1), sizeof(sluice_acl_key), acl4_keys_);
+    collect(bpf_map__fd(skel_->maps.sluice_acl6_v1), sizeof(sluice_acl_key), acl6_keys_);
+    collect(bpf_map__fd(skel_->maps.sluice_vip_addrs_v1), sizeof(sluice_vip_key), vip_addr_keys_);
     return {};
 }
 

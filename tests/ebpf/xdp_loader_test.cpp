@@ -54,7 +54,8 @@ int backend_of(const XdpRun& r)
 }
 
 // A restart that reuses the pinned maps keeps established flows on their
-// backend; without pinning the same flow follows the new ring.
+// backend, and adopts the old process's entries so it can remove them;
+// without pinning the same flow follows the new ring.
 TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
 {
     SLUICE_REQUIRE_ROOT();
@@ -72,6 +73,12 @@ TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
     EXPECT_EQ(live->ring_size, 7u);
     EXPECT_EQ(backend_of((*second)->run(segment(40001, SLUICE_TCP_ACK), 0)), 0) << "established flow kept";
     EXPECT_EQ(backend_of((*second)->run(segment(40002, SLUICE_TCP_SYN), 0)), 1) << "new flow on the new ring";
+    // The new process also knows what the old one wrote: a description
+    // without backend 0 removes it, and its flow falls back to the ring.
+    xdp::Description without_0 = (*second)->description();
+    without_0.backends.erase(without_0.backends.begin());
+    ASSERT_TRUE((*second)->dataplane().apply(without_0));
+    EXPECT_EQ(backend_of((*second)->run(segment(40001, SLUICE_TCP_ACK), 0)), 1) << "removed backend's flow re-pinned";
     ASSERT_TRUE((*second)->dataplane().unpin());
     EXPECT_NE(::access(pin.c_str(), F_OK), 0) << "pin directory removed";
 
