@@ -33,6 +33,18 @@ RandomPacket RandomPacketSource::next()
         replay_.pop_back();
         return p;
     }
+    // Four in a hundred are ICMP(v6) messages to a VIP about a flow, half
+    // of them about one sent before (the error follows its connection).
+    if (chance(4)) {
+        RandomPacket p;
+        p.in_port = chance(80) ? 0 : 1;
+        if (!replay_.empty() && chance(50)) {
+            p.frame = icmp_error_about(replay_[below(static_cast<uint32_t>(replay_.size()))].frame);
+        } else {
+            p.frame = icmp_error_about(build(desc_.vips[below(static_cast<uint32_t>(desc_.vips.size()))], false, false));
+        }
+        return p;
+    }
     const xdp::VipSpec& vip = desc_.vips[below(static_cast<uint32_t>(desc_.vips.size()))];
     RandomPacket p;
     p.in_port = chance(80) ? 0 : 1;  // port 1 is the two-arm client side
@@ -144,6 +156,70 @@ std::vector<uint8_t> RandomPacketSource::build(const xdp::VipSpec& vip, bool oth
     }
     f.insert(f.end(), l4.begin(), l4.end());
     if (f.size() < 60 || chance(5)) f.resize(std::max<size_t>(60, f.size() + (chance(50) ? below(8) : 0)), 0);
+    return f;
+}
+
+// An ICMP(v6) message from a router to the VIP quoting the reply the
+// backend sent for `client_frame`'s flow (VIP → client, ports swapped).
+std::vector<uint8_t> RandomPacketSource::icmp_error_about(const std::vector<uint8_t>& client_frame)
+{
+    const size_t l3 = client_frame[12] == 0x81 ? 18 : 14;
+    const bool v4 = client_frame[l3 - 2] == 0x08;
+    std::vector<uint8_t> quote;
+    if (v4) {
+        const size_t ihl = (client_frame[l3] & 0x0F) * 4u;
+        quote.assign(client_frame.begin() + static_cast<long>(l3), client_frame.begin() + static_cast<long>(l3 + 20));
+        quote[0] = 0x45;
+        std::memcpy(quote.data() + 12, client_frame.data() + l3 + 16, 4);  // VIP
+        std::memcpy(quote.data() + 16, client_frame.data() + l3 + 12, 4);  // client
+        const uint8_t* ports = client_frame.data() + l3 + ihl;
+        const uint8_t l4[4] = {ports[2], ports[3], ports[0], ports[1]};
+        quote.insert(quote.end(), l4, l4 + 4);
+    } else {
+        quote.assign(client_frame.begin() + static_cast<long>(l3), client_frame.begin() + static_cast<long>(l3 + 40));
+        std::memcpy(quote.data() + 8, client_frame.data() + l3 + 24, 16);
+        std::memcpy(quote.data() + 24, client_frame.data() + l3 + 8, 16);
+        const uint8_t* ports = client_frame.data() + l3 + 40;
+        const uint8_t l4[4] = {ports[2], ports[3], ports[0], ports[1]};
+        quote.insert(quote.end(), l4, l4 + 4);
+    }
+    // The rest of the quoted L4 header, sometimes cut short (malformed),
+    // sometimes long enough to overflow the MTU once encapsulated.
+    const uint32_t extra = chance(5) ? below(4) : chance(10) ? 1400 + below(100) : 4 + below(60);
+    for (uint32_t i = 0; i < extra; ++i) quote.push_back(static_cast<uint8_t>(rng_()));
+
+    // Same L2 as the client's frame (our MAC, its VLAN tag), from a router.
+    std::vector<uint8_t> f(client_frame.begin(), client_frame.begin() + static_cast<long>(l3));
+    const uint8_t router_mac[6] = {0x02, 0, 0, 0, 0xee, 0x01};
+    std::memcpy(f.data() + 6, router_mac, 6);
+    static const uint8_t kTypes4[] = {SLUICE_ICMP_DEST_UNREACH, SLUICE_ICMP_TIME_EXCEEDED, SLUICE_ICMP_ECHO_REQUEST};
+    static const uint8_t kTypes6[] = {SLUICE_ICMPV6_DEST_UNREACH, SLUICE_ICMPV6_PKT_TOOBIG, SLUICE_ICMPV6_TIME_EXCEED,
+                                      SLUICE_ICMPV6_ECHO_REQUEST};
+    const uint8_t icmp[8] = {v4 ? kTypes4[below(3)] : kTypes6[below(4)], static_cast<uint8_t>(below(5)), 0, 0,
+                             0, 0, 0x05, 0x78};
+    if (v4) {
+        const uint16_t total = static_cast<uint16_t>(20 + 8 + quote.size());
+        const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total),
+                                static_cast<uint8_t>(rng_()), 1, 0x40, 0, 64, SLUICE_IPPROTO_ICMP, 0, 0,
+                                198, 18, 0, static_cast<uint8_t>(rng_()), 0, 0, 0, 0};
+        const size_t at = f.size();
+        f.insert(f.end(), ip, ip + 20);
+        std::memcpy(f.data() + at + 16, quote.data() + 12, 4);  // to the VIP
+        const __sum16 c = sluice_ipv4_hdr_csum(f.data() + at, 20);
+        std::memcpy(f.data() + at + 10, &c, 2);
+    } else {
+        const uint16_t plen = static_cast<uint16_t>(8 + quote.size());
+        const uint8_t ip[8] = {0x60, 0, 0, 0, static_cast<uint8_t>(plen >> 8), static_cast<uint8_t>(plen),
+                               SLUICE_IPPROTO_ICMPV6, 64};
+        f.insert(f.end(), ip, ip + 8);
+        uint8_t router[16] = {0x20, 0x01, 0x0d, 0xb8, 0xee};
+        router[15] = static_cast<uint8_t>(rng_());
+        f.insert(f.end(), router, router + 16);
+        f.insert(f.end(), quote.begin() + 8, quote.begin() + 24);  // to the VIP
+    }
+    f.insert(f.end(), icmp, icmp + 8);
+    f.insert(f.end(), quote.begin(), quote.end());
+    if (f.size() < 60) f.resize(60, 0);
     return f;
 }
 

@@ -1,6 +1,7 @@
 // Random client→VIP packets for the parity test: v4/v6 clients, ports,
 // TCP flags, VLAN tags, IPv4 options, IPv6 extension headers, fragments,
-// Ethernet padding and sizes up to past the MTU, all aimed at the services
+// Ethernet padding, sizes up to past the MTU and ICMP errors about flows
+// (some established, some not, some not errors at all), all aimed at the services
 // of a fixture config so that every pipeline branch sees traffic.
 #pragma once
 
@@ -25,6 +26,7 @@ public:
 
 private:
     std::vector<uint8_t> build(const xdp::VipSpec& vip, bool other_proto, bool not_vip);
+    std::vector<uint8_t> icmp_error_about(const std::vector<uint8_t>& client_frame);
     uint32_t below(uint32_t n) { return static_cast<uint32_t>(rng_() % n); }
     bool chance(uint32_t percent) { return below(100) < percent; }
 
