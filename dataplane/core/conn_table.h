@@ -53,9 +53,10 @@ public:
 
     // What lookup_or_insert() did.
     struct LookupResult {
-        uint32_t backend_id;  // SLUICE_BACKEND_NONE when the pick found none
-        bool hit;             // an existing entry with a valid backend was used
+        uint32_t backend_id;  // SLUICE_BACKEND_NONE when the pick found none or admit() refused
+        bool hit;             // an existing entry with a valid backend was (or, refused, would be) used
         bool evicted;         // a live entry was evicted to make room
+        bool admitted;        // admit() let the packet through; false: nothing was changed
     };
 
     // Start-up, on the worker's own core (so its memory is local). Allocates.
@@ -69,19 +70,29 @@ public:
     // is then pinned. A draining backend is valid and out of the ring, so
     // its flows stay and no new ones come. No entry is made when pick()
     // returns SLUICE_BACKEND_NONE.
-    template <typename IsValid, typename Pick>
+    //
+    // `admit(new_flow)` runs after the lookup and before anything is
+    // written (the filters' hook): new_flow is true exactly when the packet
+    // would write an entry (none, an expired one, or one whose backend is no
+    // longer valid), i.e. when it is not a hit. When it returns false the
+    // table is left exactly as it was (no entry made, none refreshed) and
+    // the result has admitted = false.
+    template <typename IsValid, typename Pick, typename Admit>
     SLUICE_ALWAYS_INLINE LookupResult lookup_or_insert(const sluice_flow_key& key, uint32_t hash, uint64_t now,
-                                                      uint8_t tcp_flags, IsValid&& is_valid, Pick&& pick)
+                                                      uint8_t tcp_flags, IsValid&& is_valid, Pick&& pick,
+                                                      Admit&& admit)
     {
         Bucket& b = bucket(hash);
         Entry* e = find_in(b, key, hash);
         const bool live = e != nullptr && !expired(*e, now);
-        if (live && is_valid(e->backend_id)) {
+        const bool hit = live && is_valid(e->backend_id);
+        if (!admit(!hit)) return {SLUICE_BACKEND_NONE, hit, false, false};
+        if (hit) {
             touch(*e, now, tcp_flags);
-            return {e->backend_id, true, false};
+            return {e->backend_id, true, false, true};
         }
         const uint32_t backend = pick();
-        if (backend == SLUICE_BACKEND_NONE) return {backend, false, false};
+        if (backend == SLUICE_BACKEND_NONE) return {backend, false, false, true};
         bool evicted = false;
         if (e == nullptr) {
             e = &claim(b, hash, now, evicted);
@@ -96,7 +107,15 @@ public:
             e->state = initial_state(key.proto, tcp_flags);
             e->last_seen = now;
         }
-        return {backend, false, evicted};
+        return {backend, false, evicted, true};
+    }
+
+    // The same without a filter: every packet is admitted.
+    template <typename IsValid, typename Pick>
+    SLUICE_ALWAYS_INLINE LookupResult lookup_or_insert(const sluice_flow_key& key, uint32_t hash, uint64_t now,
+                                                      uint8_t tcp_flags, IsValid&& is_valid, Pick&& pick)
+    {
+        return lookup_or_insert(key, hash, now, tcp_flags, is_valid, pick, [](bool) { return true; });
     }
 
     // Worker. The pinned backend if the flow has a live entry whose backend

@@ -45,8 +45,20 @@ public:
 // rewriting packet bytes in place (encapsulation, ICMP replies). `now` is
 // the caller's monotonic clock in the units of the connection-table
 // timeouts (TSC ticks). No allocation, locks, logging, exceptions or system
-// calls. Not thread-safe per Worker: one caller per Worker.
+// calls. Not thread-safe per Worker: one caller per Worker. No filters:
+// the plain core (tests, parity, benchmarks of the core alone).
 void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingState& state, uint64_t now,
                    Verdict out[]);
+
+// The same with a filter policy (core/filter_hook.h) run on every VIP
+// packet after classification and before the backend pick: ACL, rate
+// limits, payload rules for the DPDK plane. A packet the filter refuses is
+// dropped and counted with the reason check() returned, and leaves no
+// connection-table entry. `filter` is the calling worker's own (per-worker
+// state). Defined in core/pipeline_impl.h: include it where you
+// instantiate this with your filter.
+template <class Filter>
+void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingState& state, uint64_t now,
+                   Verdict out[], Filter& filter);
 
 }  // namespace sluice::core

@@ -1,0 +1,296 @@
+// The per-packet pipeline behind process_burst(); see pipeline.h. A header
+// because process_burst() is a template on its filter policy
+// (core/filter_hook.h): each plane instantiates it with its own filter.
+// Each step either hands the packet on or returns its one verdict, and the
+// burst loop counts that verdict, so no path can leave a packet uncounted.
+#pragma once
+
+#include "core/encap.h"
+#include "core/fast_mod.h"
+#include "core/filter_hook.h"
+#include "core/icmp.h"
+#include "core/parse.h"
+#include "core/pipeline.h"
+
+extern "C" {
+#include "abi/flow.h"
+#include "abi/wire.h"
+}
+
+namespace sluice::core {
+namespace pipeline_detail {
+
+
+SLUICE_ALWAYS_INLINE Verdict not_for_vip(const ForwardingState& st)
+{
+    return st.exception_path_enabled() ? Verdict::exception() : Verdict::drop(SLUICE_DROP_NOT_FOR_VIP);
+}
+
+SLUICE_ALWAYS_INLINE bool mac_is_zero(const uint8_t* mac)
+{
+    return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0;
+}
+
+SLUICE_ALWAYS_INLINE Verdict parse_drop(const ParseResult& r)
+{
+    return Verdict::drop(static_cast<sluice_drop_reason>(r.reason));
+}
+
+// Finds the service for a parsed VIP packet and fills pp.key. Returns
+// nullptr with `v` set when the packet ends here.
+SLUICE_ALWAYS_INLINE const VipRuntime* classify(const uint8_t* data, ParsedPacket& pp, const ForwardingState& st,
+                                                Verdict& v)
+{
+    if (pp.family == SLUICE_FAMILY_IPV6) {
+        Ipv6Walk w;
+        const ParseResult r = walk_ipv6_exthdrs(data, pp.l4_offset, pp.l3_offset + pp.l3_len, pp.l4_proto, w);
+        if (r.kind != ParseResult::kOk) {
+            v = parse_drop(r);
+            return nullptr;
+        }
+        pp.l4_offset = static_cast<uint16_t>(w.offset);
+        pp.l4_proto = w.proto;
+        pp.fragment = w.fragment;
+    }
+
+    const bool tcp_udp = pp.l4_proto == SLUICE_IPPROTO_TCP || pp.l4_proto == SLUICE_IPPROTO_UDP;
+    if (pp.fragment) {
+        // Fragments are steered by (client, VIP, protocol) with ports zero,
+        // first fragment or not, so all fragments of a datagram meet at one
+        // backend that can reassemble them. Trade-off: every fragmented
+        // datagram of one client→VIP pair lands on the same backend
+        // whatever its ports, and fragments never enter the connection
+        // table (a first fragment's ports would pin a flow the later ones
+        // cannot find). The service is the address's port-0 service, else
+        // its only one of that protocol; several without a port-0 one are
+        // ambiguous and dropped.
+        if (!tcp_udp) {
+            v = Verdict::drop(SLUICE_DROP_FRAGMENT_UNSUPPORTED);
+            return nullptr;
+        }
+        set_fragment_key(pp);
+        bool ambiguous = false;
+        const VipRuntime* vip = st.find_fragment_service(pp.key, ambiguous);
+        if (vip == nullptr)
+            v = Verdict::drop(ambiguous ? SLUICE_DROP_FRAGMENT_UNSUPPORTED : SLUICE_DROP_VIP_PORT_MISS);
+        return vip;
+    }
+
+    ParseResult r;
+    if (tcp_udp) {
+        r = parse_tcp_udp(data, pp);
+    } else if ((pp.family == SLUICE_FAMILY_IPV4 && pp.l4_proto == SLUICE_IPPROTO_ICMP) ||
+               (pp.family == SLUICE_FAMILY_IPV6 && pp.l4_proto == SLUICE_IPPROTO_ICMPV6)) {
+        // Echo requests and other non-errors are dropped (ICMP_NOT_ERROR):
+        // answering pings for the VIP would be a separate responder.
+        r = parse_icmp_error(data, pp);
+    } else {
+        v = Verdict::drop(SLUICE_DROP_UNSUPPORTED_L4);
+        return nullptr;
+    }
+    if (r.kind != ParseResult::kOk) {
+        v = parse_drop(r);
+        return nullptr;
+    }
+    const VipRuntime* vip;
+    if (pp.fragment) {  // an ICMP error quoting a fragment follows the fragments
+        bool ambiguous = false;
+        vip = st.find_fragment_service(pp.key, ambiguous);
+    } else {
+        vip = st.find_service(pp.key);
+    }
+    if (vip == nullptr) v = Verdict::drop(SLUICE_DROP_VIP_PORT_MISS);
+    return vip;
+}
+
+// The oversized packet's fate: an ICMP error back to the client when it
+// asked for PMTU discovery (IPv4 DF, or any IPv6), else a counted drop.
+// IPv4 without DF is not fragmented: the XDP plane cannot fragment, parity
+// requires the same bytes from both, and backends would have to reassemble;
+// senders without DF are rare and their traffic is counted as MTU_EXCEEDED.
+// Never an error about an ICMP error (RFC 1122 §3.2.2).
+SLUICE_ALWAYS_INLINE Verdict mtu_exceeded(Packet& pkt, const ParsedPacket& pp, const PortConfig& in_port,
+                                          uint32_t reported_mtu)
+{
+    if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
+        return Verdict::drop(SLUICE_DROP_MTU_EXCEEDED);
+    const bool built = pp.family == SLUICE_FAMILY_IPV4
+                           ? build_icmp4_frag_needed(pkt, pp, in_port.mac, reported_mtu)
+                           : build_icmp6_packet_too_big(pkt, pp, in_port.mac, reported_mtu);
+    if (!built) return Verdict::drop(SLUICE_DROP_MTU_EXCEEDED);
+    return Verdict::icmp_reply(pkt.in_port, SLUICE_DROP_MTU_EXCEEDED);
+}
+
+// The L4 payload the payload rules scan: after the TCP header (data offset)
+// to the end of the IP packet, or the UDP datagram after its header (by the
+// UDP length, which parse_tcp_udp() checked). Fragments and ICMP errors
+// carry no payload for the filters (their ports, or their flow, are not
+// this packet's own L4 header).
+SLUICE_ALWAYS_INLINE void l4_payload(const uint8_t* data, const ParsedPacket& pp, FilterQuery& q)
+{
+    q.payload = nullptr;
+    q.payload_len = 0;
+    if (pp.fragment || pp.icmp_error) return;
+    const uint8_t* l4 = data + pp.l4_offset;
+    uint32_t header, end;
+    if (pp.l4_proto == SLUICE_IPPROTO_TCP) {
+        header = (l4[12] >> 4) * 4u;
+        end = pp.l3_offset + pp.l3_len - pp.l4_offset;
+    } else {
+        header = kUdpHdrLen;
+        end = ntoh16(load<uint16_t>(l4 + 4));
+    }
+    q.payload = l4 + header;
+    q.payload_len = end - header;
+}
+
+template <class Filter>
+SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const ForwardingState& st, uint64_t now,
+                                         Filter& filter)
+{
+    ParsedPacket pp;
+    pp.icmp_error = false;
+    ParseResult r = parse_l2(pkt.data, pkt.len, pp);
+    if (r.kind == ParseResult::kArp) return Verdict::control();
+    if (r.kind == ParseResult::kNotIp) return not_for_vip(st);
+    if (r.kind == ParseResult::kDrop) return parse_drop(r);
+    r = pp.family == SLUICE_FAMILY_IPV4 ? parse_ipv4(pkt.data, pkt.len, pp) : parse_ipv6(pkt.data, pkt.len, pp);
+    if (r.kind == ParseResult::kDrop) return parse_drop(r);
+    // Before the VIP check: a unicast NS for a VIP (neighbour unreachability
+    // detection) is addressed to the VIP itself.
+    if (pp.family == SLUICE_FAMILY_IPV6 && is_neighbor_discovery(pkt.data, pp)) return Verdict::control();
+    if (!st.is_vip_address(pp.family, pp.dst)) return not_for_vip(st);
+
+    Verdict v = Verdict::drop(SLUICE_DROP_INTERNAL);
+    const VipRuntime* vip = classify(pkt.data, pp, st, v);
+    if (vip == nullptr) return v;
+    if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) pp.key.sport = 0;
+
+    // Counted before the filters: what reached the VIP, dropped or not.
+    sluice_counter& vc = w.vip_counters[vip->meta.vip_id];
+    vc.packets++;
+    vc.bytes += pkt.len;
+
+    // The filters' view of the packet; new_flow is filled in where it is known.
+    FilterQuery fq;
+    uint8_t filtered = kFilterPass;
+    if constexpr (Filter::kEnabled) {
+        fq.src = &pp.src;
+        fq.vip_id = static_cast<uint16_t>(vip->meta.vip_id);
+        fq.family = pp.family;
+        fq.new_flow = 0;
+        l4_payload(pkt.data, pp, fq);
+    }
+
+    const uint32_t hash = sluice_flow_hash(&pp.key);
+    auto pick = [&] { return vip->ring[fastmod(hash, vip->ring_reciprocal, vip->meta.ring_size)]; };
+    auto is_valid = [&](uint32_t id) {
+        const sluice_backend* b = st.backend(id);
+        return b != nullptr && (b->flags & SLUICE_BACKEND_F_VALID) != 0;
+    };
+    uint32_t backend_id;
+    if (pp.fragment || pp.icmp_error) {
+        // Never a new flow: neither fragments nor ICMP errors make entries.
+        if constexpr (Filter::kEnabled) {
+            filtered = filter.check(fq);
+            if (filtered != kFilterPass) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
+        }
+        if (pp.fragment) {
+            backend_id = pick();
+        } else {
+            backend_id = w.conns.lookup(pp.key, hash, now, is_valid);
+            if (backend_id == SLUICE_BACKEND_NONE) backend_id = pick();
+        }
+    } else {
+        // The filters run inside the lookup, once it is known whether the
+        // packet would write an entry and before it does: a packet a filter
+        // drops leaves no entry behind and refreshes none.
+        auto admit = [&](bool new_flow) {
+            if constexpr (Filter::kEnabled) {
+                fq.new_flow = new_flow ? 1 : 0;
+                filtered = filter.check(fq);
+                return filtered == kFilterPass;
+            } else {
+                (void)new_flow;
+                return true;
+            }
+        };
+        const ConnectionTable::LookupResult lr =
+            w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, is_valid, pick, admit);
+        if (!lr.admitted) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
+        backend_id = lr.backend_id;
+        if (lr.hit) {
+            w.stats.conn_hits++;
+        } else {
+            w.stats.conn_misses++;
+        }
+        if (lr.evicted) w.stats.conn_evictions++;
+    }
+    if (backend_id == SLUICE_BACKEND_NONE || !is_valid(backend_id)) return Verdict::drop(SLUICE_DROP_NO_BACKEND);
+    const sluice_backend& be = *st.backend(backend_id);
+
+    const PortConfig* in_port = st.port(pkt.in_port);
+    if (in_port == nullptr) return Verdict::drop(SLUICE_DROP_INTERNAL);  // runtime polls an unconfigured port
+    const PortConfig& eg = *st.port(in_port->egress_port);  // builder checked it exists
+
+    const Encap mode = static_cast<Encap>(vip->meta.forwarding);
+    const uint8_t outer = mode == Encap::kL2Dsr ? pp.family : be.family;
+    EncapParams ep;
+    ep.src_mac = eg.mac;
+    ep.dst_mac = mode == Encap::kL2Dsr ? be.mac : eg.nexthop_mac;
+    ep.outer_src = &st.local_addr(be.family);
+    ep.outer_dst = &be.addr;
+    ep.flow_hash = hash;
+    ep.gue_dport = vip->meta.gue_dport;
+    ep.mtu = eg.mtu;
+    // One-arm: the tag names the segment the backends share with the
+    // clients' router, so it stays. Two-arm: it meant something only on the
+    // ingress link, so it goes.
+    ep.keep_vlan = pp.has_vlan && in_port->egress_port == pkt.in_port;
+    if (mac_is_zero(ep.dst_mac)) return Verdict::drop(SLUICE_DROP_NO_NEXTHOP);
+
+    switch (forward_packet(mode, outer, pkt, pp, ep)) {
+    case EncapStatus::kOk: {
+        sluice_counter& bc = w.backend_counters[backend_id];
+        bc.packets++;
+        bc.bytes += pkt.len;
+        return Verdict::tx(in_port->egress_port);
+    }
+    case EncapStatus::kNoHeadroom:
+        return Verdict::drop(SLUICE_DROP_NO_HEADROOM);
+    case EncapStatus::kMtuExceeded:
+        return mtu_exceeded(pkt, pp, *in_port, eg.mtu - encap_overhead(mode, outer));
+    }
+    return Verdict::drop(SLUICE_DROP_INTERNAL);
+}
+
+}  // namespace pipeline_detail
+
+template <class Filter>
+void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingState& state, uint64_t now,
+                   Verdict out[], Filter& filter)
+{
+    sluice_stats& s = worker.stats;
+    for (uint16_t i = 0; i < n; ++i) {
+        // The next packet's headers load while this one is processed (l3fwd).
+        if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
+        Packet& pkt = *pkts[i];
+        s.rx_packets++;
+        s.rx_bytes += pkt.len;
+        const Verdict v = pipeline_detail::process_one(worker, pkt, state, now, filter);
+        out[i] = v;
+        if (v.counted_as_tx()) {
+            s.tx_packets++;
+            s.tx_bytes += pkt.len;
+        } else if (v.action == Action::kException) {
+            s.exception_packets++;
+        } else if (v.action == Action::kControl) {
+            s.control_packets++;
+        } else {
+            s.drops[v.reason]++;
+            if (v.action == Action::kTx) s.icmp_sent++;
+        }
+    }
+}
+
+}  // namespace sluice::core
