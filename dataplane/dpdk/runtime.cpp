@@ -229,26 +229,29 @@ int Runtime::worker_main(void* arg)
 {
     auto* slot = static_cast<WorkerSlot*>(arg);
     Runtime& rt = *slot->runtime;
+    std::unique_ptr<FilteredSluicePipeline> pipeline;
     try {
         slot->worker = std::make_unique<core::Worker>(rt.conn_config_);
+        // Its token buckets: this worker's, allocated here, once.
+        pipeline = std::make_unique<FilteredSluicePipeline>(*slot->worker, *rt.publisher_, slot->index, rt.workers());
     } catch (const std::bad_alloc&) {
         slot->state.store(-1, std::memory_order_release);
         return -1;
     }
     slot->loop.stats = &slot->worker->stats;
-    SluicePipeline pipeline(*slot->worker, *rt.publisher_, slot->index);
-    pipeline.online();
+    pipeline->online();
     slot->state.store(1, std::memory_order_release);
-    run_worker_loop(slot->loop, pipeline, rt.stop_);
-    pipeline.offline();
+    run_worker_loop(slot->loop, *pipeline, rt.stop_);
+    pipeline->offline();
     return 0;
 }
 
-Result<void> Runtime::start_workers(std::unique_ptr<const core::ForwardingState> initial)
+Result<void> Runtime::start_workers(std::unique_ptr<const Snapshot> initial)
 {
     if (launched_) return make_error("workers already started");
     const auto nworkers = static_cast<uint32_t>(worker_lcores_.size());
-    auto publisher = RcuPublisher<core::ForwardingState>::create(nworkers, std::move(initial));
+    if (initial == nullptr || initial->forwarding == nullptr) return make_error("no forwarding state to start with");
+    auto publisher = RcuPublisher<Snapshot>::create(nworkers, std::move(initial));
     if (!publisher) return Error{publisher.error()};
     publisher_ = std::move(*publisher);
 
@@ -309,7 +312,7 @@ void Runtime::poll_control(uint64_t now_ns)
     if (neighbors_) neighbors_->poll(now_ns);
 }
 
-void Runtime::publish(std::unique_ptr<const core::ForwardingState> next) { publisher_->publish(std::move(next)); }
+void Runtime::publish(std::unique_ptr<const Snapshot> next) { publisher_->publish(std::move(next)); }
 
 uint64_t Runtime::publications() const { return publisher_ ? publisher_->generation() + 1 : 0; }
 

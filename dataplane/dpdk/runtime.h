@@ -23,6 +23,7 @@
 #include "dataplane/dpdk/neighbor.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/rcu_publisher.h"
+#include "dataplane/dpdk/snapshot.h"
 
 extern "C" {
 #include "abi/tables.h"
@@ -92,12 +93,18 @@ public:
 
     // Launches the worker lcores with `initial` as the snapshot in force and
     // returns once every worker has its connection table and is polling.
+    // Its FilterSet (if any) must be built for workers() workers.
     // Control thread, once.
-    Result<void> start_workers(std::unique_ptr<const core::ForwardingState> initial);
+    Result<void> start_workers(std::unique_ptr<const Snapshot> initial);
 
-    // Makes `next` current; returns after the previous snapshot is freed
-    // (every worker passed a quiescent state). Control thread.
-    void publish(std::unique_ptr<const core::ForwardingState> next);
+    // Makes `next` current; returns after the previous snapshot (forwarding
+    // state and filters) is freed, once every worker passed a quiescent
+    // state. Until then both exist: EAL memory must hold two snapshots'
+    // filter tables (see filter/acl.h for their size). Control thread.
+    void publish(std::unique_ptr<const Snapshot> next);
+
+    // Number of worker lcores: what FilterSets must be built for.
+    uint32_t workers() const { return static_cast<uint32_t>(worker_lcores_.size()); }
 
     // Counters summed over workers (racy per field, see core::Worker). Any
     // thread while the workers run or after stop().
@@ -121,7 +128,7 @@ private:
     std::vector<Port> ports_;
     std::unique_ptr<ExceptionPath> exception_;
     std::unique_ptr<NeighborManager> neighbors_;
-    std::unique_ptr<RcuPublisher<core::ForwardingState>> publisher_;
+    std::unique_ptr<RcuPublisher<Snapshot>> publisher_;
     std::vector<std::unique_ptr<WorkerSlot>> workers_;
     core::ConnectionTable::Config conn_config_{};
     std::atomic<bool> stop_{false};

@@ -71,6 +71,18 @@ public:
     void filter_burst(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket* pkts, uint16_t n,
                       uint64_t now_ns, uint8_t* result) const;
 
+    // Worker, packet path: the one-packet form of filter_burst() for a
+    // pipeline that filters each packet where its connection-table fate is
+    // known (core/filter_hook.h). Same checks, same order, same result as
+    // filter_burst() gives that packet. Call begin_burst() once per burst
+    // first (it adopts this set's rate limits in the worker's limiter).
+    // No allocation, lock, log or syscall.
+    void begin_burst(WorkerRateLimiter& limiter, uint64_t now_ns) const
+    {
+        limiter.sync(*limits_, generation_, now_ns);
+    }
+    uint8_t check(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const;
+
     const Acl& acl() const { return *acl_; }
     const PayloadRules& payload_rules() const { return *payload_; }
     const RateLimits& rate_limits() const { return *limits_; }
@@ -80,6 +92,8 @@ public:
 
 private:
     FilterSet() = default;
+    // Steps 2 and 3 (token buckets, payload rules) for a packet the ACL admitted.
+    uint8_t after_acl(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const;
 
     std::unique_ptr<Acl> acl_;
     std::unique_ptr<PayloadRules> payload_;
