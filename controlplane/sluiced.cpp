@@ -149,16 +149,6 @@ int run(const std::string& path, const std::vector<std::string>& neighbor_specs)
         return kExitFatal;
     }
     for (const std::string& w : plan->warnings) log(LogSeverity::kWarn, w);
-    for (const auto& s : config.services) {
-        if (!s.filter.allow.empty() || !s.filter.deny.empty() || !s.filter.payload_rules.empty() ||
-            s.rate_limit.packets || s.rate_limit.new_flows) {
-            log(LogSeverity::kWarn, "service " + s.name + ": filters and rate limits are not enforced by the "
-                                                           "DPDK pipeline yet");
-        }
-    }
-    if (!config.filter.allow.empty() || !config.filter.deny.empty() || !config.filter.payload_rules.empty()) {
-        log(LogSeverity::kWarn, "[filter]: global filters are not enforced by the DPDK pipeline yet");
-    }
 
     // Handlers before the EAL starts: a SIGTERM during a slow start-up still
     // ends in an orderly stop.

@@ -10,6 +10,7 @@
 
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/runtime.h"
+#include "filter/filter_set.h"
 
 namespace sluice::driver {
 namespace {
@@ -68,7 +69,54 @@ std::string hex64(uint64_t v)
     return buf;
 }
 
+// Everything a FilterSet is built from, as text: equal keys, equal sets.
+std::string filter_key(const filter::FilterConfig& fc)
+{
+    std::string key;
+    auto scope = [&](const filter::AclScope& s) {
+        for (const auto& p : s.allow) key += "+" + filter::to_string(p);
+        for (const auto& p : s.deny) key += "-" + filter::to_string(p);
+        key += ";";
+    };
+    scope(fc.acl.global);
+    for (const auto& [vip, s] : fc.acl.per_vip) {
+        key += "vip" + std::to_string(vip) + ":";
+        scope(s);
+    }
+    for (const filter::PayloadRule& r : fc.payload_rules) {
+        key += "rule" + std::to_string(r.id) + "/" + std::to_string(r.flags) + "/" +
+               std::to_string(r.pattern.size()) + ":" + r.pattern + "@";
+        for (uint16_t v : r.vip_ids) key += std::to_string(v) + ",";
+        key += ";";
+    }
+    for (size_t v = 0; v < fc.rate_limits.vip.size(); ++v) {
+        const filter::VipRateLimit& l = fc.rate_limits.vip[v];
+        if (l == filter::VipRateLimit{}) continue;
+        key += "limit" + std::to_string(v) + ":" + std::to_string(l.packets_per_sec) + "/" +
+               std::to_string(l.packets_burst) + "/" + std::to_string(l.new_flows_per_sec) + "/" +
+               std::to_string(l.new_flows_burst) + ";";
+    }
+    return key;
+}
+
 }  // namespace
+
+Result<std::shared_ptr<const filter::FilterSet>> DpdkDriver::filters_for(const ForwardingPlan& plan)
+{
+    if (!has_filters(plan)) return std::shared_ptr<const filter::FilterSet>();
+    const filter::FilterConfig fc = build_filter_config(plan);
+    std::string key = filter_key(fc);
+    if (filters_ != nullptr && key == filters_key_) return filters_;
+    auto built = filter::FilterSet::build(fc, runtime_->workers());
+    if (!built) {
+        return Error{"filters: " + built.error() +
+                     " (each address family with ACL prefixes takes 64 MiB of EAL memory, twice while a new "
+                     "config replaces the old: raise -m in eal_args, or add hugepages)"};
+    }
+    std::shared_ptr<const filter::FilterSet> set = std::move(*built);
+    filters_key_ = std::move(key);
+    return set;
+}
 
 DpdkDriver::DpdkDriver(model::DpdkSettings settings, std::map<model::IpAddress, model::MacAddress> static_neighbors,
                        LogSink log)
@@ -149,8 +197,14 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
     auto state = build_dpdk_state(initial, ports_, [this](const model::IpAddress& a) { return lookup_neighbor(a); },
                                   runtime_->exception_available());
     if (!state) return Error{"forwarding state: " + state.error()};
-    auto started = runtime_->start_workers(std::move(*state));
+    auto filters = filters_for(initial);
+    if (!filters) return Error{filters.error()};
+    auto snapshot = std::make_unique<dpdk::Snapshot>();
+    snapshot->forwarding = std::move(*state);
+    snapshot->filters = *filters;
+    auto started = runtime_->start_workers(std::move(snapshot));
     if (!started) return started;
+    filters_ = std::move(*filters);
     plan_ = initial;
     running_ = true;
     log_(LogSeverity::kInfo, std::to_string(settings_.worker_lcores.size()) + " worker lcore(s) polling" +
@@ -161,6 +215,14 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
         log_(LogSeverity::kInfo, "service " + s.name + ": VIP " + s.vip.to_string() + ", " +
                                      std::to_string(s.backends.size()) + " backend(s), table " +
                                      std::to_string(s.ring.size()) + ", fingerprint " + hex64(s.fingerprint));
+    }
+    if (filters_ != nullptr) {
+        const filter::Acl& acl = filters_->acl();
+        log_(LogSeverity::kInfo, std::string("filters enforced: source ACL ") +
+                                     (acl.allows_everything() ? "off" : "on") + ", " +
+                                     std::to_string(filters_->payload_rules().rule_count()) +
+                                     " payload rule(s), rate limits per worker (rate / " +
+                                     std::to_string(runtime_->workers()) + " each)");
     }
     for (const model::IpAddress& a : next_hop_addresses(initial)) {
         const bool have_source = a.is_ipv4() ? initial.node.source_ipv4.has_value()
@@ -224,7 +286,13 @@ Result<void> DpdkDriver::publish_locked(const ForwardingPlan& plan)
     auto state = build_dpdk_state(plan, ports_, [this](const model::IpAddress& a) { return lookup_neighbor(a); },
                                   runtime_->exception_available());
     if (!state) return Error{"forwarding state: " + state.error()};
-    runtime_->publish(std::move(*state));
+    auto filters = filters_for(plan);
+    if (!filters) return Error{filters.error()};
+    auto snapshot = std::make_unique<dpdk::Snapshot>();
+    snapshot->forwarding = std::move(*state);
+    snapshot->filters = *filters;
+    runtime_->publish(std::move(snapshot));
+    filters_ = std::move(*filters);  // the old set (if replaced) lives on in no snapshot now: freed here
     neighbor_generation_ = generation;
     return {};
 }

@@ -15,6 +15,9 @@
 namespace sluice::dpdk {
 class Runtime;
 }
+namespace sluice::filter {
+class FilterSet;
+}
 
 namespace sluice::driver {
 
@@ -47,6 +50,10 @@ private:
     Result<void> publish_locked(const ForwardingPlan& plan);
     // Logs next hops that gained, changed or lost their MAC since last time.
     void log_next_hops(const ForwardingPlan& plan);
+    // The FilterSet for `plan`: the one in force when the plan's filters are
+    // the same, a new one otherwise, null when the plan has none. Builds
+    // LPM tables in EAL memory (fails with the reason when it runs out).
+    Result<std::shared_ptr<const filter::FilterSet>> filters_for(const ForwardingPlan& plan);
 
     model::DpdkSettings settings_;
     std::map<model::IpAddress, model::MacAddress> static_neighbors_;
@@ -57,6 +64,8 @@ private:
     bool running_ = false;
     uint64_t neighbor_generation_ = 0;    // NeighborManager::generation() the snapshot used
     std::map<model::IpAddress, std::optional<model::MacAddress>> logged_next_hops_;
+    std::shared_ptr<const filter::FilterSet> filters_;  // in force (null: none)
+    std::string filters_key_;                           // filter_key() of the config filters_ was built from
 };
 
 }  // namespace sluice::driver

@@ -32,7 +32,62 @@ bool uses_gateway(const PlanService& s)
     return s.forwarding == model::Forwarding::kIpip || s.forwarding == model::Forwarding::kGue;
 }
 
+filter::Prefix to_prefix(const model::Prefix& p)
+{
+    filter::Prefix out;
+    out.family = to_family(p.address);
+    out.length = p.length;
+    std::memcpy(out.bytes, p.address.bytes.data(), sizeof(out.bytes));  // same layout, see model/address.h
+    return out;
+}
+
+filter::AclScope to_scope(const model::Filter& f)
+{
+    filter::AclScope scope;
+    for (const model::Prefix& p : f.allow) scope.allow.push_back(to_prefix(p));
+    for (const model::Prefix& p : f.deny) scope.deny.push_back(to_prefix(p));
+    return scope;
+}
+
+static_assert(static_cast<uint32_t>(model::kPayloadCaseless) == filter::kPayloadCaseless &&
+                  static_cast<uint32_t>(model::kPayloadDotAll) == filter::kPayloadDotAll &&
+                  static_cast<uint32_t>(model::kPayloadMultiline) == filter::kPayloadMultiline &&
+                  static_cast<uint32_t>(model::kPayloadSingleMatch) == filter::kPayloadSingleMatch &&
+                  static_cast<uint32_t>(model::kPayloadUtf8) == filter::kPayloadUtf8 &&
+                  static_cast<uint32_t>(model::kPayloadUcp) == filter::kPayloadUcp,
+              "payload rule flags are copied unchanged from the model to the filter");
+
+void add_payload_rules(const model::Filter& f, std::vector<uint16_t> vip_ids, std::vector<filter::PayloadRule>& out)
+{
+    for (const model::PayloadRule& r : f.payload_rules) {
+        // Same flag bits in both (filter/payload_rules.h says so).
+        out.push_back(filter::PayloadRule{r.id, r.pattern, r.flags, vip_ids});
+    }
+}
+
 }  // namespace
+
+filter::FilterConfig build_filter_config(const ForwardingPlan& plan)
+{
+    filter::FilterConfig fc;
+    fc.acl.global = to_scope(plan.global_filter);
+    add_payload_rules(plan.global_filter, {}, fc.payload_rules);
+    for (const PlanService& s : plan.services) {
+        const auto vip = static_cast<uint16_t>(s.vip_id);
+        if (!s.filter.allow.empty() || !s.filter.deny.empty()) fc.acl.per_vip[vip] = to_scope(s.filter);
+        add_payload_rules(s.filter, {vip}, fc.payload_rules);
+        filter::VipRateLimit& limit = fc.rate_limits.vip[s.vip_id];
+        if (s.rate_limit.packets) {
+            limit.packets_per_sec = s.rate_limit.packets->per_sec;
+            limit.packets_burst = s.rate_limit.packets->burst;
+        }
+        if (s.rate_limit.new_flows) {
+            limit.new_flows_per_sec = s.rate_limit.new_flows->per_sec;
+            limit.new_flows_burst = s.rate_limit.new_flows->burst;
+        }
+    }
+    return fc;
+}
 
 std::vector<model::IpAddress> next_hop_addresses(const ForwardingPlan& plan)
 {

@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "core/forwarding_state.h"
 #include "driver/forwarding_plan.h"
+#include "filter/filter_set.h"
 
 namespace sluice::driver {
 
@@ -37,6 +38,12 @@ Result<std::unique_ptr<const core::ForwardingState>> build_dpdk_state(const Forw
                                                                       const std::vector<StartedPort>& ports,
                                                                       const NeighborLookup& neighbor,
                                                                       bool exception_available);
+
+// The plan's filters in the data plane's form: the global and per-VIP
+// ACLs (by vip_id), each VIP's token buckets, and every payload rule, the
+// global ones scoped to all VIPs and a service's to its vip_id. Pure (no
+// EAL); FilterSet::build() then makes the tables.
+filter::FilterConfig build_filter_config(const ForwardingPlan& plan);
 
 // The addresses whose MACs the plan needs (L2 DSR backends, and gateways
 // of families used by IPIP/GUE services when no fixed next hop is set),

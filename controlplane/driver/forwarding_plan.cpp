@@ -153,9 +153,24 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
             ps.ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
         }
         ps.fingerprint = maglev::fingerprint(b.table);
+        ps.filter = s.filter;
+        ps.rate_limit = s.rate_limit;
         plan.services.push_back(std::move(ps));
     }
+    plan.global_filter = config.filter;
     return plan;
+}
+
+bool has_filters(const ForwardingPlan& plan)
+{
+    auto any = [](const model::Filter& f) {
+        return !f.allow.empty() || !f.deny.empty() || !f.payload_rules.empty();
+    };
+    if (any(plan.global_filter)) return true;
+    for (const PlanService& s : plan.services) {
+        if (any(s.filter) || s.rate_limit.packets || s.rate_limit.new_flows) return true;
+    }
+    return false;
 }
 
 }  // namespace sluice::driver

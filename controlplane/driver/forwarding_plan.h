@@ -57,13 +57,21 @@ struct PlanService {
     std::vector<PlanBackend> backends;  // sorted by Maglev id (the table's order)
     std::vector<uint32_t> ring;      // table_size slots of global backend ids or SLUICE_BACKEND_NONE
     uint64_t fingerprint = 0;        // maglev::fingerprint of the table; nodes compare it
+    model::Filter filter;            // this VIP's own ACL and payload rules (after the global ones)
+    model::RateLimits rate_limit;    // this VIP's token buckets (node totals)
 };
 
 struct ForwardingPlan {
     NodePlan node;
     std::vector<PlanService> services;  // in config order
+    model::Filter global_filter;        // [filter]: every VIP
     std::vector<std::string> warnings;  // what the plan leaves out, for the log
 };
+
+// True when the plan asks for any filter (an ACL prefix, a payload rule or
+// a rate limit, global or per VIP): a data plane without filters must not
+// pretend to run it.
+bool has_filters(const ForwardingPlan& plan);
 
 // Builds plans and keeps the id allocators that make backend and VIP ids
 // stable from one plan to the next, so one instance lives as long as the
