@@ -1,0 +1,368 @@
+// Data-plane benchmark: a generator on the main lcore feeds a worker lcore
+// running the real worker loop over ring ethdevs (rte_eth_from_rings), and
+// recycles what the worker sends back. Each scenario runs sluice's pipeline
+// (SluicePipeline, RCU snapshot, connection table, Maglev, IPIP) and a
+// MAC-swap baseline over the same harness and packet mix, and prints one
+// JSON line. The figure that counts is the worker's own cost per packet
+// (busy TSC cycles of the worker loop / packets), shown beside the ratio to
+// MAC-swap because absolute times drift on shared machines and ratios do not.
+//
+// Usage: dataplane_bench [--packets N] [--scenario NAME|all] [--pipeline sluice|macswap|both]
+//                        [--flows N] [--conn-entries N]
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "core/pipeline.h"
+#include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/rcu_publisher.h"
+#include "dataplane/dpdk/sluice_pipeline.h"
+#include "dataplane/dpdk/worker_loop.h"
+#include "maglev/maglev.h"
+#include "perf/bench_packets.h"
+
+namespace {
+
+using sluice::dpdk::WorkerLoop;
+using Publisher = sluice::dpdk::RcuPublisher<sluice::core::ForwardingState>;
+
+constexpr uint32_t kBackends = 100;
+constexpr uint32_t kRingSize = 65537;  // SLUICE_DEFAULT_RING_SIZE, the paper's M
+// Bounds every run: a stuck worker ends the benchmark with an error, not a hang.
+constexpr double kRunTimeLimitSeconds = 300;
+
+struct Harness {
+    rte_mempool* pool = nullptr;
+    rte_ring* to_worker = nullptr;
+    rte_ring* from_worker = nullptr;
+    uint16_t port = 0;
+};
+
+[[noreturn]] void die(const char* what)
+{
+    std::fprintf(stderr, "dataplane_bench: %s\n", what);
+    std::exit(1);
+}
+
+Harness make_harness()
+{
+    Harness h;
+    h.pool = rte_pktmbuf_pool_create("bench_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    h.to_worker = rte_ring_create("bench_rx", 4096, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    h.from_worker = rte_ring_create("bench_tx", 4096, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (h.pool == nullptr || h.to_worker == nullptr || h.from_worker == nullptr) die("cannot allocate pool/rings");
+    const int port = rte_eth_from_rings("bench_ring", &h.to_worker, 1, &h.from_worker, 1, rte_socket_id());
+    if (port < 0) die("rte_eth_from_rings failed");
+    h.port = static_cast<uint16_t>(port);
+    rte_eth_conf conf{};
+    if (rte_eth_dev_configure(h.port, 1, 1, &conf) != 0 ||
+        rte_eth_rx_queue_setup(h.port, 0, 1024, rte_socket_id(), nullptr, h.pool) != 0 ||
+        rte_eth_tx_queue_setup(h.port, 0, 1024, rte_socket_id(), nullptr) != 0 || rte_eth_dev_start(h.port) != 0) {
+        die("cannot start ring ethdev");
+    }
+    return h;
+}
+
+// sluice's state for the benchmark: one IPv4 TCP VIP (bench_packets.h)
+// with IPIP to kBackends IPv4 backends, its ring built by the control
+// plane's Maglev builder (controlplane/maglev) with M = 65537; one-arm on
+// the harness port. Backend ids follow the builder's sorted id order.
+std::unique_ptr<const sluice::core::ForwardingState> make_state(uint16_t port_id)
+{
+    std::vector<sluice::maglev::Backend> set;
+    for (uint32_t i = 0; i < kBackends; ++i) {
+        set.push_back({"10.1." + std::to_string(i / 250) + "." + std::to_string(10 + i % 250) + ":80", 1});
+    }
+    auto table = sluice::maglev::build_table(set, kRingSize);
+    if (!table) die(table.error().c_str());
+
+    sluice::core::ForwardingStateBuilder b;
+    sluice_addr local{};
+    local.v4 = htonl(0x0a000001);  // 10.0.0.1
+    b.set_local_ipv4(local);
+    sluice::core::PortConfig pc{};
+    const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    const uint8_t nexthop[6] = {0x02, 0, 0, 0, 0, 0xfe};
+    std::memcpy(pc.mac, mac, 6);
+    std::memcpy(pc.nexthop_mac, nexthop, 6);
+    pc.mtu = 1500;
+    pc.egress_port = port_id;
+    b.add_port(port_id, pc);
+    for (uint32_t id = 0; id < table->ids.size(); ++id) {
+        const std::string& name = table->ids[id];
+        sluice_backend be{};
+        be.family = SLUICE_FAMILY_IPV4;
+        be.flags = SLUICE_BACKEND_F_VALID;
+        if (inet_pton(AF_INET, name.substr(0, name.find(':')).c_str(), &be.addr.v4) != 1) die("bad backend address");
+        b.add_backend(id, be);
+    }
+    sluice::core::ForwardingStateBuilder::VipSpec vip{};
+    vip.key.addr.v4 = htonl(sluice::bench::kVip);
+    vip.key.port = htons(sluice::bench::kVipPort);
+    vip.key.proto = SLUICE_IPPROTO_TCP;
+    vip.key.family = SLUICE_FAMILY_IPV4;
+    vip.vip_id = 0;
+    vip.forwarding = SLUICE_FWD_IPIP;
+    vip.ring = table->slots;
+    b.add_vip(std::move(vip));
+    auto st = b.build();
+    if (!st) die(st.error().c_str());
+    return std::move(*st);
+}
+
+template <typename Pipeline>
+struct WorkerArgs {
+    WorkerLoop* loop;
+    Pipeline* pipeline;
+    std::atomic<bool>* stop;
+};
+
+template <typename Pipeline>
+int worker_entry(void* arg)
+{
+    auto* a = static_cast<WorkerArgs<Pipeline>*>(arg);
+    if constexpr (std::is_same_v<Pipeline, sluice::dpdk::SluicePipeline>) a->pipeline->online();
+    sluice::dpdk::run_worker_loop(*a->loop, *a->pipeline, *a->stop);
+    if constexpr (std::is_same_v<Pipeline, sluice::dpdk::SluicePipeline>) a->pipeline->offline();
+    return 0;
+}
+
+struct RunResult {
+    uint64_t packets = 0;  // returned by the worker
+    double seconds = 0;
+    uint64_t busy_tsc = 0;
+    sluice_stats stats{};  // the worker's counters for this run
+};
+
+uint64_t total_drops(const sluice_stats& s)
+{
+    return std::accumulate(std::begin(s.drops), std::end(s.drops), uint64_t{0});
+}
+
+// Runs `total` packets through `pipeline` on the worker lcore. `fill`
+// writes packet number i (its flow) into an mbuf. `stats` is the
+// pipeline's counter block; it is zeroed first.
+template <typename Pipeline>
+RunResult run(Harness& h, Pipeline& pipeline, sluice_stats& stats, uint64_t total,
+              const std::function<void(rte_mbuf*, uint64_t)>& fill)
+{
+    std::memset(&stats, 0, sizeof(stats));
+    auto loop = std::make_unique<WorkerLoop>();
+    loop->stats = &stats;
+    loop->rx_count = 1;
+    loop->rx[0] = {h.port, 0};
+    std::atomic<bool> stop{false};
+    WorkerArgs<Pipeline> args{loop.get(), &pipeline, &stop};
+    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    if (lcore >= RTE_MAX_LCORE || rte_eal_remote_launch(worker_entry<Pipeline>, &args, lcore) != 0) {
+        die("cannot launch the worker lcore");
+    }
+
+    constexpr unsigned kBurst = 32;
+    // Packets in flight at most: keeps the mbufs' working set (2 MB) near
+    // the cache, as a NIC's RX ring of a few hundred descriptors would.
+    constexpr unsigned kInFlight = 1024;
+    rte_mbuf* burst[kBurst];
+    uint64_t sent = 0;
+    uint64_t returned = 0;
+    const uint64_t start = rte_rdtsc();
+    const auto limit = static_cast<uint64_t>(kRunTimeLimitSeconds * static_cast<double>(rte_get_tsc_hz()));
+    // Packets the worker dropped never come back; the worker's drop count
+    // (read racily, it only grows) tells the generator they are gone.
+    const auto drops_seen = [&] {
+        uint64_t d = 0;
+        for (const auto& v : stats.drops) d += __atomic_load_n(&v, __ATOMIC_RELAXED);
+        return d;
+    };
+    uint64_t dropped = 0;
+    while (returned + dropped < total) {
+        unsigned n = rte_ring_sc_dequeue_burst(h.from_worker, reinterpret_cast<void**>(burst), kBurst, nullptr);
+        returned += n;
+        if (n == 0 && rte_rdtsc() - start > limit) die("run exceeded its time limit: is the worker stuck?");
+        if (sent >= total) {
+            rte_pktmbuf_free_bulk(burst, n);
+            if (n == 0) dropped = drops_seen();
+            continue;
+        }
+        uint64_t in_flight = sent - returned - dropped;
+        if (in_flight + n >= kInFlight) {
+            dropped = drops_seen();
+            in_flight = sent - returned - dropped;
+        }
+        if (in_flight + n < kInFlight && n < kBurst) {
+            const unsigned want = static_cast<unsigned>(std::min<uint64_t>(kBurst - n, total - sent));
+            if (rte_pktmbuf_alloc_bulk(h.pool, &burst[n], want) == 0) n += want;
+        }
+        if (n > total - sent) {  // returned mbufs beyond the last packet to send
+            const auto keep = static_cast<unsigned>(total - sent);
+            rte_pktmbuf_free_bulk(&burst[keep], n - keep);
+            n = keep;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            rte_pktmbuf_reset(burst[i]);
+            fill(burst[i], sent + i);
+        }
+        const unsigned q = rte_ring_sp_enqueue_burst(h.to_worker, reinterpret_cast<void**>(burst), n, nullptr);
+        if (q < n) rte_pktmbuf_free_bulk(&burst[q], n - q);
+        sent += q;
+    }
+    const uint64_t end = rte_rdtsc();
+    stop.store(true);
+    rte_eal_wait_lcore(lcore);
+    unsigned left;
+    while ((left = rte_ring_sc_dequeue_burst(h.from_worker, reinterpret_cast<void**>(burst), kBurst, nullptr)) != 0) {
+        rte_pktmbuf_free_bulk(burst, left);
+    }
+    RunResult r;
+    r.packets = stats.tx_packets;
+    r.seconds = static_cast<double>(end - start) / static_cast<double>(rte_get_tsc_hz());
+    r.busy_tsc = loop->busy_tsc;
+    r.stats = stats;
+    return r;
+}
+
+double ns_per_packet(const RunResult& r)
+{
+    return r.stats.rx_packets == 0 ? 0.0
+                                   : static_cast<double>(r.busy_tsc) * 1e9 / static_cast<double>(rte_get_tsc_hz()) /
+                                         static_cast<double>(r.stats.rx_packets);
+}
+
+double mpps(const RunResult& r) { return r.seconds > 0 ? static_cast<double>(r.stats.rx_packets) / r.seconds / 1e6 : 0; }
+
+void print_result(const char* scenario, const RunResult* sluice, const RunResult* macswap, uint64_t flows,
+                  uint64_t conn_entries)
+{
+    std::printf("{\"bench\":\"dataplane\",\"scenario\":\"%s\",\"flows\":%lu", scenario,
+                static_cast<unsigned long>(flows));
+    if (sluice != nullptr) {
+        const sluice_stats& s = sluice->stats;
+        const double rx = static_cast<double>(s.rx_packets);
+        std::printf(",\"packets\":%lu,\"mpps_end_to_end\":%.2f,\"worker_ns_per_packet\":%.2f,"
+                    "\"conn_entries\":%lu,\"conn_hit_rate\":%.4f,\"evictions_per_packet\":%.4f,\"drops\":%lu",
+                    static_cast<unsigned long>(s.rx_packets), mpps(*sluice), ns_per_packet(*sluice),
+                    static_cast<unsigned long>(conn_entries), rx > 0 ? static_cast<double>(s.conn_hits) / rx : 0.0,
+                    rx > 0 ? static_cast<double>(s.conn_evictions) / rx : 0.0,
+                    static_cast<unsigned long>(total_drops(s)));
+    }
+    if (macswap != nullptr) {
+        std::printf(",\"macswap_mpps_end_to_end\":%.2f,\"macswap_ns_per_packet\":%.2f", mpps(*macswap),
+                    ns_per_packet(*macswap));
+    }
+    if (sluice != nullptr && macswap != nullptr && ns_per_packet(*macswap) > 0) {
+        std::printf(",\"ratio_to_macswap\":%.2f", ns_per_packet(*sluice) / ns_per_packet(*macswap));
+    }
+    std::printf("}\n");
+    std::fflush(stdout);
+}
+
+struct Options {
+    uint64_t packets = 20'000'000;
+    std::string scenario = "all";
+    bool run_sluice = true;
+    bool run_macswap = true;
+    uint64_t flows = 1'000'000;        // established_many_flows
+    uint64_t conn_entries = 4'194'304;  // per worker, as the production sizing
+};
+
+bool parse_options(int argc, char** argv, Options& o)
+{
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (a == "--packets" && has_value) {
+            o.packets = std::strtoull(argv[++i], nullptr, 10);
+        } else if (a == "--scenario" && has_value) {
+            o.scenario = argv[++i];
+        } else if (a == "--pipeline" && has_value) {
+            const std::string p = argv[++i];
+            o.run_sluice = p == "sluice" || p == "both";
+            o.run_macswap = p == "macswap" || p == "both";
+            if (!o.run_sluice && !o.run_macswap) return false;
+        } else if (a == "--flows" && has_value) {
+            o.flows = std::strtoull(argv[++i], nullptr, 10);
+        } else if (a == "--conn-entries" && has_value) {
+            o.conn_entries = std::strtoull(argv[++i], nullptr, 10);
+        } else {
+            return false;
+        }
+    }
+    return o.packets > 0 && o.flows > 0 && o.conn_entries > 0 && o.conn_entries <= UINT32_MAX;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    Options opt;
+    if (!parse_options(argc, argv, opt)) {
+        std::fprintf(stderr,
+                     "usage: dataplane_bench [--packets N] [--scenario established_1_flow|established_many_flows|"
+                     "syn_new_flows|all] [--pipeline sluice|macswap|both] [--flows N] [--conn-entries N]\n");
+        return 64;
+    }
+    auto eal = sluice::dpdk::Eal::init({"--no-huge", "--no-pci", "-m", "1024", "--no-shconf", "-l", "0-1",
+                                        "--log-level", "4"});
+    if (!eal) die(eal.error().c_str());
+    Harness h = make_harness();
+
+    // Production timeouts (docs/configuration.md [conntrack] defaults) in
+    // TSC ticks, so nothing expires during a run.
+    const uint64_t hz = rte_get_tsc_hz();
+    sluice::core::Worker worker({static_cast<uint32_t>(opt.conn_entries), 3600 * hz, 30 * hz, 60 * hz});
+    auto publisher = Publisher::create(1, make_state(h.port));
+    if (!publisher) die(publisher.error().c_str());
+    sluice::dpdk::SluicePipeline sluice_pipeline(worker, **publisher, 0);
+    sluice_stats macswap_stats{};
+    sluice::dpdk::MacSwapPipeline macswap(&macswap_stats);
+
+    struct Scenario {
+        const char* name;
+        uint64_t flows;
+        std::function<void(rte_mbuf*, uint64_t)> fill;
+        bool warm;  // one pass over every flow first, so the measured pass only hits
+    };
+    const uint64_t many = opt.flows;
+    // SYN flows start past every flow the other scenarios pinned.
+    constexpr uint64_t kSynBase = uint64_t{1} << 32;
+    const std::vector<Scenario> scenarios = {
+        {"established_1_flow", 1, [](rte_mbuf* m, uint64_t) { sluice::bench::write_tcp_packet(m, 0, false); }, true},
+        {"established_many_flows", many,
+         [many](rte_mbuf* m, uint64_t i) { sluice::bench::write_tcp_packet(m, 1 + i % many, false); }, true},
+        {"syn_new_flows", 0, [](rte_mbuf* m, uint64_t i) { sluice::bench::write_tcp_packet(m, kSynBase + i, true); },
+         false},
+    };
+    bool matched = false;
+    for (const Scenario& sc : scenarios) {
+        if (opt.scenario != "all" && opt.scenario != sc.name) continue;
+        matched = true;
+        RunResult base;
+        RunResult ours;
+        if (opt.run_macswap) base = run(h, macswap, macswap_stats, opt.packets, sc.fill);
+        if (opt.run_sluice) {
+            if (sc.warm) run(h, sluice_pipeline, worker.stats, std::max<uint64_t>(sc.flows, 1024), sc.fill);
+            ours = run(h, sluice_pipeline, worker.stats, opt.packets, sc.fill);
+        }
+        print_result(sc.name, opt.run_sluice ? &ours : nullptr, opt.run_macswap ? &base : nullptr,
+                     sc.flows == 0 ? ours.stats.conn_misses : sc.flows, opt.conn_entries);
+    }
+    if (!matched) die("no such scenario");
+    return 0;
+}
