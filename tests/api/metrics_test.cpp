@@ -1,0 +1,107 @@
+// /metrics text: every promised family present, labels escaped, and the
+// whole output accepted by the real promtool.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "api/metrics.h"
+#include "fake_view.h"
+#include "test_env.h"
+
+namespace sluice::api {
+namespace {
+
+std::string find_promtool()
+{
+    for (const char* path : {"/usr/bin/promtool", "/usr/local/bin/promtool", "/bin/promtool"}) {
+        if (access(path, X_OK) == 0) return path;
+    }
+    return "";
+}
+
+// Runs `promtool check metrics` on `text`; returns its exit status and output.
+std::pair<int, std::string> promtool_check(const std::string& promtool, const std::string& text)
+{
+    char path[] = "/tmp/sluice-metrics-XXXXXX";
+    const int fd = mkstemp(path);
+    if (fd < 0) return {-1, "mkstemp failed"};
+    close(fd);
+    std::ofstream(path) << text;
+    const std::string command = promtool + " check metrics < " + path + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string output;
+    std::array<char, 4096> buffer{};
+    while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+    const int status = pipe != nullptr ? pclose(pipe) : -1;
+    unlink(path);
+    return {status, output};
+}
+
+// Every family the issue names is exported with HELP and TYPE.
+TEST(MetricsTest, EveryFamilyHasHelpAndType)
+{
+    testing::FakeView view;
+    const std::string text = render_metrics(view.services(), view.stats());
+    for (const char* family :
+         {"sluice_rx_packets_total", "sluice_tx_packets_total", "sluice_rx_bytes_total", "sluice_tx_bytes_total",
+          "sluice_exception_packets_total", "sluice_control_packets_total", "sluice_drops_total",
+          "sluice_conn_hits_total", "sluice_conn_misses_total", "sluice_conn_evictions_total",
+          "sluice_vip_packets_total", "sluice_vip_bytes_total", "sluice_backend_packets_total",
+          "sluice_backend_bytes_total", "sluice_backend_up", "sluice_backend_draining",
+          "sluice_service_all_backends_down", "sluice_discovery_up",
+          "sluice_discovery_last_update_timestamp_seconds", "sluice_table_rebuilds_total",
+          "sluice_publications_total", "sluice_publish_duration_seconds", "sluice_reloads_total", "sluice_info"}) {
+        EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
+        EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
+    }
+    // One drops series per reason of the X-macro, zeros included.
+    EXPECT_NE(text.find("sluice_drops_total{reason=\"no_backend\"} 30\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_drops_total{reason=\"control_full\"} 0\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_backend_up{service=\"web\",backend=\"10.0.0.1\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_backend_up{service=\"web\",backend=\"[2001:db8::3]:8080\"} 0\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_reloads_total{result=\"failed\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_publish_duration_seconds 0.0125\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_discovery_last_update_timestamp_seconds{service=\"web\",source=\"static\"} 1795000000\n"),
+              std::string::npos);
+}
+
+// Quotes, backslashes and newlines in label values are escaped.
+TEST(MetricsTest, LabelValuesEscaped)
+{
+    EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    testing::FakeView view;
+    const std::string text = render_metrics(view.services(), view.stats());
+    EXPECT_NE(text.find("sluice_service_all_backends_down{service=\"odd\\\"name\\\\x\"} 1\n"), std::string::npos)
+        << text;
+}
+
+// promtool, the reference parser and linter, accepts the output, odd
+// service names included.
+TEST(MetricsTest, PromtoolAccepts)
+{
+    const std::string promtool = find_promtool();
+    SLUICE_REQUIRE(!promtool.empty(), "promtool (package prometheus)");
+    testing::FakeView view;
+    auto [status, output] = promtool_check(promtool, render_metrics(view.services(), view.stats()));
+    EXPECT_EQ(status, 0) << output;
+    EXPECT_EQ(output, "") << "promtool lint findings";
+    // And with no services at all (a fresh daemon).
+    auto [empty_status, empty_output] = promtool_check(promtool, render_metrics({}, view.stats()));
+    EXPECT_EQ(empty_status, 0) << empty_output;
+}
+
+// promtool really catches what we test for: a broken exposition fails.
+TEST(MetricsTest, PromtoolRejectsBrokenText)
+{
+    const std::string promtool = find_promtool();
+    SLUICE_REQUIRE(!promtool.empty(), "promtool (package prometheus)");
+    auto [status, output] = promtool_check(promtool, "# TYPE x counter\nx{a=\"unterminated} 1\n");
+    EXPECT_NE(status, 0) << output;
+}
+
+}  // namespace
+}  // namespace sluice::api
