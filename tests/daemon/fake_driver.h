@@ -1,0 +1,80 @@
+// A DataplaneDriver that forwards nothing and remembers every plan it was
+// given, with the steady-clock time of each publish, so tests (and the
+// convergence benchmark) can wait for and inspect what the manager sent.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "driver/dataplane_driver.h"
+
+namespace sluice::daemon::testing {
+
+class FakeDriver final : public driver::DataplaneDriver {
+public:
+    struct Published {
+        driver::ForwardingPlan plan;
+        std::chrono::steady_clock::time_point at;
+    };
+
+    Result<void> start(const driver::ForwardingPlan& initial) override
+    {
+        record(initial);
+        return {};
+    }
+    Result<void> publish(const driver::ForwardingPlan& plan) override
+    {
+        if (refuse_) return make_error("refused by the fake");
+        record(plan);
+        return {};
+    }
+    void poll() override {}
+    driver::DataplaneStats stats() const override
+    {
+        std::lock_guard lock(mu_);
+        driver::DataplaneStats s;
+        s.publications = plans_.size();
+        return s;
+    }
+    void stop() override {}
+
+    void set_refuse(bool refuse) { refuse_ = refuse; }
+    size_t count() const
+    {
+        std::lock_guard lock(mu_);
+        return plans_.size();
+    }
+    Published last() const
+    {
+        std::lock_guard lock(mu_);
+        return plans_.back();
+    }
+    // Waits until the latest plan satisfies `pred`; false on timeout.
+    bool wait_for(const std::function<bool(const driver::ForwardingPlan&)>& pred, std::chrono::milliseconds timeout,
+                  Published* out = nullptr) const
+    {
+        std::unique_lock lock(mu_);
+        const bool ok = cv_.wait_for(lock, timeout, [&] { return !plans_.empty() && pred(plans_.back().plan); });
+        if (ok && out) *out = plans_.back();
+        return ok;
+    }
+
+private:
+    void record(const driver::ForwardingPlan& plan)
+    {
+        {
+            std::lock_guard lock(mu_);
+            plans_.push_back(Published{plan, std::chrono::steady_clock::now()});
+        }
+        cv_.notify_all();
+    }
+    mutable std::mutex mu_;
+    mutable std::condition_variable cv_;
+    std::vector<Published> plans_;
+    bool refuse_ = false;
+};
+
+}  // namespace sluice::daemon::testing
