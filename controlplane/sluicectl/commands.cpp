@@ -1,0 +1,327 @@
+// The commands behind `sluicectl status|services|backends|drain|undrain|
+// stats|lookup|fingerprint|reload`: one API call (a few for status), then
+// either the raw JSON (--json) or an aligned table.
+#include "sluicectl/commands.h"
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "model/address.h"
+#include "sluicectl/exit_codes.h"
+#include "sluicectl/table.h"
+
+namespace sluice::ctl {
+namespace {
+
+using nlohmann::json;
+
+// A request's outcome: the reply when its status is one the caller takes,
+// else the exit code after the message went to ctx.err.
+struct Call {
+    std::optional<Reply> reply;
+    int exit_code = kExitOk;
+};
+
+Call request(Context& ctx, bool post, const std::string& path, std::initializer_list<int> accepted = {})
+{
+    auto result = post ? ctx.api.post(path) : ctx.api.get(path);
+    if (auto* failure = std::get_if<Failure>(&result)) {
+        ctx.err << "sluicectl: " << failure->message << '\n';
+        return {std::nullopt, failure->exit_code};
+    }
+    Reply& reply = std::get<Reply>(result);
+    bool ok = reply.status >= 200 && reply.status < 300;
+    for (int status : accepted) ok = ok || reply.status == status;
+    if (!ok) {
+        const Failure failure = failure_of(reply);
+        ctx.err << "sluicectl: " << failure.message << '\n';
+        return {std::nullopt, failure.exit_code};
+    }
+    if (reply.body.is_null()) {
+        ctx.err << "sluicectl: " << ctx.api.url() << path << " did not answer JSON (is that sluiced?)\n";
+        return {std::nullopt, kExitFailed};
+    }
+    return {std::move(reply), kExitOk};
+}
+
+// Any JSON scalar as table text; absent or null is "-".
+std::string text(const json& object, const char* key)
+{
+    if (!object.is_object() || !object.contains(key)) return "-";
+    const json& v = object[key];
+    if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+    if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+    if (v.is_null()) return "-";
+    return v.dump();
+}
+
+uint64_t number(const json& object, const char* key)
+{
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number()) return 0;
+    return object[key].get<uint64_t>();
+}
+
+void print_raw(Context& ctx, const Reply& reply)
+{
+    ctx.out << reply.raw;
+    if (reply.raw.empty() || reply.raw.back() != '\n') ctx.out << '\n';
+}
+
+std::string stats_table(const json& s, const json* previous, double elapsed)
+{
+    std::vector<std::pair<std::string, uint64_t>> rows;
+    // Fixed order (the API's objects come sorted by name): traffic first.
+    for (const char* key : {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "exception_packets", "control_packets",
+                            "icmp_sent", "conn_hits", "conn_misses", "conn_evictions"}) {
+        rows.emplace_back(key, number(s["totals"], key));
+    }
+    rows.emplace_back("drops_total", number(s, "drops_total"));
+    // Only the reasons that happened: 22 zero lines would hide the one that matters.
+    for (auto it = s["drops"].begin(); it != s["drops"].end(); ++it) {
+        if (it->get<uint64_t>() != 0) rows.emplace_back("drops." + it.key(), it->get<uint64_t>());
+    }
+    rows.emplace_back("publications", number(s, "publications"));
+    rows.emplace_back("reloads_ok", number(s["reloads"], "ok"));
+    rows.emplace_back("reloads_failed", number(s["reloads"], "failed"));
+
+    const bool rates = previous != nullptr && elapsed > 0;
+    Table table(rates ? std::vector<std::string>{"COUNTER", "VALUE", "PER SECOND"}
+                      : std::vector<std::string>{"COUNTER", "VALUE"});
+    table.align_right(1);
+    table.align_right(2);
+    for (const auto& [name, value] : rows) {
+        std::vector<std::string> cells{name, std::to_string(value)};
+        if (rates) {
+            uint64_t before = 0;
+            if (name.rfind("drops.", 0) == 0) {
+                before = number((*previous)["drops"], name.c_str() + 6);
+            } else if (name == "drops_total" || name == "publications") {
+                before = number(*previous, name.c_str());
+            } else if (name.rfind("reloads_", 0) == 0) {
+                before = number((*previous)["reloads"], name == "reloads_ok" ? "ok" : "failed");
+            } else {
+                before = number((*previous)["totals"], name.c_str());
+            }
+            char rate[32];
+            std::snprintf(rate, sizeof(rate), "%.1f", static_cast<double>(value - std::min(value, before)) / elapsed);
+            cells.emplace_back(rate);
+        }
+        table.add_row(std::move(cells));
+    }
+    std::string head = "sluiced " + text(s, "version") + ", " + text(s, "dataplane") + ", " + text(s, "workers") +
+                       " workers, up " + human_duration(s.value("uptime_seconds", 0.0)) + ", last publish " +
+                       human_duration(s.value("last_publish_seconds", 0.0)) + "\n";
+    return head + table.render();
+}
+
+}  // namespace
+
+int cmd_status(Context& ctx)
+{
+    Call health = request(ctx, false, "/healthz", {503});
+    if (!health.reply) return health.exit_code;
+    Call ready = request(ctx, false, "/readyz", {503});
+    if (!ready.reply) return ready.exit_code;
+    Call stats = request(ctx, false, "/v1/stats");
+    if (!stats.reply) return stats.exit_code;
+    Call services = request(ctx, false, "/v1/services");
+    if (!services.reply) return services.exit_code;
+    const bool alive = health.reply->status == 200;
+    const bool is_ready = ready.reply->status == 200;
+    const json& s = stats.reply->body;
+    const json& list = services.reply->body["services"];
+
+    if (ctx.json) {
+        ctx.out << json{{"api", ctx.api.url()}, {"alive", alive}, {"ready", is_ready}, {"stats", s}, {"services", list}}
+                       .dump()
+                << '\n';
+        return alive && is_ready ? kExitOk : kExitFailed;
+    }
+    uint64_t down = 0;
+    uint64_t total = 0;
+    uint64_t up = 0;
+    uint64_t draining = 0;
+    for (const json& svc : list) {
+        down += svc.value("all_backends_down", false) ? 1 : 0;
+        total += number(svc, "backends_total");
+        up += number(svc, "backends_up");
+        draining += number(svc, "backends_draining");
+    }
+    Table table({"", ""});
+    table.add_row({"sluiced", text(s, "version") + " at " + ctx.api.url()});
+    table.add_row({"health", alive ? "alive" : "UNHEALTHY"});
+    table.add_row({"ready", is_ready ? "yes" : "NO (no published plan yet, or discovery not synced)"});
+    table.add_row({"dataplane", text(s, "dataplane") + ", " + text(s, "workers") + " workers"});
+    table.add_row({"uptime", human_duration(s.value("uptime_seconds", 0.0)) + " (since " + text(s, "started") + ")"});
+    table.add_row({"services", std::to_string(list.size()) + (down > 0 ? ", " + std::to_string(down) + " ALL BACKENDS DOWN" : "")});
+    table.add_row({"backends", std::to_string(up) + "/" + std::to_string(total) + " up, " + std::to_string(draining) +
+                                   " draining"});
+    table.add_row({"publications", text(s, "publications") + ", last took " +
+                                       human_duration(s.value("last_publish_seconds", 0.0))});
+    table.add_row({"reloads", std::to_string(number(s["reloads"], "ok")) + " ok, " +
+                                  std::to_string(number(s["reloads"], "failed")) + " failed"});
+    ctx.out << table.render();
+    return alive && is_ready ? kExitOk : kExitFailed;
+}
+
+int cmd_services(Context& ctx)
+{
+    Call call = request(ctx, false, "/v1/services");
+    if (!call.reply) return call.exit_code;
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
+        return kExitOk;
+    }
+    Table table({"NAME", "VIP", "PROTO", "FWD", "UP/TOTAL", "DRAINING", "DISCOVERY", "FINGERPRINT", "PACKETS"});
+    table.align_right(4);
+    table.align_right(5);
+    table.align_right(8);
+    for (const json& s : call.reply->body["services"]) {
+        std::string up = std::to_string(number(s, "backends_up")) + "/" + std::to_string(number(s, "backends_total"));
+        if (s.value("all_backends_down", false)) up += " (ALL DOWN)";
+        table.add_row({text(s, "name"), text(s, "vip"), text(s, "protocol"), text(s, "forwarding"), up,
+                       text(s, "backends_draining"), text(s["discovery"], "source") + "/" + text(s["discovery"], "state"),
+                       text(s, "fingerprint"), text(s, "packets")});
+    }
+    ctx.out << table.render();
+    return kExitOk;
+}
+
+int cmd_backends(Context& ctx, const std::string& service)
+{
+    Call call = request(ctx, false, "/v1/services/" + url_encode(service) + "/backends");
+    if (!call.reply) return call.exit_code;
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
+        return kExitOk;
+    }
+    Table table({"BACKEND", "ID", "WEIGHT", "HEALTH", "DRAINING", "IN TABLE", "SLOTS", "PACKETS", "BYTES", "ERROR"});
+    for (size_t c : {1, 2, 6, 7, 8}) table.align_right(c);
+    for (const json& b : call.reply->body["backends"]) {
+        std::string draining = text(b, "draining");
+        if (b.value("draining", false) && !b.value("drain_source", std::string()).empty()) {
+            draining += " (" + b["drain_source"].get<std::string>() + ")";
+        }
+        table.add_row({text(b, "name"), text(b, "backend_id"), text(b, "weight"), text(b, "health"), draining,
+                       text(b, "in_table"), text(b, "slots"), text(b, "packets"), text(b, "bytes"),
+                       text(b, "health_error")});
+    }
+    ctx.out << table.render();
+    return kExitOk;
+}
+
+int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain)
+{
+    Call call = request(ctx, true, "/v1/services/" + url_encode(service) + "/backends/" + url_encode(backend) +
+                                       (drain ? "/drain" : "/undrain"));
+    if (!call.reply) return call.exit_code;
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
+        return kExitOk;
+    }
+    ctx.out << service << '/' << backend << (drain ? ": draining (no new flows; established ones stay)\n"
+                                                   : ": undrained (takes new flows again)\n");
+    return kExitOk;
+}
+
+int cmd_stats(Context& ctx, const WatchOptions& watch)
+{
+    const uint64_t samples = watch.watch ? watch.count : 1;
+    json previous;
+    auto previous_time = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; samples == 0 || i < samples; ++i) {
+        if (i != 0) std::this_thread::sleep_for(std::chrono::duration<double>(watch.interval));
+        Call call = request(ctx, false, "/v1/stats");
+        if (!call.reply) return call.exit_code;
+        const auto now = std::chrono::steady_clock::now();
+        if (ctx.json) {
+            // One object per line, so a script can read the stream line by line.
+            ctx.out << call.reply->body.dump() << '\n';
+        } else {
+            if (watch.watch) ctx.out << (i != 0 ? "\n" : "");
+            const double elapsed = std::chrono::duration<double>(now - previous_time).count();
+            ctx.out << stats_table(call.reply->body, i != 0 ? &previous : nullptr, elapsed);
+        }
+        ctx.out.flush();
+        previous = std::move(call.reply->body);
+        previous_time = now;
+    }
+    return kExitOk;
+}
+
+int cmd_lookup(Context& ctx, const std::string& client, const std::string& vip, bool udp)
+{
+    auto client_ep = model::parse_endpoint(client);
+    auto vip_ep = model::parse_endpoint(vip);
+    if (!client_ep || !vip_ep) {
+        ctx.err << "sluicectl: " << (client_ep ? "vip '" + vip + "': " + vip_ep.error()
+                                               : "client '" + client + "': " + client_ep.error()) << '\n';
+        return kExitUsage;
+    }
+    const std::string path = "/v1/lookup?client=" + url_encode(client_ep->address.to_string()) +
+                             "&client_port=" + std::to_string(client_ep->port) +
+                             "&vip=" + url_encode(vip_ep->address.to_string()) +
+                             "&vip_port=" + std::to_string(vip_ep->port) + "&protocol=" + (udp ? "udp" : "tcp");
+    Call call = request(ctx, false, path);
+    if (!call.reply) return call.exit_code;
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
+        return kExitOk;
+    }
+    const json& r = call.reply->body;
+    char hash[16];
+    std::snprintf(hash, sizeof(hash), "0x%08llx", static_cast<unsigned long long>(number(r, "flow_hash")));
+    Table table({"", ""});
+    table.add_row({"flow", client_ep->to_string() + " -> " + vip_ep->to_string() + (udp ? " udp" : " tcp")});
+    table.add_row({"service", text(r, "service")});
+    table.add_row({"backend", text(r, "backend")});
+    table.add_row({"reason", text(r, "reason")});
+    table.add_row({"slot", text(r, "slot")});
+    table.add_row({"flow hash", hash});
+    ctx.out << table.render();
+    return kExitOk;
+}
+
+int cmd_fingerprint(Context& ctx, const std::optional<std::string>& service)
+{
+    Call call = request(ctx, false, "/v1/fingerprints");
+    if (!call.reply) return call.exit_code;
+    const json& map = call.reply->body["fingerprints"];
+    if (service && !map.contains(*service)) {
+        ctx.err << "sluicectl: unknown service '" << *service << "'\n";
+        return kExitFailed;
+    }
+    if (ctx.json) {
+        if (!service) {
+            print_raw(ctx, *call.reply);
+            return kExitOk;
+        }
+        ctx.out << json{{"fingerprints", {{*service, map[*service]}}}}.dump() << '\n';
+        return kExitOk;
+    }
+    Table table({"SERVICE", "FINGERPRINT"});
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        if (!service || it.key() == *service) table.add_row({it.key(), it->get<std::string>()});
+    }
+    ctx.out << table.render();
+    return kExitOk;
+}
+
+int cmd_reload(Context& ctx)
+{
+    Call call = request(ctx, true, "/v1/reload", {422});
+    if (!call.reply) return call.exit_code;
+    const json& r = call.reply->body;
+    const bool applied = r.value("applied", false);
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
+    } else {
+        for (const json& line : r["diagnostics"]) ctx.err << line.get<std::string>() << '\n';
+        if (applied) ctx.out << "reload applied\n";
+        else ctx.err << "sluicectl: reload refused; the running configuration stays\n";
+    }
+    return applied ? kExitOk : kExitFailed;
+}
+
+}  // namespace sluice::ctl

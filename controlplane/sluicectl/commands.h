@@ -1,0 +1,37 @@
+// sluicectl's commands that talk to sluiced. Each returns the process exit
+// code (exit_codes.h) and writes results to `out`, problems to `err`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "sluicectl/api_client.h"
+
+namespace sluice::ctl {
+
+struct Context {
+    ApiClient& api;
+    bool json = false;  // print the API's JSON instead of tables
+    std::ostream& out;
+    std::ostream& err;
+};
+
+struct WatchOptions {
+    bool watch = false;     // repeat until interrupted or `count` samples
+    double interval = 2.0;  // seconds between samples
+    uint64_t count = 0;     // samples to print; 0 = unbounded (with watch)
+};
+
+int cmd_status(Context& ctx);
+int cmd_services(Context& ctx);
+int cmd_backends(Context& ctx, const std::string& service);
+int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain);
+int cmd_stats(Context& ctx, const WatchOptions& watch);
+// client and vip are "ADDRESS:PORT" ("[v6]:PORT"); malformed → exit 2.
+int cmd_lookup(Context& ctx, const std::string& client, const std::string& vip, bool udp);
+int cmd_fingerprint(Context& ctx, const std::optional<std::string>& service);
+int cmd_reload(Context& ctx);
+
+}  // namespace sluice::ctl

@@ -1,0 +1,321 @@
+// sluicectl run as a real subprocess against the admin API server over a
+// fake ControlPlaneView: tables, --json, watch and every exit code.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "api/admin_server.h"
+#include "fake_view.h"
+#include "test_env.h"
+
+namespace sluice::api {
+namespace {
+
+using nlohmann::json;
+
+struct CtlRun {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string slurp(const std::string& path)
+{
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Runs sluicectl with `args`, stdout and stderr captured through files,
+// killed after 20 s so a hang fails the test instead of the suite.
+CtlRun sluicectl(const std::vector<std::string>& args)
+{
+    const char* exe = std::getenv("SLUICECTL");
+    if (exe == nullptr) return CtlRun{-1, "", "SLUICECTL not set (run through meson test)"};
+    char out_path[] = "/tmp/sluicectl-out-XXXXXX";
+    char err_path[] = "/tmp/sluicectl-err-XXXXXX";
+    const int out_fd = mkstemp(out_path);
+    const int err_fd = mkstemp(err_path);
+    std::vector<char*> argv{const_cast<char*>(exe)};
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        unsetenv("SLUICE_API");
+        unsetenv("SLUICE_TOKEN_FILE");
+        execv(exe, argv.data());
+        _exit(127);
+    }
+    close(out_fd);
+    close(err_fd);
+    CtlRun run;
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            run.err = "timed out; ";
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = slurp(out_path);
+    run.err += slurp(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    return run;
+}
+
+std::vector<std::string> lines(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+}
+
+// A loopback port with nothing listening: bound, never listened, closed.
+uint16_t closed_port()
+{
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+class SluicectlTest : public ::testing::Test {
+protected:
+    void SetUp() override { start(std::nullopt); }
+
+    void start(std::optional<std::string> token)
+    {
+        server_.reset();
+        AdminSettings settings;
+        settings.port = 0;
+        settings.token = std::move(token);
+        server_ = std::make_unique<AdminServer>(view_, settings);
+        ASSERT_TRUE(server_->start().ok());
+        api_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    }
+
+    CtlRun ctl(std::vector<std::string> args)
+    {
+        args.insert(args.begin(), {"--api", api_});
+        return sluicectl(args);
+    }
+
+    testing::FakeView view_;
+    std::unique_ptr<AdminServer> server_;
+    std::string api_;
+};
+
+// `services` prints a header and one row per service, columns aligned:
+// every left-aligned column starts at the same offset on every line.
+TEST_F(SluicectlTest, ServicesTableAligned)
+{
+    const CtlRun run = ctl({"services"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const auto rows = lines(run.out);
+    ASSERT_EQ(rows.size(), 3u) << run.out;
+    for (const char* column : {"VIP", "PROTO", "FWD", "DISCOVERY", "FINGERPRINT"}) {
+        const size_t at = rows[0].find(column);
+        ASSERT_NE(at, std::string::npos) << column;
+        for (const std::string& row : rows) {
+            EXPECT_EQ(row[at - 1], ' ') << column << " in: " << row;
+            EXPECT_NE(row[at], ' ') << column << " in: " << row;
+        }
+    }
+    EXPECT_NE(rows[1].find("192.0.2.10:80"), std::string::npos);
+    EXPECT_NE(rows[2].find("(ALL DOWN)"), std::string::npos) << rows[2];
+    for (const std::string& row : rows) EXPECT_NE(row.back(), ' ') << "trailing blank: " << row;
+}
+
+// `backends SERVICE` aligns its columns too, right-aligning numbers.
+TEST_F(SluicectlTest, BackendsTableAligned)
+{
+    const CtlRun run = ctl({"backends", "web"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const auto rows = lines(run.out);
+    ASSERT_EQ(rows.size(), 4u) << run.out;
+    const size_t health = rows[0].find("HEALTH");
+    const size_t packets_end = rows[0].find("PACKETS") + std::string("PACKETS").size();
+    for (const std::string& row : rows) {
+        EXPECT_NE(row[health], ' ') << row;
+        EXPECT_EQ(row[health - 1], ' ') << row;
+        EXPECT_NE(row[packets_end - 1], ' ') << "numbers end in one column: " << row;
+        EXPECT_EQ(row[packets_end], ' ') << row;
+    }
+    EXPECT_NE(rows[3].find("[2001:db8::3]:8080"), std::string::npos);
+    EXPECT_NE(rows[3].find("connect: connection refused"), std::string::npos);
+}
+
+// --json prints the API's JSON, which parses, for each read command.
+TEST_F(SluicectlTest, JsonParses)
+{
+    for (const auto& args : std::vector<std::vector<std::string>>{{"--json", "services"},
+                                                                  {"--json", "backends", "web"},
+                                                                  {"--json", "stats"},
+                                                                  {"--json", "status"},
+                                                                  {"--json", "fingerprint", "web"},
+                                                                  {"--json", "lookup", "198.51.100.7:4000",
+                                                                   "192.0.2.10:80"}}) {
+        const CtlRun run = ctl(args);
+        ASSERT_EQ(run.exit_code, 0) << args[1] << ": " << run.err;
+        const json body = json::parse(run.out, nullptr, false);
+        EXPECT_FALSE(body.is_discarded()) << args[1] << ": " << run.out;
+    }
+    const CtlRun run = ctl({"--json", "services"});
+    EXPECT_EQ(json::parse(run.out)["services"][0]["name"], "web");
+    EXPECT_EQ(json::parse(ctl({"--json", "fingerprint", "web"}).out),
+              (json{{"fingerprints", {{"web", "0123456789abcdef"}}}}));
+}
+
+// drain and undrain reach the view and exit 0; an unknown backend exits 1
+// with the API's message.
+TEST_F(SluicectlTest, DrainUndrainAndUnknownBackend)
+{
+    EXPECT_EQ(ctl({"drain", "web", "10.0.0.2"}).exit_code, 0);
+    EXPECT_EQ(ctl({"undrain", "web", "10.0.0.2"}).exit_code, 0);
+    ASSERT_EQ(view_.drains().size(), 2u);
+    EXPECT_EQ(view_.drains()[0], std::make_pair(std::string("web/10.0.0.2"), true));
+    const CtlRun unknown = ctl({"drain", "web", "10.9.9.9"});
+    EXPECT_EQ(unknown.exit_code, 1);
+    EXPECT_NE(unknown.err.find("has no backend '10.9.9.9'"), std::string::npos) << unknown.err;
+    EXPECT_EQ(ctl({"backends", "nope"}).exit_code, 1);
+    EXPECT_EQ(ctl({"fingerprint", "nope"}).exit_code, 1);
+}
+
+// reload: 0 when applied; 1 with the diagnostics on stderr when refused.
+TEST_F(SluicectlTest, ReloadRefusedExitsOne)
+{
+    EXPECT_EQ(ctl({"reload"}).exit_code, 0);
+    view_.set_reload_ok(false);
+    const CtlRun run = ctl({"reload"});
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.err.find("12:3: error: unknown key 'prot'"), std::string::npos) << run.err;
+}
+
+// status exits 0 when ready and 1 when not.
+TEST_F(SluicectlTest, StatusFollowsReadiness)
+{
+    const CtlRun ready = ctl({"status"});
+    EXPECT_EQ(ready.exit_code, 0) << ready.err;
+    EXPECT_NE(ready.out.find("dpdk, 4 workers"), std::string::npos) << ready.out;
+    view_.set_ready(false);
+    EXPECT_EQ(ctl({"status"}).exit_code, 1);
+}
+
+// lookup prints the chosen backend; a malformed tuple is a usage error (2).
+TEST_F(SluicectlTest, Lookup)
+{
+    const CtlRun run = ctl({"lookup", "198.51.100.7:4000", "192.0.2.10:80"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("10.0.0.2"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("maglev"), std::string::npos) << run.out;
+    EXPECT_EQ(ctl({"lookup", "198.51.100.7", "192.0.2.10:80"}).exit_code, 2);
+    EXPECT_EQ(ctl({"lookup", "198.51.100.7:4000", "192.0.2.10:80", "--udp"}).exit_code, 1);  // no UDP VIP there
+}
+
+// stats --watch --count 2 prints two samples (the second with rates) and ends.
+TEST_F(SluicectlTest, StatsWatchCountTwo)
+{
+    const CtlRun run = ctl({"stats", "--watch", "--interval", "0.1", "--count", "2"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    size_t samples = 0;
+    for (size_t at = 0; (at = run.out.find("COUNTER", at)) != std::string::npos; ++at) ++samples;
+    EXPECT_EQ(samples, 2u) << run.out;
+    EXPECT_NE(run.out.find("PER SECOND"), std::string::npos);
+    EXPECT_NE(run.out.find("drops.no_backend"), std::string::npos);
+    const CtlRun json_run = ctl({"--json", "stats", "--watch", "--interval", "0.1", "--count", "2"});
+    ASSERT_EQ(json_run.exit_code, 0);
+    const auto json_lines = lines(json_run.out);
+    ASSERT_EQ(json_lines.size(), 2u) << json_run.out;
+    for (const std::string& line : json_lines) EXPECT_TRUE(json::parse(line)["totals"].is_object());
+}
+
+// Usage errors exit 2: no command, unknown command, missing argument,
+// --count without --watch, a URL that is not http.
+TEST_F(SluicectlTest, UsageErrorsExitTwo)
+{
+    EXPECT_EQ(sluicectl({}).exit_code, 2);
+    EXPECT_EQ(ctl({"frobnicate"}).exit_code, 2);
+    EXPECT_EQ(ctl({"backends"}).exit_code, 2);
+    EXPECT_EQ(ctl({"stats", "--count", "2"}).exit_code, 2);
+    EXPECT_EQ(sluicectl({"--api", "ftp://127.0.0.1:1", "status"}).exit_code, 2);
+    const CtlRun help = sluicectl({"--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.out.find("Exit codes:"), std::string::npos);
+}
+
+// Nothing listening on the port: exit 3 with a message that says what to do.
+TEST_F(SluicectlTest, UnreachableExitsThree)
+{
+    const std::string url = "http://127.0.0.1:" + std::to_string(closed_port());
+    const CtlRun run = sluicectl({"--api", url, "services"});
+    EXPECT_EQ(run.exit_code, 3);
+    EXPECT_NE(run.err.find("cannot reach sluiced at " + url + ": connection refused"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("is it running?"), std::string::npos) << run.err;
+}
+
+// With a token on the server: exit 4 without one or with a wrong one, 0 with
+// the right one; /healthz-only paths are not enough for `status`.
+TEST_F(SluicectlTest, UnauthorizedExitsFour)
+{
+    start("right-token");
+    char path[] = "/tmp/sluicectl-token-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_EQ(write(fd, "wrong-token\n", 12), 12);
+    close(fd);
+    const CtlRun none = ctl({"services"});
+    EXPECT_EQ(none.exit_code, 4);
+    EXPECT_NE(none.err.find("--token-file"), std::string::npos) << none.err;
+    EXPECT_EQ(ctl({"--token-file", path, "services"}).exit_code, 4);
+    EXPECT_EQ(ctl({"status"}).exit_code, 4);
+    std::ofstream(path) << "right-token\n";
+    EXPECT_EQ(ctl({"--token-file", path, "services"}).exit_code, 0);
+    unlink(path);
+    EXPECT_EQ(ctl({"--token-file", "/nonexistent/token", "services"}).exit_code, 2);
+}
+
+// validate runs the config loader locally: the shipped example is 0, a
+// broken file 2 with file:line:col diagnostics.
+TEST(SluicectlValidate, ExampleOkBrokenTwo)
+{
+    const CtlRun ok = sluicectl({"validate", testing::source_path("config/example.toml")});
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_NE(ok.out.find(": ok ("), std::string::npos) << ok.out;
+    char path[] = "/tmp/sluicectl-bad-XXXXXX";
+    const int fd = mkstemp(path);
+    const std::string broken = "[daemon]\nlog_level = \"loud\"\n";
+    ASSERT_EQ(write(fd, broken.data(), broken.size()), static_cast<ssize_t>(broken.size()));
+    close(fd);
+    const CtlRun bad = sluicectl({"validate", path});
+    unlink(path);
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find(std::string(path) + ":2:13: error:"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace sluice::api
