@@ -20,6 +20,11 @@ struct NodeSpec {
     sluice_addr local_v6{};          // outer source of IPv6 tunnels
     bool exception_path = true;      // informational: XDP always passes non-VIP traffic
     uint64_t conn_timeout_ns = 0;    // idle time before a connection entry is ignored; 0 = LRU only
+    // How many shares each rate limit is split into, one per CPU (the DPDK
+    // plane splits per worker). 0: the number of possible CPUs, so the
+    // limits hold whatever RSS does. 1: every CPU enforces the whole limit
+    // (one CPU receives the VIP's traffic, or tests pinned to one CPU).
+    uint32_t rate_limit_shares = 0;
 };
 
 struct PortSpec {

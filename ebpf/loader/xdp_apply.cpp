@@ -59,9 +59,11 @@ bool is_prime(uint32_t n)
 
 // The DPDK path's per-worker share (dataplane/filter/rate_limit.h): rate/N,
 // the remainder spread over the first CPUs, at least 1 of a non-zero value.
+// With fewer shares than CPUs, CPU c enforces share c mod N.
 uint64_t cpu_share(uint64_t total, uint32_t cpu, uint32_t cpus)
 {
     if (total == 0) return 0;
+    cpu %= cpus;
     const uint64_t share = total / cpus + (cpu < total % cpus ? 1 : 0);
     return share == 0 ? 1 : share;
 }
@@ -228,6 +230,7 @@ Result<void> XdpDataplane::write_rate_limits(const Description& desc)
 {
     const int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return make_error("cannot count CPUs");
+    const uint32_t shares = desc.node.rate_limit_shares != 0 ? desc.node.rate_limit_shares : static_cast<uint32_t>(ncpu);
     const int fd = bpf_map__fd(skel_->maps.sluice_buckets_v1);
     std::vector<sluice_token_bucket> per_cpu(static_cast<size_t>(ncpu));
     for (const VipSpec& v : desc.vips) {
@@ -237,8 +240,8 @@ Result<void> XdpDataplane::write_rate_limits(const Description& desc)
             for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(ncpu); ++cpu) {
                 sluice_token_bucket& b = per_cpu[cpu];
                 b = {};
-                b.rate_per_sec = cpu_share(rates[kind], cpu, static_cast<uint32_t>(ncpu));
-                b.burst = cpu_share(bursts[kind], cpu, static_cast<uint32_t>(ncpu));
+                b.rate_per_sec = cpu_share(rates[kind], cpu, shares);
+                b.burst = cpu_share(bursts[kind], cpu, shares);
                 b.tokens = b.burst << 10;
             }
             const uint32_t index = 2 * v.vip_id + kind;
@@ -381,15 +384,20 @@ Result<void> XdpDataplane::apply(const Description& desc)
             s = Service{};
         }
         s.key = v.key;
+        const sluice_vip_meta before = s.meta;
         const uint32_t ring_id = s.meta.ring_id;
         s.meta = {};
         s.meta.vip_id = v.vip_id;
         s.meta.ring_id = s.has_live ? ring_id : 0;
+        s.meta.ring_size = s.has_live ? before.ring_size : 0;
         s.meta.forwarding = v.forwarding;
         s.meta.flags = static_cast<uint8_t>(v.flags & SLUICE_VIP_F_HASH_NO_SPORT);
         if (vip_acl.count(v.vip_id) != 0) s.meta.flags |= SLUICE_VIP_F_ACL;
         if (v.limits.packets_per_sec != 0 || v.limits.new_flows_per_sec != 0) s.meta.flags |= SLUICE_VIP_F_RATE_LIMIT;
         s.meta.gue_dport = __builtin_bswap16(v.gue_port);
+        // A reload that changes nothing for this service flips nothing.
+        const RingSlot& live = s.slots[s.meta.ring_id & 1u];
+        if (s.has_live && live.content == v.ring && std::memcmp(&s.meta, &before, sizeof(before)) == 0) continue;
         if (Result<void> r = flip(s, v.ring); !r) return r;
     }
     if (Result<void> r = write_vip_addresses(desc); !r) return r;

@@ -158,6 +158,7 @@ TEST(XdpFilters, TokenBuckets)
     auto r = runner_with({});
     ASSERT_NE(r, nullptr);
     xdp::Description d = r->description();
+    d.node.rate_limit_shares = cpus;           // each CPU enforces its share, as in production
     d.vips[0].limits.new_flows_per_sec = 1;    // share: 1 per CPU (at least 1)
     d.vips[0].limits.new_flows_burst = 3 * cpus;
     d.vips[2].limits.packets_per_sec = 1;

@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 extern "C" {
 #include "abi/drop_reason.h"
@@ -41,6 +43,61 @@ const char* kDropLabels[] = {
 #undef SLUICE_DROP_LABEL_
 };
 
+// "10.0.0.0/8", "2001:db8::/32" or a bare address (a host prefix).
+bool parse_prefix(const std::string& text, xdp::AclPrefixSpec& p)
+{
+    const size_t slash = text.find('/');
+    p.family = parse_addr(text.substr(0, slash), p.addr);
+    if (p.family == 0) return false;
+    const int max = p.family == SLUICE_FAMILY_IPV4 ? 32 : 128;
+    const int len = slash == std::string::npos ? max : std::atoi(text.c_str() + slash + 1);
+    if (len < 0 || len > max) return false;
+    p.prefix_len = static_cast<uint8_t>(len);
+    return true;
+}
+
+// The fixture config's "filters" (tests/fixtures/README.md): ACL lists per
+// scope and rate limits. Payload rules are not enforced by XDP and are
+// left out (fixtures say what XDP does instead in xdp_expected).
+Result<void> add_filters(const nlohmann::json& filters, xdp::Description& d)
+{
+    auto add_scope = [&](const nlohmann::json& scope, uint32_t id) -> Result<void> {
+        for (const char* list : {"allow", "deny"}) {
+            const nlohmann::json prefixes = scope.value(list, nlohmann::json::array());
+            for (const auto& text : prefixes) {
+                xdp::AclPrefixSpec p;
+                p.scope = id;
+                p.deny = std::string(list) == "deny";
+                if (!parse_prefix(text.get<std::string>(), p)) return make_error("filters: bad prefix " + text.dump());
+                d.acl.push_back(p);
+            }
+        }
+        return {};
+    };
+    if (filters.contains("global")) {
+        if (Result<void> r = add_scope(filters.at("global"), SLUICE_MAX_VIPS); !r) return r;
+    }
+    const nlohmann::json vips = filters.value("vips", nlohmann::json::object());
+    const nlohmann::json limits_by_vip = filters.value("rate_limits", nlohmann::json::object());
+    for (const auto& [id, scope] : vips.items()) {
+        if (Result<void> r = add_scope(scope, static_cast<uint32_t>(std::stoul(id))); !r) return r;
+    }
+    for (const auto& [id, limits] : limits_by_vip.items()) {
+        const uint32_t vip_id = static_cast<uint32_t>(std::stoul(id));
+        bool found = false;
+        for (auto& v : d.vips) {
+            if (v.vip_id != vip_id) continue;
+            v.limits.packets_per_sec = limits.value("packets_per_sec", uint64_t{0});
+            v.limits.packets_burst = limits.value("packets_burst", uint64_t{0});
+            v.limits.new_flows_per_sec = limits.value("new_flows_per_sec", uint64_t{0});
+            v.limits.new_flows_burst = limits.value("new_flows_burst", uint64_t{0});
+            found = true;
+        }
+        if (!found) return make_error("filters: rate limit for unknown vip " + id);
+    }
+    return {};
+}
+
 }  // namespace
 
 XdpDifference xdp_documented_difference(const Fixture& f)
@@ -49,6 +106,25 @@ XdpDifference xdp_documented_difference(const Fixture& f)
     if (f.verdict == "drop:not_for_vip") return XdpDifference::kAlwaysPass;
     if (f.verdict == "drop:no_headroom") return XdpDifference::kHeadroomAlwaysEnough;
     return XdpDifference::kNone;
+}
+
+Result<std::map<std::string, FixtureExtras>> load_fixture_extras(const std::string& dir)
+{
+    std::ifstream in(dir + "/packets.json");
+    if (!in) return make_error(dir + "/packets.json: cannot open");
+    std::map<std::string, FixtureExtras> out;
+    try {
+        const nlohmann::json doc = nlohmann::json::parse(in);
+        for (const auto& j : doc.at("fixtures")) {
+            FixtureExtras e;
+            e.after = j.value("after", std::vector<std::string>{});
+            e.xdp_expected = j.value("xdp_expected", nlohmann::json());
+            out[j.at("name").get<std::string>()] = std::move(e);
+        }
+    } catch (const std::exception& e) {
+        return make_error(std::string("packets.json: ") + e.what());
+    }
+    return out;
 }
 
 std::string as_xdp_verdict(const std::string& core_verdict)
@@ -110,6 +186,9 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
             for (const auto& r : j.at("ring")) v.ring.push_back(r.is_null() ? SLUICE_BACKEND_NONE : r.get<uint32_t>());
             d.vips.push_back(std::move(v));
         }
+        if (cfg.contains("filters")) {
+            if (Result<void> r = add_filters(cfg.at("filters"), d); !r) return make_error(r.error());
+        }
     } catch (const std::exception& e) {
         return make_error(std::string("config: ") + e.what());
     }
@@ -127,6 +206,9 @@ Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& confi
     r->desc_ = std::move(*desc);
     // Egress ports get distinct made-up ifindexes (redirect targets only).
     for (auto& p : r->desc_.ports) p.ifindex = 1000 + p.id;
+    // The fixtures' limits belong to one worker: every CPU enforces the
+    // whole limit (tests that count on it stay on one CPU).
+    r->desc_.node.rate_limit_shares = 1;
     if (Result<void> a = r->dp_->apply(r->desc_); !a) return make_error("apply: " + a.error());
     r->ifindex_ = if_nametoindex("lo");
     if (r->ifindex_ == 0) return make_error("no loopback interface");
@@ -146,6 +228,12 @@ int XdpRunner::run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std:
     out.resize(opts.data_size_out);
     retval = opts.retval;
     return 0;
+}
+
+Result<void> XdpRunner::reset_state()
+{
+    if (Result<void> r = dp_->clear_connections(); !r) return r;
+    return dp_->apply(desc_);  // refills the token buckets; rings unchanged, nothing flips
 }
 
 Result<void> XdpRunner::bind_port(uint16_t in_port)

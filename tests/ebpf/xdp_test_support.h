@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,17 @@ enum class XdpDifference {
 };
 XdpDifference xdp_documented_difference(const Fixture& f);
 
+// Fields of a fixture the XDP tests read straight from packets.json, so
+// they do not depend on the loader's Fixture having them: `after` (run
+// these fixtures first, on the same fresh state) and `xdp_expected` (what
+// XDP does instead where it differs by design, e.g. unenforced payload
+// rules: verdict, account, output).
+struct FixtureExtras {
+    std::vector<std::string> after;
+    nlohmann::json xdp_expected;  // null when XDP does what the table says
+};
+Result<std::map<std::string, FixtureExtras>> load_fixture_extras(const std::string& dir);
+
 // The core's verdict string in XDP terms: ARP/ND go to the DPDK runtime's
 // control thread ("control"); XDP hands them to the kernel ("exception").
 std::string as_xdp_verdict(const std::string& core_verdict);
@@ -64,6 +76,8 @@ public:
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta.
     XdpRun run(const std::vector<uint8_t>& frame, uint16_t in_port);
+    // Empty connection table and full token buckets: a fixture's fresh state.
+    Result<void> reset_state();
     // Makes the test interface port `in_port` for the following runs.
     Result<void> bind_port(uint16_t in_port);
     // Just the program: retval and output, no stats (thread-safe).

@@ -101,14 +101,20 @@ TEST(Parity, EveryFixture)
     std::map<std::string, std::unique_ptr<XdpRunner>> runners;  // one program per distinct config
     for (const Fixture& f : table().fixtures) {
         SCOPED_TRACE(f.name);
-        std::unique_ptr<XdpRunner>& xdp = runners[f.config.dump()];
+        // Forwarding parity: the filters (ACL, rate limits, payload rules)
+        // are left out of both planes here. The core alone has no filters
+        // (the DPDK runtime adds them), and xdp_fixture_test checks XDP's
+        // against the table.
+        nlohmann::json config = f.config;
+        config.erase("filters");
+        std::unique_ptr<XdpRunner>& xdp = runners[config.dump()];
         if (!xdp) {
-            auto created = XdpRunner::create(f.config);
+            auto created = XdpRunner::create(config);
             ASSERT_TRUE(created) << created.error();
             xdp = std::move(*created);
         }
         ASSERT_TRUE(xdp->dataplane().clear_connections());
-        auto core = CorePlane::create(f.config);
+        auto core = CorePlane::create(config);
         ASSERT_TRUE(core) << core.error();
         const XdpDifference diff = xdp_documented_difference(f);
         const XdpRun x = xdp->run(f.input, f.in_port);
