@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -164,6 +165,18 @@ Result<std::unique_ptr<const core::ForwardingState>> build_state(const nlohmann:
     }
 }
 
+Result<std::vector<const Fixture*>> prerequisites(const FixtureTable& table, const Fixture& fixture)
+{
+    std::vector<const Fixture*> out;
+    for (const std::string& name : fixture.after) {
+        const auto it = std::find_if(table.fixtures.begin(), table.fixtures.end(),
+                                     [&](const Fixture& f) { return f.name == name; });
+        if (it == table.fixtures.end()) return make_error(fixture.name + ": after names unknown fixture " + name);
+        out.push_back(&*it);
+    }
+    return out;
+}
+
 Result<FixtureTable> load_fixture_table(const std::string& dir)
 {
     auto doc = read_json(dir + "/packets.json");
@@ -194,6 +207,8 @@ Result<FixtureTable> load_fixture_table(const std::string& dir)
                 f.has_output = true;
             }
             f.backend = j.value("backend", -1);
+            f.after = j.value("after", std::vector<std::string>{});
+            f.xdp_expected = j.value("xdp_expected", nlohmann::json());
             f.config = table.base_config;
             if (j.contains("config_patch")) f.config.merge_patch(j.at("config_patch"));
             table.fixtures.push_back(std::move(f));

@@ -31,12 +31,20 @@ struct Fixture {
     std::vector<uint8_t> output;      // expected frame after processing
     int backend = -1;                 // backend the generator picked, or -1
     nlohmann::json config;            // config.json with the fixture's config_patch applied
+    // Fixtures to run first, in order, on the same fresh worker (a sequence,
+    // e.g. rate limits); they precede this one in the table.
+    std::vector<std::string> after;
+    nlohmann::json xdp_expected;      // what XDP does instead, where it differs by design; null otherwise
 };
 
 struct FixtureTable {
     nlohmann::json base_config;
     std::vector<Fixture> fixtures;
 };
+
+// The fixtures a fixture's `after` names, in order (pointers into `table`).
+// Fails on a name that is not in the table.
+Result<std::vector<const Fixture*>> prerequisites(const FixtureTable& table, const Fixture& fixture);
 
 // Reads `dir`/packets.json and the config it names.
 Result<FixtureTable> load_fixture_table(const std::string& dir);

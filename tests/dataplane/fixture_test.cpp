@@ -1,13 +1,21 @@
 // Runs every packet of the shared fixture table (tests/fixtures/, built by
 // gen_fixtures.py with scapy, independently of this code) through the core
 // pipeline on plain buffers with mbuf-like headroom, and checks verdict,
-// output bytes and the accounting of every packet.
+// output bytes and the accounting of every packet. Fixtures with a
+// "filters" config run through the DPDK plane's filters (FilterSet as the
+// core's filter policy), which need an EAL for their LPM tables.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <numeric>
 
 #include "core/pipeline.h"
+#include "core/pipeline_impl.h"
+#include "dataplane/dpdk/eal.h"
+#include "filter/pipeline_filter.h"
+#include "fixture_filters.h"
 #include "fixture_loader.h"
 #include "test_env.h"
 
@@ -18,6 +26,24 @@ using core::Packet;
 using core::Verdict;
 
 constexpr size_t kTailroom = 2048;
+
+// The EAL the filters' rte_lpm tables live in: no hugepages, no PCI, a
+// per-process prefix; room for a few filter sets of 64 MiB per family.
+class EalEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override
+    {
+        auto eal = dpdk::Eal::init({"--no-huge", "--no-pci", "-m", "512", "--no-shconf", "--file-prefix",
+                                    "sluice-fixture-" + std::to_string(::getpid()), "-l", "0", "--log-level", "4"});
+        ASSERT_TRUE(eal.ok()) << eal.error();
+        eal_ = std::move(*eal);
+    }
+    void TearDown() override { eal_.reset(); }
+
+private:
+    std::unique_ptr<dpdk::Eal> eal_;
+};
+[[maybe_unused]] ::testing::Environment* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
 
 const FixtureTable& table()
 {
@@ -55,6 +81,25 @@ struct Buffer {
     }
 };
 
+// A worker and its filter policy: process_burst with the snapshot's
+// FilterSet when it has one (the DPDK runtime's pipeline), without any
+// filter code otherwise.
+struct FilteredWorker {
+    core::Worker worker{small_conn_config()};
+    filter::PipelineFilter filter{0, 1};
+
+    void run(Packet** pkts, uint16_t n, const core::ForwardingState& st, const filter::FilterSet* filters,
+             uint64_t now, Verdict* out)
+    {
+        if (filters != nullptr) {
+            filter.begin_burst(*filters, now);  // the same clock for buckets (ns) and the table (ticks)
+            core::process_burst(worker, pkts, n, st, now, out, filter);
+        } else {
+            core::process_burst(worker, pkts, n, st, now, out);
+        }
+    }
+};
+
 class PacketFixture : public ::testing::TestWithParam<size_t> {};
 
 // The table loads, is not empty and covers every category the core promises.
@@ -63,23 +108,41 @@ TEST(FixtureTable, LoadsWithEveryCategory)
     ASSERT_GT(table().fixtures.size(), 50u);
     std::map<std::string, int> cats;
     for (const auto& f : table().fixtures) cats[f.category]++;
-    for (const char* c : {"forwarding", "l2", "l3", "vip", "exception", "icmp", "fragment", "mtu", "malformed"})
+    for (const char* c : {"forwarding", "l2", "l3", "vip", "exception", "icmp", "fragment", "mtu", "malformed", "filter"})
         EXPECT_GT(cats[c], 0) << c;
 }
 
-// One packet, fresh worker: the verdict, the exact output frame, and exactly
-// one counter moved, the one the fixture names.
+// One packet, fresh worker (after the packets of the fixtures its `after`
+// names, each with its own verdict): the verdict, the exact output frame,
+// and exactly one counter moved, the one the fixture names.
 TEST_P(PacketFixture, VerdictBytesAndAccounting)
 {
     const Fixture& f = table().fixtures.at(GetParam());
     SCOPED_TRACE(f.name + ": " + f.description);
     auto state = build_state(f.config);
     ASSERT_TRUE(state.ok()) << state.error();
-    core::Worker worker(small_conn_config());
+    auto filters = build_filters(f.config, 1);
+    ASSERT_TRUE(filters.ok()) << filters.error();
+    FilteredWorker fw;
+    core::Worker& worker = fw.worker;
+    constexpr uint64_t kNow = 1'000'000'000ull;
+    auto prior = prerequisites(table(), f);
+    ASSERT_TRUE(prior.ok()) << prior.error();
+    for (const Fixture* p : *prior) {
+        ASSERT_EQ(p->config, f.config) << "a sequence shares one config";
+        Buffer pb(*p);
+        Packet* pp[1] = {&pb.pkt};
+        Verdict pv[1];
+        fw.run(pp, 1, **state, filters->get(), kNow, pv);
+        ASSERT_EQ(verdict_string(pv[0]), p->verdict) << "prerequisite " << p->name;
+    }
+    // Counters from here on are this packet's alone.
+    const uint64_t backend_before = f.backend >= 0 ? worker.backend_counters[f.backend].packets : 0;
+    worker.stats = {};
     Buffer buf(f);
     Packet* pkts[1] = {&buf.pkt};
     Verdict v[1];
-    core::process_burst(worker, pkts, 1, **state, 1'000'000'000ull, v);
+    fw.run(pkts, 1, **state, filters->get(), kNow, v);
 
     EXPECT_EQ(verdict_string(v[0]), f.verdict);
     EXPECT_EQ(account_string(v[0]), f.account);
@@ -109,7 +172,7 @@ TEST_P(PacketFixture, VerdictBytesAndAccounting)
     // An ICMP error sent in place of a packet is counted as such.
     EXPECT_EQ(s.icmp_sent, v[0].action == core::Action::kTx && !v[0].counted_as_tx() ? 1u : 0u);
     if (f.backend >= 0 && v[0].counted_as_tx()) {
-        EXPECT_EQ(worker.backend_counters[f.backend].packets, 1u);
+        EXPECT_EQ(worker.backend_counters[f.backend].packets, backend_before + 1);
     }
 }
 
@@ -127,9 +190,12 @@ INSTANTIATE_TEST_SUITE_P(Table, PacketFixture,
 TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
 {
     std::map<std::string, std::unique_ptr<const core::ForwardingState>> states;
-    core::Worker worker(small_conn_config());
+    std::map<std::string, std::unique_ptr<const filter::FilterSet>> filter_sets;
+    FilteredWorker fw;
+    core::Worker& worker = fw.worker;
     std::vector<const Fixture*> group;
-    auto run = [&](const core::ForwardingState& st) {
+    auto run = [&](const std::string& key) {
+        const core::ForwardingState& st = *states[key];
         std::vector<std::unique_ptr<Buffer>> bufs;
         std::vector<Packet*> pkts;
         for (const Fixture* f : group) {
@@ -137,7 +203,7 @@ TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
             pkts.push_back(&bufs.back()->pkt);
         }
         std::vector<Verdict> v(pkts.size());
-        core::process_burst(worker, pkts.data(), static_cast<uint16_t>(pkts.size()), st, 2'000'000'000ull, v.data());
+        fw.run(pkts.data(), static_cast<uint16_t>(pkts.size()), st, filter_sets[key].get(), 2'000'000'000ull, v.data());
         for (size_t i = 0; i < group.size(); ++i) {
             EXPECT_EQ(verdict_string(v[i]), group[i]->verdict) << group[i]->name;
             if (group[i]->has_output) {
@@ -146,7 +212,8 @@ TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
         }
         group.clear();
     };
-    // Consecutive fixtures with the same config share a burst.
+    // Consecutive fixtures with the same config share a burst; sequences
+    // (`after`) are listed in order, so they replay as written.
     std::string current;
     for (const auto& f : table().fixtures) {
         const std::string key = f.config.dump();
@@ -154,12 +221,15 @@ TEST(FixtureTable, WholeTableInBurstsAccountsForEveryPacket)
             auto st = build_state(f.config);
             ASSERT_TRUE(st.ok()) << st.error();
             states[key] = std::move(*st);
+            auto fs = build_filters(f.config, 1);
+            ASSERT_TRUE(fs.ok()) << fs.error();
+            filter_sets[key] = std::move(*fs);
         }
-        if ((key != current && !group.empty()) || group.size() == 32) run(*states[current]);
+        if ((key != current && !group.empty()) || group.size() == 32) run(current);
         current = key;
         group.push_back(&f);
     }
-    if (!group.empty()) run(*states[current]);
+    if (!group.empty()) run(current);
     EXPECT_EQ(worker.stats.rx_packets, table().fixtures.size());
     EXPECT_EQ(accounted(worker.stats), worker.stats.rx_packets);
 }

@@ -3,7 +3,8 @@
 // fixture port, the real run_worker_loop with SluicePipeline runs on a
 // worker lcore, and the test reads where each mbuf ended (a port's TX
 // ring, the exception port's TX ring, the control ring, or back in the
-// pool) and its bytes.
+// pool) and its bytes. The runtime's pipeline: forwarding state and the
+// fixture config's filters published together as one snapshot.
 #include <gtest/gtest.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -16,6 +17,7 @@
 
 #include "dataplane/dpdk/rcu_publisher.h"
 #include "dataplane/dpdk/sluice_pipeline.h"
+#include "fixture_filters.h"
 #include "fixture_loader.h"
 #include "sluice_rig.h"
 #include "test_env.h"
@@ -23,7 +25,7 @@
 namespace sluice::testing {
 namespace {
 
-using Publisher = dpdk::RcuPublisher<core::ForwardingState>;
+using Publisher = dpdk::RcuPublisher<dpdk::Snapshot>;
 
 // No per-lcore cache, so the pool's available count is exact at any time.
 constexpr unsigned kPoolSize = 511;
@@ -106,6 +108,19 @@ Rig& rig()
         return g;
     }();
     return r;
+}
+
+// The snapshot a fixture config describes: forwarding state and filters.
+Result<std::unique_ptr<const dpdk::Snapshot>> build_snapshot(const nlohmann::json& config)
+{
+    auto state = build_state(config);
+    if (!state) return Error{state.error()};
+    auto filters = build_filters(config, 1);
+    if (!filters) return Error{filters.error()};
+    auto snapshot = std::make_unique<dpdk::Snapshot>();
+    snapshot->forwarding = std::move(*state);
+    snapshot->filters = std::move(*filters);
+    return std::unique_ptr<const dpdk::Snapshot>(std::move(snapshot));
 }
 
 // A worker loop polling every fixture port, with the exception port and
@@ -290,43 +305,59 @@ void free_all_and_expect_no_leak(const Rig& g, Collected& c)
 
 class MbufFixture : public ::testing::TestWithParam<size_t> {};
 
-// One fixture through the real worker loop on a fresh worker: the mbuf ends
-// on the ring (or freed) the verdict names with the exact expected bytes,
-// exactly the fixture's counter moved, and every mbuf is back in the pool.
+// One fixture through the real worker loop on a fresh worker, after the
+// fixtures its `after` names (a sequence, enqueued before it on the same
+// port): each mbuf ends on the ring (or freed) its verdict names with the
+// exact expected bytes, exactly the fixtures' counters moved, and every mbuf
+// is back in the pool.
 TEST_P(MbufFixture, VerdictBytesAndAccounting)
 {
     const Fixture& f = table().fixtures.at(GetParam());
     Rig& g = rig();
     ASSERT_TRUE(g.ok);
-    auto state = build_state(f.config);
-    ASSERT_TRUE(state.ok()) << state.error();
+    auto snapshot = build_snapshot(f.config);
+    ASSERT_TRUE(snapshot.ok()) << snapshot.error();
     core::Worker worker(small_conn_config());
-    auto publisher = Publisher::create(1, std::move(*state));
+    auto publisher = Publisher::create(1, std::move(*snapshot));
     ASSERT_TRUE(publisher.ok()) << publisher.error();
-    dpdk::SluicePipeline pipeline(worker, **publisher, 0);
+    dpdk::FilteredSluicePipeline pipeline(worker, **publisher, 0, 1);
     auto loop = make_loop(g, &worker.stats);
 
-    ASSERT_LT(f.in_port, g.ports.size());
-    rte_mbuf* m = make_mbuf(g, f);
-    ASSERT_NE(m, nullptr);
-    ASSERT_EQ(rte_ring_enqueue(g.ports[f.in_port].rx, m), 0);
+    auto prior = prerequisites(table(), f);
+    ASSERT_TRUE(prior.ok()) << prior.error();
+    std::vector<const Fixture*> sequence = *prior;
+    sequence.push_back(&f);
+    std::vector<rte_mbuf*> mbufs;
+    Tally expected;
+    std::map<int, uint64_t> per_backend;
+    uint64_t rx_bytes = 0;
+    for (const Fixture* x : sequence) {
+        ASSERT_EQ(x->config, f.config) << "a sequence shares one config";
+        ASSERT_EQ(x->in_port, f.in_port) << "a sequence arrives on one port, so it stays in order";
+        ASSERT_LT(x->in_port, g.ports.size());
+        rte_mbuf* m = make_mbuf(g, *x);
+        ASSERT_NE(m, nullptr);
+        ASSERT_EQ(rte_ring_enqueue(g.ports[x->in_port].rx, m), 0);
+        mbufs.push_back(m);
+        expected.add(*x);
+        rx_bytes += x->input.size();
+        if (x->backend >= 0 && x->account == "tx") per_backend[x->backend]++;
+    }
     WorkerLcore lcore(*loop, pipeline);
     ASSERT_TRUE(lcore.start());
     EXPECT_TRUE(lcore.wait_rx_empty(g.rx_rings()));
     lcore.stop();
 
     Collected c = collect(g);
-    expect_fate(f, m, c);
-    EXPECT_LE(c.all.size(), 1u);
+    for (size_t i = 0; i < sequence.size(); ++i) expect_fate(*sequence[i], mbufs[i], c);
+    EXPECT_LE(c.all.size(), sequence.size());
     const sluice_stats& s = worker.stats;
-    EXPECT_EQ(s.rx_packets, 1u);
-    EXPECT_EQ(s.rx_bytes, f.input.size());
-    EXPECT_EQ(accounted(s), 1u);
-    Tally expected;
-    expected.add(f);
+    EXPECT_EQ(s.rx_packets, sequence.size());
+    EXPECT_EQ(s.rx_bytes, rx_bytes);
+    EXPECT_EQ(accounted(s), sequence.size());
     expected.expect_matches(s);
-    if (f.backend >= 0 && s.tx_packets == 1) {
-        EXPECT_EQ(worker.backend_counters[static_cast<size_t>(f.backend)].packets, 1u);
+    for (const auto& [backend, packets] : per_backend) {
+        EXPECT_EQ(worker.backend_counters[static_cast<size_t>(backend)].packets, packets) << "backend " << backend;
     }
     free_all_and_expect_no_leak(g, c);
 }
@@ -361,11 +392,11 @@ TEST(MbufFixtureTable, WholeTableInBurstsUnderOneRunningWorker)
     }
 
     core::Worker worker(small_conn_config());
-    auto first = build_state(groups.front().second.front()->config);
+    auto first = build_snapshot(groups.front().second.front()->config);
     ASSERT_TRUE(first.ok()) << first.error();
     auto publisher = Publisher::create(1, std::move(*first));
     ASSERT_TRUE(publisher.ok()) << publisher.error();
-    dpdk::SluicePipeline pipeline(worker, **publisher, 0);
+    dpdk::FilteredSluicePipeline pipeline(worker, **publisher, 0, 1);
     auto loop = make_loop(g, &worker.stats);
     WorkerLcore lcore(*loop, pipeline);
     ASSERT_TRUE(lcore.start());
@@ -378,7 +409,7 @@ TEST(MbufFixtureTable, WholeTableInBurstsUnderOneRunningWorker)
             // The previous group's packets are all taken; publish() returns
             // once the worker dropped the old snapshot, so this group's
             // packets can only meet its own state.
-            auto st = build_state(fixtures.front()->config);
+            auto st = build_snapshot(fixtures.front()->config);
             ASSERT_TRUE(st.ok()) << st.error();
             (*publisher)->publish(std::move(*st));
         }

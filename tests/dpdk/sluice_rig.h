@@ -66,11 +66,13 @@ inline std::vector<rte_mbuf*> drain_ring(rte_ring* ring)
     return out;
 }
 
-// run_worker_loop with SluicePipeline on the first worker lcore, from
-// start() to stop(). Main thread only; one at a time per process.
+// run_worker_loop with a SluicePipeline (bare state, or the runtime's
+// FilteredSluicePipeline) on the first worker lcore, from start() to
+// stop(). Main thread only; one at a time per process.
+template <class Pipeline>
 class WorkerLcore {
 public:
-    WorkerLcore(dpdk::WorkerLoop& loop, dpdk::SluicePipeline& pipeline) : loop_(loop), pipeline_(pipeline) {}
+    WorkerLcore(dpdk::WorkerLoop& loop, Pipeline& pipeline) : loop_(loop), pipeline_(pipeline) {}
     ~WorkerLcore() { stop(); }
 
     bool start()
@@ -122,7 +124,7 @@ private:
     }
 
     dpdk::WorkerLoop& loop_;
-    dpdk::SluicePipeline& pipeline_;
+    Pipeline& pipeline_;
     std::atomic<bool> stop_{false};
     unsigned lcore_ = RTE_MAX_LCORE;
     bool running_ = false;
