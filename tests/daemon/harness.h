@@ -53,6 +53,17 @@ public:
         manager_.stop();
     }
     ServiceManager& manager() { return manager_; }
+    // Waits for the first publication after start (the loop has run and
+    // health/discovery had their first say); false on timeout.
+    bool wait_first_publish(std::chrono::milliseconds timeout)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (manager_.publish_stats().publications == 0) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return true;
+    }
     FakeDriver& driver() { return driver_; }
 
 private:

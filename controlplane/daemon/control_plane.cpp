@@ -1,0 +1,145 @@
+// ControlPlane: api::ControlPlaneView over the ServiceManager and driver.
+#include "daemon/control_plane.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "config/loader.h"
+#include "daemon/reload.h"
+
+extern "C" {
+#include "abi/flow.h"
+#include "abi/wire.h"
+}
+
+namespace sluice::daemon {
+namespace {
+
+using driver::LogSeverity;
+
+// A control loop silent this long is wedged (it wakes every millisecond
+// while the DPDK driver runs, at least every second otherwise).
+constexpr auto kAliveWindow = std::chrono::seconds(5);
+
+}  // namespace
+
+ControlPlane::ControlPlane(std::string config_path, ServiceManager& manager, const driver::DataplaneDriver& driver,
+                           std::string dataplane, uint32_t workers, driver::LogSink log,
+                           std::function<void(model::LogLevel)> on_log_level)
+    : config_path_(std::move(config_path)), manager_(manager), driver_(driver), dataplane_(std::move(dataplane)),
+      workers_(workers), log_(std::move(log)), on_log_level_(std::move(on_log_level)),
+      started_(std::chrono::system_clock::now())
+{
+}
+
+std::vector<api::ServiceView> ControlPlane::services() const { return manager_.view(driver_.stats()); }
+
+api::StatsView ControlPlane::stats() const
+{
+    const driver::DataplaneStats ds = driver_.stats();
+    const PublishStats ps = manager_.publish_stats();
+    api::StatsView out;
+    out.totals = ds.totals;
+    out.workers = workers_;
+    out.dataplane = dataplane_;
+    out.publications = ds.publications;
+    out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
+    out.reloads_ok = reloads_ok_.load();
+    out.reloads_failed = reloads_failed_.load();
+    out.started = started_;
+    return out;
+}
+
+Result<void> ControlPlane::set_drain(const std::string& service, const std::string& backend, bool drain)
+{
+    return manager_.set_drain(service, backend, drain);
+}
+
+Result<api::ReloadResult> ControlPlane::reload()
+{
+    std::lock_guard lock(reload_mu_);
+    api::ReloadResult out;
+    const config::LoadResult loaded = config::load_file(config_path_);
+    for (const auto& d : loaded.diagnostics) out.diagnostics.push_back(d.to_string());
+    auto refuse = [&](const std::string& why) {
+        ++reloads_failed_;
+        for (const auto& d : out.diagnostics) log_(LogSeverity::kError, "reload diagnostic=" + d);
+        log_(LogSeverity::kError, "reload refused: " + why + "; the running configuration stays in force");
+        return out;
+    };
+    if (!loaded.ok()) return refuse(config_path_ + " is not valid");
+    const model::Config& next = *loaded.config;
+    const std::vector<std::string> restart = restart_required(manager_.config(), next);
+    if (!restart.empty()) {
+        for (const auto& r : restart) out.diagnostics.push_back(config_path_ + ": error: " + r);
+        return refuse("settings that need a restart changed");
+    }
+    auto applied = manager_.apply(next);
+    if (!applied) {
+        out.diagnostics.push_back(config_path_ + ": error: " + applied.error());
+        return refuse(applied.error());
+    }
+    if (on_log_level_) on_log_level_(next.daemon.log_level);
+    ++reloads_ok_;
+    out.applied = true;
+    for (const auto& d : out.diagnostics) log_(LogSeverity::kWarn, "reload diagnostic=" + d);
+    log_(LogSeverity::kInfo, "reload applied: " + std::to_string(next.services.size()) + " services from " +
+                                 config_path_);
+    return out;
+}
+
+Result<api::LookupResult> ControlPlane::lookup(const api::LookupRequest& request) const
+{
+    auto client = model::parse_ip_address(request.client);
+    if (!client) return make_error("client: " + client.error());
+    auto vip = model::parse_ip_address(request.vip);
+    if (!vip) return make_error("vip: " + vip.error());
+    if (client->family != vip->family) return make_error("client and VIP are of different address families");
+    const std::string proto = request.protocol.empty() ? "tcp" : request.protocol;
+    if (proto != "tcp" && proto != "udp") return make_error("protocol: want tcp or udp, not '" + proto + "'");
+    const model::Protocol protocol = proto == "tcp" ? model::Protocol::kTcp : model::Protocol::kUdp;
+
+    const auto plan = manager_.current_plan();
+    const driver::PlanService* match = nullptr;
+    for (const auto& s : plan->services) {
+        if (s.vip.address != *vip || s.protocol != protocol) continue;
+        if (s.vip.port == request.vip_port) {
+            match = &s;  // an exact port beats a port-0 ("all ports") VIP, as in the data plane
+            break;
+        }
+        if (s.vip.port == 0 && match == nullptr) match = &s;
+    }
+    if (match == nullptr) {
+        return make_error(model::Endpoint{*vip, request.vip_port}.to_string() + "/" + proto + " is not a VIP");
+    }
+    sluice_flow_key key;
+    std::memset(&key, 0, sizeof key);
+    std::memcpy(key.src.bytes, client->bytes.data(), 16);
+    std::memcpy(key.dst.bytes, vip->bytes.data(), 16);
+    key.sport = htons(request.client_port);
+    key.dport = htons(request.vip_port);
+    key.proto = protocol == model::Protocol::kTcp ? SLUICE_IPPROTO_TCP : SLUICE_IPPROTO_UDP;
+    key.family = client->is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6;
+
+    api::LookupResult out;
+    out.service = match->name;
+    out.flow_hash = sluice_flow_hash(&key);
+    out.reason = "no backend";
+    if (match->ring.empty()) return out;
+    out.slot = out.flow_hash % static_cast<uint32_t>(match->ring.size());
+    const uint32_t id = match->ring[out.slot];
+    for (const auto& b : match->backends) {
+        if (b.id == id && id != SLUICE_BACKEND_NONE) {
+            out.backend = b.address.to_string();
+            out.reason = "maglev";
+        }
+    }
+    return out;
+}
+
+bool ControlPlane::alive() const { return Clock::now() - manager_.last_loop() < kAliveWindow; }
+
+bool ControlPlane::ready() const { return alive() && manager_.ready(); }
+
+}  // namespace sluice::daemon

@@ -1,0 +1,56 @@
+// ControlPlane: the daemon's implementation of api::ControlPlaneView, what
+// the admin API (and so sluicectl) sees and does: services and stats from
+// the ServiceManager and the driver, drains, reloads from the config file,
+// and "which backend would this 5-tuple reach".
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "api/control_plane_view.h"
+#include "daemon/service_manager.h"
+#include "driver/dataplane_driver.h"
+
+namespace sluice::daemon {
+
+class ControlPlane final : public api::ControlPlaneView {
+public:
+    // `manager` and `driver` outlive this object. `on_log_level` applies
+    // daemon.log_level after a successful reload (any thread).
+    ControlPlane(std::string config_path, ServiceManager& manager, const driver::DataplaneDriver& driver,
+                 std::string dataplane, uint32_t workers, driver::LogSink log,
+                 std::function<void(model::LogLevel)> on_log_level = {});
+
+    // Every method: any thread, thread-safe (see api::ControlPlaneView).
+    std::vector<api::ServiceView> services() const override;
+    api::StatsView stats() const override;
+    Result<void> set_drain(const std::string& service, const std::string& backend, bool drain) override;
+    // Also what SIGHUP runs (on the control thread). Reloads are serialised.
+    // A refused reload is not an error: applied = false, with diagnostics.
+    Result<api::ReloadResult> reload() override;
+    // Reports the Maglev pick: the data plane's per-core connection tables
+    // are not readable from the control plane, so an established flow that
+    // predates a backend change may in fact sit elsewhere.
+    Result<api::LookupResult> lookup(const api::LookupRequest& request) const override;
+    // The control loop ran within the last few seconds.
+    bool alive() const override;
+    bool ready() const override;
+
+private:
+    const std::string config_path_;
+    ServiceManager& manager_;
+    const driver::DataplaneDriver& driver_;
+    const std::string dataplane_;
+    const uint32_t workers_;
+    driver::LogSink log_;
+    std::function<void(model::LogLevel)> on_log_level_;
+    const std::chrono::system_clock::time_point started_;
+    std::mutex reload_mu_;  // one reload at a time (SIGHUP and the API may race)
+    std::atomic<uint64_t> reloads_ok_{0};
+    std::atomic<uint64_t> reloads_failed_{0};
+};
+
+}  // namespace sluice::daemon

@@ -1,0 +1,186 @@
+// The control loop of sluiced (see run.h). Order matters twice: signals are
+// blocked before the EAL or any source starts a thread, so only the signalfd
+// sees them; and shutdown stops discovery and health (nothing new to
+// publish), then the API (nothing new to ask), then the data plane.
+#include "daemon/run.h"
+
+#include <jemalloc/jemalloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+
+#include "api/admin_server.h"
+#include "api/admin_settings.h"
+#include "config/loader.h"
+#include "daemon/control_plane.h"
+#include "daemon/log.h"
+#include "daemon/service_manager.h"
+#include "driver/dpdk_driver.h"
+#include "driver/stats_format.h"
+
+namespace sluice::daemon {
+namespace {
+
+using driver::LogSeverity;
+
+// ARP/ND answers and the kernel's frames (TAP) wait for driver.poll(): keep it short.
+constexpr auto kPollInterval = std::chrono::milliseconds(1);
+constexpr auto kSummaryInterval = std::chrono::seconds(5);
+
+// Logs the allocator in use. jemalloc is linked as malloc; mallctl answers
+// only if it really is the allocator of this process.
+void log_allocator(spdlog::logger& log)
+{
+    const char* version = nullptr;
+    size_t len = sizeof version;
+    if (mallctl("version", &version, &len, nullptr, 0) == 0 && version != nullptr) {
+        log.info("component=daemon msg=\"allocator\" allocator=jemalloc version={}", version);
+    } else {
+        log.warn("component=daemon msg=\"jemalloc is linked but mallctl(version) failed: not the allocator?\"");
+    }
+}
+
+// Blocks the daemon's signals in this thread (and so in every thread
+// started later) and returns a signalfd for them.
+int block_signals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+bool report_load(spdlog::logger& log, const std::string& path, const config::LoadResult& result)
+{
+    size_t errors = 0;
+    for (const auto& d : result.diagnostics) {
+        const bool error = d.severity == config::Severity::kError;
+        errors += error ? 1 : 0;
+        log.log(error ? spdlog::level::err : spdlog::level::warn, "component=config diagnostic={}",
+                quoted(d.to_string()));
+    }
+    if (!result.ok()) log.error("component=config msg=\"configuration refused\" file={} errors={}", path, errors);
+    return result.ok();
+}
+
+}  // namespace
+
+int run_daemon(const RunOptions& options)
+{
+    // Before any thread exists: the EAL, sources, health and the API inherit the mask.
+    const int sigfd = block_signals();
+    auto log = make_logger(model::LogLevel::kInfo);
+    if (sigfd < 0) {
+        log->error("component=daemon msg=\"signalfd: {}\"", std::strerror(errno));
+        return kExitFatal;
+    }
+    const config::LoadResult loaded = config::load_file(options.config_path);
+    if (!report_load(*log, options.config_path, loaded)) return kExitBadConfig;
+    const model::Config& config = *loaded.config;
+    log->set_level(to_spdlog(config.daemon.log_level));
+    log->info("component=daemon msg=\"starting\" version={} config={} services={}", options.version,
+              options.config_path, config.services.size());
+    log_allocator(*log);
+
+    if (config.dataplane.type == model::DataplaneType::kXdp) {
+        log->error("component=daemon msg=\"the XDP data plane is not wired into sluiced yet; use dataplane.type = "
+                   "\\\"dpdk\\\"\"");
+        return kExitUsage;
+    }
+    if (config.dataplane.type == model::DataplaneType::kAuto) {
+        log->warn("component=daemon msg=\"dataplane.type = auto: the XDP fallback is not wired yet, trying DPDK only\"");
+    }
+
+    auto driver = std::make_unique<driver::DpdkDriver>(*config.dataplane.dpdk, options.static_neighbors,
+                                                       log_sink(log, "dpdk"));
+    ManagerOptions manager_options;
+    manager_options.state_dir = config.daemon.state_dir;
+    ServiceManager manager(*driver, log_sink(log, "manager"), manager_options);
+    auto plan = manager.prepare(config);
+    if (!plan) {
+        log->error("component=daemon msg={}", quoted("cannot build the forwarding plan: " + plan.error()));
+        return kExitFatal;
+    }
+    for (const std::string& w : plan->warnings) log->warn("component=plan msg={}", quoted(w));
+    auto started = driver->start(*plan);
+    if (!started) {
+        log->error("component=daemon msg={}", quoted("cannot start the DPDK data plane: " + started.error()));
+        driver.reset();  // releases what did start (ports, EAL)
+        return kExitFatal;
+    }
+    // The EAL pinned this thread to main_lcore: every thread made from here
+    // on (discovery, health, API) inherits that CPU, never a worker's.
+    auto manager_started = manager.start();
+    if (!manager_started) {
+        log->error("component=daemon msg={}", quoted(manager_started.error()));
+        manager.stop();
+        driver->stop();
+        return kExitFatal;
+    }
+    ControlPlane control(options.config_path, manager, *driver, "dpdk",
+                         static_cast<uint32_t>(config.dataplane.dpdk->worker_lcores.size()), log_sink(log, "control"),
+                         [log](model::LogLevel level) { log->set_level(to_spdlog(level)); });
+    std::unique_ptr<api::AdminServer> admin;
+    auto admin_settings = api::settings_from_config(config.daemon.admin);
+    if (admin_settings) {
+        admin = std::make_unique<api::AdminServer>(control, *admin_settings);
+        if (auto r = admin->start(); !r) admin_settings = Error{r.error()};
+    }
+    if (!admin_settings) {
+        log->error("component=api msg={}", quoted("cannot start the admin API: " + admin_settings.error()));
+        admin.reset();
+        manager.stop();
+        driver->stop();
+        return kExitFatal;
+    }
+    log->info("component=api msg=\"admin API listening\" listen={} port={}", admin_settings->listen, admin->port());
+    log->info("component=daemon msg=\"running; SIGTERM or SIGINT stops, SIGHUP reloads\"");
+
+    int stop_signal = 0;
+    auto next_summary = std::chrono::steady_clock::now() + kSummaryInterval;
+    while (stop_signal == 0) {
+        const auto wait = std::min(manager.process(), std::chrono::milliseconds(kPollInterval));
+        pollfd fds[2] = {{sigfd, POLLIN, 0}, {manager.wake_fd(), POLLIN, 0}};
+        ::poll(fds, 2, static_cast<int>(wait.count()));
+        signalfd_siginfo info;
+        while (::read(sigfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+            if (info.ssi_signo == SIGHUP) {
+                log->info("component=daemon msg=\"SIGHUP: reloading\" config={}", options.config_path);
+                (void)control.reload();  // logs its own outcome
+            } else {
+                stop_signal = static_cast<int>(info.ssi_signo);
+            }
+        }
+        driver->poll();
+        if (std::chrono::steady_clock::now() >= next_summary) {
+            log->info("component=dpdk msg={}", quoted("stats: " + driver::format_summary(driver->stats())));
+            next_summary += kSummaryInterval;
+        }
+    }
+    log->info("component=daemon msg=\"stopping on {}\"", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    manager.stop();
+    admin->stop();
+    driver->stop();
+    // Final counters on stdout, one "name value" per line, for operators
+    // and scripts alike.
+    std::cout << "final counters:\n";
+    for (const std::string& line : driver::format_counters(driver->stats(), *manager.current_plan())) {
+        std::cout << "  " << line << '\n';
+    }
+    std::cout.flush();
+    driver.reset();
+    ::close(sigfd);
+    log->info("component=daemon msg=\"stopped\"");
+    return kExitOk;
+}
+
+}  // namespace sluice::daemon

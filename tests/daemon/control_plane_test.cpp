@@ -1,0 +1,158 @@
+// ControlPlane (the daemon's api::ControlPlaneView) over a real
+// ServiceManager and a fake driver: reloads that apply, that are refused
+// for a bad file, and that are refused for settings needing a restart;
+// lookups; counters.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "../discovery/support.h"
+#include "config_text.h"
+#include "daemon/control_plane.h"
+#include "harness.h"
+
+extern "C" {
+#include "abi/flow.h"
+}
+
+namespace sluice::daemon {
+namespace {
+
+using namespace sluice::daemon::testing;
+using namespace std::chrono_literals;
+namespace dt = sluice::discovery::testing;
+
+constexpr auto kBound = 5000ms;
+
+const std::string kHc = "health_check = { type = \"none\" }\n";
+
+void write(const std::string& path, const std::string& text)
+{
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+struct Fixture {
+    dt::TempDir dir;
+    std::string path = dir.path() + "/sluice.toml";
+    ManagerRunner runner;
+    std::unique_ptr<ControlPlane> cp;
+
+    explicit Fixture(const std::string& text)
+    {
+        write(path, text);
+        EXPECT_TRUE(runner.start(load(text)).ok());
+        EXPECT_TRUE(runner.wait_first_publish(kBound));
+        cp = std::make_unique<ControlPlane>(path, runner.manager(), runner.driver(), "fake", 1, quiet_log());
+    }
+};
+
+std::string two_services()
+{
+    return std::string(kNode) +
+           service("a", "192.0.2.10:80", kHc + "backends = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]") +
+           service("b", "192.0.2.11:53", kHc + "protocol = \"udp\"\nbackends = [ { address = \"10.0.1.1\" } ]");
+}
+
+// A good reload applies live: a service added, one changed, one removed.
+TEST(ControlPlane, ReloadAppliesServiceChanges)
+{
+    Fixture f(two_services());
+    auto& fake = f.runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "b") == "10.0.1.1"; }, kBound));
+
+    write(f.path, std::string(kNode) +
+                      service("a", "192.0.2.10:80", kHc + "backends = [ { address = \"10.0.0.2\" }, { address = "
+                                                          "\"10.0.0.3\" } ]") +
+                      service("c", "192.0.2.12:80", kHc + "backends = [ { address = \"10.0.2.1\" } ]"));
+    auto r = f.cp->reload();
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->applied);
+    EXPECT_TRUE(fake.wait_for(
+        [](const auto& p) {
+            return p.services.size() == 2 && backends_text(p, "a") == "10.0.0.2 10.0.0.3" &&
+                   backends_text(p, "c") == "10.0.2.1";
+        },
+        kBound));
+    EXPECT_EQ(f.cp->stats().reloads_ok, 1u);
+    EXPECT_EQ(f.cp->services().size(), 2u);
+}
+
+// A bad file is refused with file:line:column diagnostics; the running plan
+// and config stay, and the refusal is counted.
+TEST(ControlPlane, BadReloadIsRefusedAndOldConfigStays)
+{
+    Fixture f(two_services());
+    auto& fake = f.runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "b") == "10.0.1.1"; }, kBound));
+    const size_t before = fake.count();
+
+    write(f.path, std::string(kNode) + service("a", "192.0.2.10:80", kHc + "backends = [ { address = \"10.0.0.9\", "
+                                                                           "weight = 0 } ]\nfrobnicate = 1"));
+    auto r = f.cp->reload();
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->applied);
+    ASSERT_FALSE(r->diagnostics.empty());
+    EXPECT_NE(r->diagnostics[0].find(f.path + ":"), std::string::npos) << r->diagnostics[0];
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(fake.count(), before);
+    EXPECT_EQ(f.runner.manager().config().services.size(), 2u);
+    EXPECT_EQ(f.cp->stats().reloads_failed, 1u);
+    EXPECT_EQ(f.cp->stats().reloads_ok, 0u);
+}
+
+// Node settings the data plane took at start (here: worker lcores and the
+// connection-table timeouts) are refused by name; nothing else applies.
+TEST(ControlPlane, ReloadNeedingRestartIsRefused)
+{
+    Fixture f(two_services());
+    auto& fake = f.runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "b") == "10.0.1.1"; }, kBound));
+    const size_t before = fake.count();
+    std::string text = two_services();
+    text.replace(text.find("worker_lcores = [1]"), 19, "worker_lcores = [1, 2]");
+    text += "[conntrack]\nudp_s = 5\n";
+    text.replace(text.find("10.0.1.1"), 8, "10.0.1.9");  // a live change that must not sneak in
+    write(f.path, text);
+    auto r = f.cp->reload();
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->applied);
+    std::string all;
+    for (const auto& d : r->diagnostics) all += d + "\n";
+    EXPECT_NE(all.find("dataplane.dpdk.worker_lcores changed: restart sluiced"), std::string::npos) << all;
+    EXPECT_NE(all.find("conntrack.udp_s changed"), std::string::npos) << all;
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(fake.count(), before);
+    EXPECT_EQ(backends_text(*f.runner.manager().current_plan(), "b"), "10.0.1.1");
+}
+
+// lookup names the service, the Maglev slot (flow hash mod M, the data
+// plane's formula) and the backend in that slot; a non-VIP is an error.
+TEST(ControlPlane, LookupFollowsTheTable)
+{
+    Fixture f(two_services());
+    auto& fake = f.runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "b") == "10.0.1.1"; }, kBound));
+    api::LookupRequest req{"198.51.100.7", 40000, "192.0.2.10", 80, "tcp"};
+    auto r = f.cp->lookup(req);
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r->service, "a");
+    EXPECT_EQ(r->reason, "maglev");
+    EXPECT_EQ(r->slot, r->flow_hash % 251);
+    const auto plan = *f.runner.manager().current_plan();
+    const auto* a = find_service(plan, "a");
+    std::string expect;
+    for (const auto& b : a->backends) {
+        if (b.id == a->ring[r->slot]) expect = b.address.to_string();
+    }
+    EXPECT_EQ(r->backend, expect);
+    EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
+    EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP
+    EXPECT_TRUE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "udp"}).ok());
+    EXPECT_FALSE(f.cp->lookup({"not-an-ip", 1, "192.0.2.10", 80, "tcp"}).ok());
+    EXPECT_TRUE(f.cp->alive());
+    EXPECT_TRUE(dt::wait_until([&] { return f.cp->ready(); }, kBound));
+}
+
+}  // namespace
+}  // namespace sluice::daemon
