@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -99,7 +101,68 @@ std::string filter_key(const filter::FilterConfig& fc)
     return key;
 }
 
+// Per address family with ACL prefixes: rte_lpm / rte_lpm6's tbl24 (2^24
+// four-byte entries) plus room for tbl8 groups and the rule tables.
+constexpr uint64_t kAclFamilyMiB = 66;
+// An mbuf of RTE_MBUF_DEFAULT_BUF_SIZE with its header and mempool overhead.
+constexpr uint64_t kMbufBytes = 2560;
+// Rings, ports, RCU, neighbour tables: what the runtime allocates besides.
+constexpr uint64_t kRuntimeMiB = 32;
+
+// EAL memory in MiB from the arguments, or 0 when the EAL decides (hugepages).
+uint64_t eal_memory_mib(const std::vector<std::string>& args)
+{
+    bool no_huge = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        std::string value;
+        if (a == "-m" || a == "--socket-mem") {
+            if (i + 1 < args.size()) value = args[i + 1];
+        } else if (a.rfind("--socket-mem=", 0) == 0) {
+            value = a.substr(13);
+        } else if (a.rfind("-m", 0) == 0 && a.size() > 2 && a[2] != '-') {
+            value = a.substr(2);
+        }
+        if (a == "--no-huge") no_huge = true;
+        if (value.empty()) continue;
+        uint64_t total = 0;  // --socket-mem is a comma-separated list per NUMA node
+        size_t pos = 0;
+        while (pos <= value.size()) {
+            const size_t comma = std::min(value.find(',', pos), value.size());
+            total += std::strtoull(value.substr(pos, comma - pos).c_str(), nullptr, 10);
+            pos = comma + 1;
+        }
+        return total;
+    }
+    return no_huge ? 64 : 0;  // DPDK's default without hugepages
+}
+
 }  // namespace
+
+Result<void> DpdkDriver::check_filter_memory(const model::DpdkSettings& settings, const filter::FilterConfig& filters)
+{
+    bool v4 = false;
+    bool v6 = false;
+    auto scan = [&](const filter::AclScope& scope) {
+        for (const auto* list : {&scope.allow, &scope.deny}) {
+            for (const filter::Prefix& p : *list) (p.family == SLUICE_FAMILY_IPV4 ? v4 : v6) = true;
+        }
+    };
+    scan(filters.acl.global);
+    for (const auto& [vip, scope] : filters.acl.per_vip) scan(scope);
+    const uint64_t acl = kAclFamilyMiB * ((v4 ? 1 : 0) + (v6 ? 1 : 0));
+    const uint64_t have = eal_memory_mib(settings.eal_args);
+    if (acl == 0 || have == 0) return {};
+    const uint64_t pool = (static_cast<uint64_t>(settings.mbuf_pool_size) * kMbufBytes + (1u << 20) - 1) >> 20;
+    const uint64_t need = pool + kRuntimeMiB + 2 * acl;
+    if (have >= need) return {};
+    return make_error("filters: the source ACL needs " + std::to_string(acl) + " MiB of EAL memory (" +
+                      std::string(v4 && v6 ? "IPv4 and IPv6" : v4 ? "IPv4" : "IPv6") +
+                      " prefixes, about 64 MiB per family), twice while a reload replaces it, besides " +
+                      std::to_string(pool) + " MiB for " + std::to_string(settings.mbuf_pool_size) +
+                      " mbufs: eal_args give " + std::to_string(have) + " MiB; use -m " + std::to_string(need) +
+                      " or more");
+}
 
 Result<std::shared_ptr<const filter::FilterSet>> DpdkDriver::filters_for(const ForwardingPlan& plan)
 {
@@ -107,6 +170,7 @@ Result<std::shared_ptr<const filter::FilterSet>> DpdkDriver::filters_for(const F
     const filter::FilterConfig fc = build_filter_config(plan);
     std::string key = filter_key(fc);
     if (filters_ != nullptr && key == filters_key_) return filters_;
+    if (auto memory = check_filter_memory(settings_, fc); !memory) return Error{memory.error()};
     auto built = filter::FilterSet::build(fc, runtime_->workers());
     if (!built) {
         return Error{"filters: " + built.error() +
@@ -152,6 +216,11 @@ std::optional<model::MacAddress> DpdkDriver::lookup_neighbor(const model::IpAddr
 Result<void> DpdkDriver::start(const ForwardingPlan& initial)
 {
     if (running_) return make_error("data plane already started");
+    // Before the EAL starts: a config whose filters cannot fit fails now,
+    // with the memory to ask for, not after ports came up.
+    if (has_filters(initial)) {
+        if (auto memory = check_filter_memory(settings_, build_filter_config(initial)); !memory) return memory;
+    }
     dpdk::RuntimeConfig rc;
     rc.eal_args = eal_args(settings_, static_cast<int>(getpid()));
     rc.worker_lcores.assign(settings_.worker_lcores.begin(), settings_.worker_lcores.end());

@@ -17,6 +17,7 @@ class Runtime;
 }
 namespace sluice::filter {
 class FilterSet;
+struct FilterConfig;
 }
 
 namespace sluice::driver {
@@ -41,6 +42,15 @@ public:
     // --file-prefix unique to this process unless the operator gave one
     // (two sluiced on one host must not share DPDK runtime files).
     static std::vector<std::string> eal_args(const model::DpdkSettings& settings, int pid);
+
+    // Whether the EAL memory `settings` give (-m, --socket-mem, or the 64
+    // MiB DPDK takes with --no-huge and neither) holds the mbuf pool and the
+    // source ACL of `filters` twice over: a reload keeps the old snapshot's
+    // LPM tables (64 MiB per address family with prefixes, filter/acl.h)
+    // until the workers' grace period ends. The error says how much to ask
+    // for. Unknown memory (hugepages, no -m) passes. Pure.
+    static Result<void> check_filter_memory(const model::DpdkSettings& settings,
+                                            const filter::FilterConfig& filters);
 
 private:
     std::optional<model::MacAddress> lookup_neighbor(const model::IpAddress& address) const;
