@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "config/loader.h"
+#include "daemon/log.h"
 #include "daemon/reload.h"
 
 extern "C" {
@@ -64,8 +65,9 @@ Result<api::ReloadResult> ControlPlane::reload()
     for (const auto& d : loaded.diagnostics) out.diagnostics.push_back(d.to_string());
     auto refuse = [&](const std::string& why) {
         ++reloads_failed_;
-        for (const auto& d : out.diagnostics) log_(LogSeverity::kError, "reload diagnostic=" + d);
-        log_(LogSeverity::kError, "reload refused: " + why + "; the running configuration stays in force");
+        for (const auto& d : out.diagnostics) log_(LogSeverity::kError, "msg=\"reload diagnostic\" diagnostic=" + quoted(d));
+        log_(LogSeverity::kError, "msg=\"reload refused; the running configuration stays in force\" reason=" +
+                                      quoted(why));
         return out;
     };
     if (!loaded.ok()) return refuse(config_path_ + " is not valid");
@@ -83,9 +85,9 @@ Result<api::ReloadResult> ControlPlane::reload()
     if (on_log_level_) on_log_level_(next.daemon.log_level);
     ++reloads_ok_;
     out.applied = true;
-    for (const auto& d : out.diagnostics) log_(LogSeverity::kWarn, "reload diagnostic=" + d);
-    log_(LogSeverity::kInfo, "reload applied: " + std::to_string(next.services.size()) + " services from " +
-                                 config_path_);
+    for (const auto& d : out.diagnostics) log_(LogSeverity::kWarn, "msg=\"reload diagnostic\" diagnostic=" + quoted(d));
+    log_(LogSeverity::kInfo, "msg=\"reload applied\" services=" + std::to_string(next.services.size()) +
+                                 " config=" + config_path_);
     return out;
 }
 
