@@ -1,7 +1,8 @@
-// The worker's packet pipeline: parse, VIP lookup, connection table /
-// Maglev, forward (or ICMP back, or exception, or drop), and the per-worker
-// counters that account for every packet. DPDK-free: the runtime calls
-// process_burst() on the data of its mbufs and acts on the verdicts.
+// The worker's packet pipeline: parse, VIP lookup, filters (a compile-time
+// policy, core/filter_hook.h), connection table / Maglev, forward (or ICMP
+// back, or exception, or drop), and the per-worker counters that account
+// for every packet. DPDK-free: the runtime calls process_burst() on the
+// data of its mbufs and acts on the verdicts.
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,9 @@
 // The running DPDK data plane: EAL, mbuf pool, ports, one worker lcore per
-// RX queue running SluicePipeline in run_worker_loop, the RCU publisher of
-// forwarding snapshots, and the control thread's side: the neighbour
-// manager (ARP/ND) and the exception path (one TAP per port). Knows nothing
-// of the control plane's model: the caller hands it devices, sizes, built
-// snapshots and neighbour targets.
+// RX queue running FilteredSluicePipeline in run_worker_loop, the RCU
+// publisher of snapshots (forwarding state + filters, snapshot.h), and the
+// control thread's side: the neighbour manager (ARP/ND) and the exception
+// path (one TAP per port). Knows nothing of the control plane's model: the
+// caller hands it devices, sizes, built snapshots and neighbour targets.
 #pragma once
 
 #include <rte_mempool.h>
