@@ -1,6 +1,9 @@
 // The filters of one forwarding snapshot — source ACL, per-VIP rate
-// limits, payload rules — bundled behind one per-burst call the worker
-// pipeline makes between parsing and the VIP's connection table.
+// limits, payload rules — bundled behind one call: per burst
+// (filter_burst) or, as the DPDK worker uses it, per packet (check) from
+// inside the connection-table lookup, where it is known whether the packet
+// is a new flow and before it writes an entry (core/filter_hook.h,
+// filter/pipeline_filter.h).
 //
 // Ownership: a FilterSet is built by the control thread and is immutable
 // afterwards (except the per-worker payload hit counters, each row written
@@ -44,7 +47,7 @@ struct FilterPacket {
     uint32_t payload_len;    // bytes at payload
     uint16_t vip_id;         // the VIP the packet is for (SLUICE_MAX_VIPS: none yet)
     uint8_t family;          // SLUICE_FAMILY_IPV4 or _IPV6
-    uint8_t new_flow;        // 1 when the packet opens a flow (TCP SYN, or a connection-table miss)
+    uint8_t new_flow;        // 1 when the packet would write a connection-table entry (not a hit)
 };
 
 struct FilterConfig {
