@@ -62,13 +62,21 @@ int block_signals()
 bool report_load(spdlog::logger& log, const std::string& path, const config::LoadResult& result)
 {
     size_t errors = 0;
+    size_t warnings = 0;
     for (const auto& d : result.diagnostics) {
         const bool error = d.severity == config::Severity::kError;
-        errors += error ? 1 : 0;
+        (error ? errors : warnings) += 1;
         log.log(error ? spdlog::level::err : spdlog::level::warn, "component=config diagnostic={}",
                 quoted(d.to_string()));
     }
-    if (!result.ok()) log.error("component=config msg=\"configuration refused\" file={} errors={}", path, errors);
+    if (!result.ok()) {
+        // The summary keeps sluiced --check-config's wording, which scripts grep for.
+        log.error("component=config msg={} file={} errors={} warnings={}",
+                  quoted(path + ": " + std::to_string(errors) + (errors == 1 ? " error, " : " errors, ") +
+                         std::to_string(warnings) + (warnings == 1 ? " warning" : " warnings") +
+                         "; configuration refused"),
+                  path, errors, warnings);
+    }
     return result.ok();
 }
 
@@ -92,7 +100,7 @@ int run_daemon(const RunOptions& options)
     log_allocator(*log);
 
     if (config.dataplane.type == model::DataplaneType::kXdp) {
-        log->error("component=daemon msg=\"the XDP data plane is not wired into sluiced yet; use dataplane.type = "
+        log->error("component=daemon msg=\"the XDP data plane is not built yet; use dataplane.type = "
                    "\\\"dpdk\\\"\"");
         return kExitUsage;
     }
