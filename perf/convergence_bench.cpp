@@ -9,7 +9,7 @@
 //     of 1000 backends; then the pure Maglev cost of 100 x 1000 (a node the
 //     data plane cannot hold).
 // Usage: convergence_bench [changes=300] [services=100] [backends=1000]
-// Needs /usr/bin/etcd. Methods and figures: docs/benchmarks.md.
+// Needs /usr/bin/etcd. Methods and figures: docs/control-plane.md.
 #include <curl/curl.h>
 #include <poll.h>
 
