@@ -16,6 +16,9 @@ network namespaces on one bridge). Proves:
 3. `sluicectl drain` end to end: new connections avoid the drained backend
    while a long-lived TCP connection to it keeps working to its end; the
    API reports the drain's source; undrain brings the backend back.
+4. Discovery wired: a service fed by a real etcd (in sluiced's namespace)
+   follows puts and deletes; with etcd stopped the API says "stale", the
+   last good set keeps serving and is persisted in daemon.state_dir.
 
 Exit status: 0 pass, 1 fail, 77 skip (no root / kernel feature, CI unset).
 """
@@ -36,6 +39,9 @@ UDP_PORT = 5353
 UDP_RATE = 1000          # datagrams per second
 STREAM_SECONDS = 6.0
 VIP_EXTRA = f"{topo.PREFIX}.102"
+VIP_DISC = f"{topo.PREFIX}.103"
+ETCD_PORT = 2379          # etcd runs in sluiced's namespace, on its loopback
+ETCD_PREFIX = "/sluice/services/disc/"
 
 CONFIG = """
 [daemon]
@@ -86,6 +92,14 @@ forwarding = "l2dsr"
 table_size = 1009
 health_check = {{ type = "none" }}
 backends = [ {udp_backends} ]
+
+[[service]]
+name = "disc"
+vip = "{vip_disc}:{port}"
+forwarding = "l2dsr"
+table_size = 251
+health_check = {{ type = "none" }}
+discovery = {{ type = "etcd", endpoints = ["http://127.0.0.1:{etcd_port}"], prefix = "{etcd_prefix}", dial_timeout_ms = 500 }}
 {extra}
 """
 
@@ -255,7 +269,7 @@ print(json.dumps({"seen": seen, "errors": errors}))
 
 def write_config(path, workdir, conn_table=4096, b1_weight=100, udp_backends=BACKENDS, extra=False, ipip_table=1009):
     fmt = dict(pid=topo.PID, dev=DEV, lb=ADDR["lb"], gw=ADDR["gw"], vip_dsr=VIP_DSR, vip_ipip=VIP_IPIP,
-               vip_extra=VIP_EXTRA, port=VIP_PORT, udp_port=UDP_PORT, b1=ADDR["b1"], b2=ADDR["b2"], b3=ADDR["b3"])
+               vip_extra=VIP_EXTRA, vip_disc=VIP_DISC, etcd_port=ETCD_PORT, etcd_prefix=ETCD_PREFIX, port=VIP_PORT, udp_port=UDP_PORT, b1=ADDR["b1"], b2=ADDR["b2"], b3=ADDR["b3"])
     text = CONFIG.format(state=os.path.join(workdir, "state"), conn_table=conn_table, b1_weight=b1_weight,
                          ipip_table=ipip_table,
                          udp_backends=", ".join('{ address = "%s" }' % ADDR[b] for b in udp_backends),
@@ -370,7 +384,7 @@ def test_reloads(procs, workdir, config_path, d):
     check("dataplane.dpdk.conn_table_size changed: restart sluiced" in log, "restart-required reason not logged")
     # The last good config serves: the extra service exists, udp has two backends, b1 weighs 300.
     services = {s["name"]: s for s in d.ctl("services")["services"]}
-    check(set(services) == {"dsr", "ipip", "udp", "extra"}, f"services after reloads: {sorted(services)}")
+    check(set(services) == {"dsr", "ipip", "udp", "extra", "disc"}, f"services after reloads: {sorted(services)}")
     udp = d.ctl("backends", "udp")
     check(sorted(b["address"] for b in udp["backends"]) == [ADDR["b1"], ADDR["b2"]], f"udp backends: {udp}")
     ipip = d.ctl("backends", "ipip")
@@ -419,6 +433,71 @@ def test_drain(procs, workdir, d):
     del long_proc
 
 
+class Etcd:
+    """A real etcd in sluiced's namespace (its loopback), stopped by PID."""
+
+    def __init__(self, procs, workdir):
+        self.procs = procs
+        url = f"http://127.0.0.1:{ETCD_PORT}"
+        procs.start("etcd", NS["lb"], ["/usr/bin/etcd", "--name", "e2e", "--data-dir", os.path.join(workdir, "etcd"),
+                                       "--listen-client-urls", url, "--advertise-client-urls", url,
+                                       "--listen-peer-urls", "http://127.0.0.1:2380",
+                                       "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                                       "--initial-cluster", "e2e=http://127.0.0.1:2380", "--log-level", "warn"])
+        deadline = time.monotonic() + 20
+        while self.ctl("endpoint", "health", check_rc=False).returncode != 0:
+            check(time.monotonic() < deadline, f"etcd did not start: {procs.log('etcd')[-1000:]}")
+            time.sleep(0.1)
+
+    def ctl(self, *args, check_rc=True):
+        return run(["/usr/bin/etcdctl", "--endpoints", f"http://127.0.0.1:{ETCD_PORT}", "--dial-timeout=2s",
+                    "--command-timeout=5s", *args], ns=NS["lb"], check_rc=check_rc)
+
+    def put(self, address):
+        self.ctl("put", ETCD_PREFIX + address, json.dumps({"address": address}))
+
+    def delete(self, address):
+        self.ctl("del", ETCD_PREFIX + address)
+
+    def stop(self):
+        self.procs.signal("etcd", signal.SIGTERM)
+        self.procs.wait("etcd", 10)
+
+
+def test_discovery(procs, workdir, d, etcd):
+    def addresses():
+        return sorted(b["address"] for b in d.ctl("backends", "disc")["backends"] if b["in_table"])
+
+    def serve(expected_names, base):
+        out = json.loads(run(["/usr/bin/python3", "-c", SHORT, VIP_DISC, str(VIP_PORT), "24", str(base)],
+                             ns=NS["cl"], timeout=60).stdout)
+        check(not out["errors"], f"connections to the discovered service failed: {out['errors']}")
+        check(set(out["seen"]) == set(expected_names), f"served by {out['seen']}, want {expected_names}")
+        return out["seen"]
+
+    check(addresses() == [ADDR["b1"]], f"disc backends at start: {addresses()}")
+    serve({"b1"}, 21000)
+    t0 = time.monotonic()
+    etcd.put(ADDR["b2"])
+    etcd.put(ADDR["b3"])
+    d.wait_for("b2 and b3 from etcd", lambda: addresses() == sorted(ADDR[b] for b in BACKENDS))
+    added = time.monotonic() - t0
+    etcd.delete(ADDR["b1"])
+    d.wait_for("b1 deleted in etcd", lambda: addresses() == sorted([ADDR["b2"], ADDR["b3"]]))
+    seen = serve({"b2", "b3"}, 21100)
+    print(f"ok   etcd put/delete reach the data plane (put of two backends visible via the API in {added:.2f} s); "
+          f"new connections follow: {seen}")
+    etcd.stop()
+    service = d.wait_for("the outage to show", lambda: (lambda s: s if s["discovery"]["state"] == "stale" else None)(
+        next(s for s in d.ctl("services")["services"] if s["name"] == "disc")), timeout=10)
+    serve({"b2", "b3"}, 21200)
+    print(f"ok   etcd down: discovery '{service['discovery']['state']}', the last good set keeps serving")
+    with open(os.path.join(workdir, "state", "backends-disc.json")) as f:
+        saved = sorted(b["address"] for b in json.load(f)["backends"])
+    check(saved == sorted([ADDR["b2"], ADDR["b3"]]), f"persisted set {saved}")
+    print("ok   the last good set is persisted in daemon.state_dir")
+
+
 def main():
     topo.require(os.geteuid() == 0, "root (netns, veth, bridge, tc BPF)")
     topo.require((os.cpu_count() or 1) >= 2, "two CPUs (a DPDK worker lcore besides the main one)")
@@ -447,6 +526,7 @@ def main():
             subprocess.run(["ip", "netns", "exec", NS[b], decap, "attach", DEV, "--local", ADDR[b]],
                            check=True, capture_output=True, timeout=topo.CMD_TIMEOUT, env=env_build)
             run(["ip", "-n", NS[b], "addr", "add", f"{VIP_EXTRA}/32", "dev", "lo"])
+            run(["ip", "-n", NS[b], "addr", "add", f"{VIP_DISC}/32", "dev", "lo"])
             procs.start(f"server-{b}", NS[b], ["/usr/bin/python3", "-u", "-c", topo.SERVER, b,
                                                os.path.join(workdir, f"{b}.ready")])
             procs.start(f"udp-{b}", NS[b], ["/usr/bin/python3", "-u", "-c", UDP_SINK, str(UDP_PORT),
@@ -457,6 +537,8 @@ def main():
             check(time.monotonic() < deadline, "backend servers did not start")
             time.sleep(0.05)
 
+        etcd = Etcd(procs, workdir)
+        etcd.put(ADDR["b1"])
         config_path = os.path.join(workdir, "sluice.toml")
         write_config(config_path, workdir)
         proc = procs.start("sluiced", NS["lb"], [sluiced, "--config", config_path])
@@ -473,6 +555,7 @@ def main():
 
         test_reloads(procs, workdir, config_path, d)
         test_drain(procs, workdir, d)
+        test_discovery(procs, workdir, d, etcd)
 
         procs.signal("sluiced", signal.SIGTERM)
         rc = procs.wait("sluiced", topo.STOP_TIMEOUT)
