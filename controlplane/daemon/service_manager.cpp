@@ -21,6 +21,8 @@ using std::chrono::milliseconds;
 // How long the control thread may sleep when nothing is scheduled: short
 // enough that a lost wake-up (there should be none) costs little.
 constexpr milliseconds kIdleWait{1000};
+// After a refused build or publish (the previous plan stays in force).
+constexpr milliseconds kPublishRetry{1000};
 // Every source's callback is bound to the generation it was made for, so
 // a set from a source that a reload replaced is ignored.
 std::atomic<uint64_t> g_generation{1};
@@ -367,10 +369,15 @@ std::chrono::milliseconds ServiceManager::process()
             if (st->targets_stale) sync_targets_locked(*st);
         }
         if (next_expiry_ && now >= *next_expiry_) mark_dirty_locked(now);
+        if (retry_at_ && now >= *retry_at_) {
+            retry_at_.reset();
+            mark_dirty_locked(now);
+        }
         if (!dirty_since_) {
-            return next_expiry_ ? std::max(milliseconds(1), duration_cast<milliseconds>(*next_expiry_ - now) +
-                                                                milliseconds(1))
-                                : kIdleWait;
+            auto wake_at = next_expiry_;
+            if (retry_at_ && (!wake_at || *retry_at_ < *wake_at)) wake_at = retry_at_;
+            return wake_at ? std::max(milliseconds(1), duration_cast<milliseconds>(*wake_at - now) + milliseconds(1))
+                           : kIdleWait;
         }
         const auto due = *dirty_since_ + options_.debounce;
         if (now < due) return std::max(milliseconds(1), duration_cast<milliseconds>(due - now));
@@ -385,7 +392,14 @@ std::chrono::milliseconds ServiceManager::process()
         hold_until_.reset();
     }
     auto r = publish_now();
-    if (!r) log_(LogSeverity::kError, "publish failed, the previous plan stays: " + r.error());
+    if (!r) {
+        // The previous plan stays in force; try again later rather than
+        // only at the next change (a reload may be waiting on it).
+        log_(LogSeverity::kError, "msg=\"publish failed, the previous plan stays; retrying in 1 s\" error=\"" +
+                                      r.error() + "\"");
+        std::lock_guard lock(mu_);
+        retry_at_ = Clock::now() + kPublishRetry;
+    }
     return milliseconds(1);
 }
 

@@ -149,7 +149,8 @@ private:
     uint64_t next_generation_ = 1;
     std::optional<Clock::time_point> dirty_since_;
     std::optional<Clock::time_point> next_expiry_;
-    std::optional<Clock::time_point> hold_until_;  // start-up: first probe results due by then
+    std::optional<Clock::time_point> hold_until_;
+    std::optional<Clock::time_point> retry_at_;    // a failed publication is retried then  // start-up: first probe results due by then
     std::shared_ptr<const driver::ForwardingPlan> plan_;
     PublishStats stats_;
     health::AllDownCounters all_down_;

@@ -3,6 +3,7 @@
 // convergence benchmark) can wait for and inspect what the manager sent.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -41,7 +42,7 @@ public:
     }
     void stop() override {}
 
-    void set_refuse(bool refuse) { refuse_ = refuse; }
+    void set_refuse(bool refuse) { refuse_.store(refuse); }
     size_t count() const
     {
         std::lock_guard lock(mu_);
@@ -74,7 +75,7 @@ private:
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;
     std::vector<Published> plans_;
-    bool refuse_ = false;
+    std::atomic<bool> refuse_{false};  // set by the test thread, read by the control thread
 };
 
 }  // namespace sluice::daemon::testing

@@ -274,5 +274,25 @@ TEST(ServiceManager, PersistedSetServesDuringOutageAtStart)
     EXPECT_TRUE(dt::wait_until([&] { return runner.manager().ready(); }, kBound));
 }
 
+// A publish the driver refuses leaves the previous plan in force and is
+// retried without waiting for another change.
+TEST(ServiceManager, RefusedPublishIsRetried)
+{
+    ManagerRunner runner;
+    ASSERT_TRUE(runner.start(load(std::string(kNode) +
+                                  service("web", "192.0.2.10:80",
+                                          "health_check = { type = \"none\" }\nbackends = [ { address = "
+                                          "\"10.0.0.1\" }, { address = \"10.0.0.2\" } ]")))
+                    .ok());
+    ASSERT_TRUE(runner.wait_first_publish(kBound));
+    auto& fake = runner.driver();
+    fake.set_refuse(true);
+    ASSERT_TRUE(runner.manager().set_drain("web", "10.0.0.2", true).ok());
+    ASSERT_TRUE(dt::wait_until([&] { return runner.manager().publish_stats().publish_failures >= 1; }, kBound));
+    EXPECT_EQ(backends_text(*runner.manager().current_plan(), "web"), "10.0.0.1 10.0.0.2");
+    fake.set_refuse(false);
+    EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "10.0.0.1 10.0.0.2~"; }, kBound));
+}
+
 }  // namespace
 }  // namespace sluice::daemon
