@@ -1,5 +1,6 @@
 // The JSON shapes of the admin API, one function per view, so the field
-// names live in one place (and are documented in admin_server.h).
+// names live in one place (and are documented in admin_server.h). Every
+// function here is pure and thread-safe.
 #pragma once
 
 #include <array>

@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <dirent.h>
+
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "api/admin_server.h"
@@ -295,6 +299,54 @@ TEST(AdminServerStart, BindFailureIsAnError)
     auto result = second.start();
     ASSERT_FALSE(result.ok());
     EXPECT_NE(result.error().find("127.0.0.1:" + std::to_string(first.port())), std::string::npos) << result.error();
+}
+
+// start/stop are safe in any order: stop twice, destroy unstarted, and a
+// second start() is an error instead of a half-reused httplib server.
+TEST(AdminServerStart, Lifecycle)
+{
+    FakeView view;
+    AdminSettings settings;
+    settings.port = 0;
+    { AdminServer never_started(view, settings); }
+    AdminServer server(view, settings);
+    ASSERT_TRUE(server.start().ok());
+    server.stop();
+    server.stop();
+    EXPECT_FALSE(server.start().ok());
+}
+
+// With settings.cpus, the listener and every request thread (they inherit
+// its name, "sluice-admin") may run only there: never on a worker core.
+TEST(AdminServerStart, ThreadsPinnedToControlCpus)
+{
+    FakeView view;
+    AdminSettings settings;
+    settings.port = 0;
+    settings.cpus = {0};
+    AdminServer server(view, settings);
+    ASSERT_TRUE(server.start().ok());
+    httplib::Client client("127.0.0.1", server.port());
+    ASSERT_TRUE(client.Get("/healthz"));  // the pool exists once a request ran
+    size_t admin_threads = 0;
+    DIR* tasks = opendir("/proc/self/task");
+    ASSERT_NE(tasks, nullptr);
+    while (dirent* entry = readdir(tasks)) {
+        if (entry->d_name[0] == '.') continue;
+        const std::string dir = std::string("/proc/self/task/") + entry->d_name;
+        std::string comm;
+        std::getline(std::ifstream(dir + "/comm"), comm);
+        if (comm != "sluice-admin") continue;
+        ++admin_threads;
+        std::ifstream status(dir + "/status");
+        for (std::string line; std::getline(status, line);) {
+            if (line.rfind("Cpus_allowed_list:", 0) == 0) {
+                EXPECT_EQ(line, "Cpus_allowed_list:\t0") << dir;
+            }
+        }
+    }
+    closedir(tasks);
+    EXPECT_GE(admin_threads, 1u + settings.threads);
 }
 
 // The token file's first line, trimmed, is the token; an empty file is refused.
