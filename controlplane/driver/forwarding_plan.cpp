@@ -94,8 +94,8 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
 
     // Tables first (pure, may fail), ids second (changes allocator state).
     struct Built {
-        maglev::Table table;
-        std::vector<const model::Backend*> by_index;  // table.ids order
+        std::shared_ptr<const maglev::Table> table;
+        std::vector<const model::Backend*> by_index;  // table->ids order
     };
     std::vector<Built> built;
     std::vector<std::string> backend_keys;
@@ -110,7 +110,7 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
             const bool draining = b.state == model::BackendState::kDraining;
             input.push_back(maglev::Backend{maglev_id(b.address), draining ? 0u : b.weight});
         }
-        auto table = maglev::build_table(input, s.table_size);
+        auto table = table_for(s.name, input, s.table_size);
         if (!table) return Error{"service " + s.name + ": " + table.error()};
         Built b{std::move(*table), {}};
         // By id, not a scan per id: a linear search made 1000 backends cost
@@ -118,7 +118,7 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
         std::unordered_map<std::string, const model::Backend*> by_id;
         by_id.reserve(s.backends.size());
         for (const model::Backend& be : s.backends) by_id.emplace(maglev_id(be.address), &be);
-        for (const std::string& id : b.table.ids) {
+        for (const std::string& id : b.table->ids) {
             const model::Backend* be = by_id.at(id);  // build_table only sorts the ids it was given
             b.by_index.push_back(be);
             backend_keys.push_back(backend_id_key(s.name, be->address));
@@ -153,17 +153,41 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
             const bool draining = be.state == model::BackendState::kDraining;
             ps.backends.push_back(PlanBackend{global[k], be.address, draining ? 0u : be.weight, draining});
         }
-        ps.ring.reserve(b.table.slots.size());
-        for (uint32_t slot : b.table.slots) {
+        ps.ring.reserve(b.table->slots.size());
+        for (uint32_t slot : b.table->slots) {
             ps.ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
         }
-        ps.fingerprint = maglev::fingerprint(b.table);
+        ps.fingerprint = maglev::fingerprint(*b.table);
         ps.filter = s.filter;
         ps.rate_limit = s.rate_limit;
         plan.services.push_back(std::move(ps));
     }
     plan.global_filter = config.filter;
+    // Forget the tables of services that are gone (bounded memory).
+    for (auto it = tables_.begin(); it != tables_.end();) {
+        const bool kept = std::any_of(config.services.begin(), config.services.end(),
+                                      [&](const model::Service& s) { return s.name == it->first; });
+        it = kept ? std::next(it) : tables_.erase(it);
+    }
     return plan;
+}
+
+Result<std::shared_ptr<const maglev::Table>> PlanBuilder::table_for(const std::string& service,
+                                                                    const std::vector<maglev::Backend>& input,
+                                                                    uint32_t table_size)
+{
+    std::vector<std::pair<std::string, uint32_t>> key;
+    key.reserve(input.size());
+    for (const maglev::Backend& b : input) key.emplace_back(b.id, b.weight);
+    const auto cached = tables_.find(service);
+    if (cached != tables_.end() && cached->second.table_size == table_size && cached->second.input == key) {
+        return cached->second.table;
+    }
+    auto table = maglev::build_table(input, table_size);
+    if (!table) return Error{table.error()};
+    auto shared = std::make_shared<const maglev::Table>(std::move(*table));
+    tables_[service] = CachedTable{std::move(key), table_size, shared};
+    return shared;
 }
 
 bool has_filters(const ForwardingPlan& plan)

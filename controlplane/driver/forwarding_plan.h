@@ -6,12 +6,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "driver/id_allocator.h"
+#include "maglev/maglev.h"
 #include "model/config.h"
 
 namespace sluice::driver {
@@ -88,8 +91,21 @@ public:
     Result<ForwardingPlan> build(const model::Config& config);
 
 private:
+    // Maglev tables are a pure function of (sorted ids and weights, M), so a
+    // service whose input did not change reuses its last table: a discovery
+    // change in one of 100 services rebuilds one table, not 100.
+    struct CachedTable {
+        std::vector<std::pair<std::string, uint32_t>> input;  // (Maglev id, weight) as given
+        uint32_t table_size = 0;
+        std::shared_ptr<const maglev::Table> table;
+    };
+    Result<std::shared_ptr<const maglev::Table>> table_for(const std::string& service,
+                                                           const std::vector<maglev::Backend>& input,
+                                                           uint32_t table_size);
+
     StableIdAllocator backend_ids_;
     StableIdAllocator vip_ids_;
+    std::map<std::string, CachedTable> tables_;  // by service name
 };
 
 // The key a backend's id is kept under: one id per (service, address).
