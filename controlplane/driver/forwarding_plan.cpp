@@ -94,8 +94,8 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
 
     // Tables first (pure, may fail), ids second (changes allocator state).
     struct Built {
-        std::shared_ptr<const maglev::Table> table;
-        std::vector<const model::Backend*> by_index;  // table->ids order
+        std::shared_ptr<const BuiltTable> built;
+        std::vector<const model::Backend*> by_index;  // built->table.ids order
     };
     std::vector<Built> built;
     std::vector<std::string> backend_keys;
@@ -118,7 +118,7 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
         std::unordered_map<std::string, const model::Backend*> by_id;
         by_id.reserve(s.backends.size());
         for (const model::Backend& be : s.backends) by_id.emplace(maglev_id(be.address), &be);
-        for (const std::string& id : b.table->ids) {
+        for (const std::string& id : b.built->table.ids) {
             const model::Backend* be = by_id.at(id);  // build_table only sorts the ids it was given
             b.by_index.push_back(be);
             backend_keys.push_back(backend_id_key(s.name, be->address));
@@ -153,11 +153,11 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
             const bool draining = be.state == model::BackendState::kDraining;
             ps.backends.push_back(PlanBackend{global[k], be.address, draining ? 0u : be.weight, draining});
         }
-        ps.ring.reserve(b.table->slots.size());
-        for (uint32_t slot : b.table->slots) {
+        ps.ring.reserve(b.built->table.slots.size());
+        for (uint32_t slot : b.built->table.slots) {
             ps.ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
         }
-        ps.fingerprint = maglev::fingerprint(*b.table);
+        ps.fingerprint = b.built->fingerprint;
         ps.filter = s.filter;
         ps.rate_limit = s.rate_limit;
         plan.services.push_back(std::move(ps));
@@ -172,20 +172,20 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
     return plan;
 }
 
-Result<std::shared_ptr<const maglev::Table>> PlanBuilder::table_for(const std::string& service,
-                                                                    const std::vector<maglev::Backend>& input,
-                                                                    uint32_t table_size)
+Result<std::shared_ptr<const PlanBuilder::BuiltTable>> PlanBuilder::table_for(
+    const std::string& service, const std::vector<maglev::Backend>& input, uint32_t table_size)
 {
     std::vector<std::pair<std::string, uint32_t>> key;
     key.reserve(input.size());
     for (const maglev::Backend& b : input) key.emplace_back(b.id, b.weight);
     const auto cached = tables_.find(service);
     if (cached != tables_.end() && cached->second.table_size == table_size && cached->second.input == key) {
-        return cached->second.table;
+        return cached->second.built;
     }
     auto table = maglev::build_table(input, table_size);
     if (!table) return Error{table.error()};
-    auto shared = std::make_shared<const maglev::Table>(std::move(*table));
+    const uint64_t fingerprint = maglev::fingerprint(*table);
+    auto shared = std::make_shared<const BuiltTable>(BuiltTable{std::move(*table), fingerprint});
     tables_[service] = CachedTable{std::move(key), table_size, shared};
     return shared;
 }

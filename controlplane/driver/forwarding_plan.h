@@ -94,14 +94,18 @@ private:
     // Maglev tables are a pure function of (sorted ids and weights, M), so a
     // service whose input did not change reuses its last table: a discovery
     // change in one of 100 services rebuilds one table, not 100.
+    struct BuiltTable {
+        maglev::Table table;
+        uint64_t fingerprint = 0;  // maglev::fingerprint(table): as costly as the build itself
+    };
     struct CachedTable {
         std::vector<std::pair<std::string, uint32_t>> input;  // (Maglev id, weight) as given
         uint32_t table_size = 0;
-        std::shared_ptr<const maglev::Table> table;
+        std::shared_ptr<const BuiltTable> built;
     };
-    Result<std::shared_ptr<const maglev::Table>> table_for(const std::string& service,
-                                                           const std::vector<maglev::Backend>& input,
-                                                           uint32_t table_size);
+    Result<std::shared_ptr<const BuiltTable>> table_for(const std::string& service,
+                                                        const std::vector<maglev::Backend>& input,
+                                                        uint32_t table_size);
 
     StableIdAllocator backend_ids_;
     StableIdAllocator vip_ids_;
