@@ -1,0 +1,100 @@
+// The pure pool rules behind the manager: which backends a table is built
+// from, drain sources and deadlines, backend names as operators type them,
+// and which settings a reload may not change.
+#include <gtest/gtest.h>
+
+#include "config_text.h"
+#include "daemon/pool.h"
+#include "daemon/reload.h"
+
+namespace sluice::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+discovery::BackendEntry entry(const std::string& address, uint32_t weight = 100, bool draining = false)
+{
+    return discovery::BackendEntry{*model::parse_ip_address(address), 80, weight, draining};
+}
+
+// A drain that changes source (discovery, then the API) keeps its start
+// time, so the deadline is not pushed back; an ended drain is forgotten.
+TEST(DrainTracker, DeadlineCountsFromTheFirstRequest)
+{
+    DrainTracker t;
+    const auto t0 = Clock::now();
+    const auto a = *model::parse_ip_address("10.0.0.1");
+    t.update({entry("10.0.0.1", 100, true)}, {}, t0);
+    ASSERT_NE(t.find(a), nullptr);
+    EXPECT_EQ(t.find(a)->source, std::string(kDrainDiscovery));
+    t.update({entry("10.0.0.1")}, {a}, t0 + 5s);
+    EXPECT_EQ(t.find(a)->source, std::string(kDrainApi));
+    EXPECT_EQ(t.find(a)->since, t0);
+    EXPECT_FALSE(t.expired(a, 10s, t0 + 9s));
+    EXPECT_TRUE(t.expired(a, 10s, t0 + 10s));
+    EXPECT_EQ(t.next_expiry(10s, t0 + 1s), t0 + 10s);
+    t.update({entry("10.0.0.1", 0)}, {}, t0 + 6s);  // weight 0 drains too
+    EXPECT_EQ(t.find(a)->source, std::string(kDrainWeight));
+    t.update({entry("10.0.0.1")}, {}, t0 + 7s);
+    EXPECT_EQ(t.find(a), nullptr);
+}
+
+// Draining backends stay in the plan input as draining (no slots) until
+// expired, whatever their health; active ones go through the all-down policy.
+TEST(BuildPool, DrainingStaysActivePoolFollowsHealth)
+{
+    std::vector<Candidate> c = {{entry("10.0.0.1"), true, false, false},
+                                {entry("10.0.0.2"), false, false, false},
+                                {entry("10.0.0.3"), false, true, false},
+                                {entry("10.0.0.4"), true, true, true}};
+    Pool p = build_pool(c, model::AllDownPolicy::kDrop);
+    ASSERT_EQ(p.backends.size(), 2u);
+    EXPECT_EQ(p.backends[0].address.to_string(), "10.0.0.1");
+    EXPECT_EQ(p.backends[1].address.to_string(), "10.0.0.3");
+    EXPECT_EQ(p.backends[1].state, model::BackendState::kDraining);
+    EXPECT_EQ(p.mode, health::PoolMode::kNormal);
+    c[0].healthy = false;
+    p = build_pool(c, model::AllDownPolicy::kDrop);
+    EXPECT_EQ(p.mode, health::PoolMode::kAllDownDrop);
+    ASSERT_EQ(p.backends.size(), 1u);  // only the draining one
+    p = build_pool(c, model::AllDownPolicy::kKeepAll);
+    EXPECT_EQ(p.mode, health::PoolMode::kAllDownKeepAll);
+    EXPECT_EQ(p.backends.size(), 3u);
+}
+
+// Backends as operators name them in the API and sluicectl.
+TEST(BackendRef, AddressOrEndpoint)
+{
+    EXPECT_EQ(parse_backend_ref("10.0.0.1")->port, 0);
+    EXPECT_EQ(parse_backend_ref("10.0.0.1:8080")->port, 8080);
+    EXPECT_EQ(parse_backend_ref("2001:db8::1")->address.to_string(), "2001:db8::1");
+    EXPECT_EQ(parse_backend_ref("[2001:db8::1]:443")->port, 443);
+    EXPECT_FALSE(parse_backend_ref("web01").ok());
+}
+
+// Services, filters, network and the log level reload live; data-plane,
+// conntrack and admin settings are refused, each by name.
+TEST(RestartRequired, NamesEachSettingTakenAtStart)
+{
+    using testing::kNode;
+    using testing::load;
+    const auto base = load(std::string(kNode) + testing::service("a", "192.0.2.10:80", "backends = [ { address = "
+                                                                                       "\"10.0.0.1\" } ]"));
+    auto live = base;
+    live.services.clear();
+    live.daemon.log_level = model::LogLevel::kDebug;
+    live.network.gateway_ipv4 = *model::parse_ip_address("192.0.2.254");
+    EXPECT_TRUE(restart_required(base, live).empty());
+    auto restart = base;
+    restart.dataplane.dpdk->ports[0].device = "net_null1";
+    restart.timeouts.udp = 5s;
+    restart.daemon.admin.port = 9999;
+    const auto why = restart_required(base, restart);
+    ASSERT_EQ(why.size(), 3u);
+    EXPECT_NE(why[0].find("dataplane.dpdk.ports"), std::string::npos);
+    EXPECT_NE(why[1].find("conntrack.udp_s"), std::string::npos);
+    EXPECT_NE(why[2].find("daemon.admin.port"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::daemon
