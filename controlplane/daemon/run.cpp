@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -32,16 +33,31 @@ using driver::LogSeverity;
 constexpr auto kPollInterval = std::chrono::milliseconds(1);
 constexpr auto kSummaryInterval = std::chrono::seconds(5);
 
-// Logs the allocator in use. jemalloc is linked as malloc; mallctl answers
-// only if it really is the allocator of this process.
+// Logs the allocator in use. jemalloc is linked as malloc; being loaded is
+// not proof that malloc() reaches it (interposition order), so a 1 MiB
+// malloc must show up in jemalloc's own per-thread counter.
 void log_allocator(spdlog::logger& log)
 {
     const char* version = nullptr;
     size_t len = sizeof version;
-    if (mallctl("version", &version, &len, nullptr, 0) == 0 && version != nullptr) {
-        log.info("component=daemon msg=\"allocator\" allocator=jemalloc version={}", version);
+    if (mallctl("version", &version, &len, nullptr, 0) != 0 || version == nullptr) {
+        log.warn("component=daemon msg=\"jemalloc is linked but mallctl(version) failed\"");
+        return;
+    }
+    auto allocated = [] {
+        uint64_t n = 0;
+        size_t size = sizeof n;
+        return mallctl("thread.allocated", &n, &size, nullptr, 0) == 0 ? n : 0;
+    };
+    constexpr size_t kProbe = 1 << 20;
+    const uint64_t before = allocated();
+    void* volatile probe = std::malloc(kProbe);
+    const bool in_use = allocated() - before >= kProbe;
+    std::free(probe);
+    if (in_use) {
+        log.info("component=daemon msg=\"allocator\" allocator=jemalloc version={} malloc_is_jemalloc=true", version);
     } else {
-        log.warn("component=daemon msg=\"jemalloc is linked but mallctl(version) failed: not the allocator?\"");
+        log.warn("component=daemon msg=\"allocator\" allocator=jemalloc version={} malloc_is_jemalloc=false", version);
     }
 }
 

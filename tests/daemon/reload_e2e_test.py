@@ -548,7 +548,8 @@ def main():
             check(time.monotonic() < deadline, f"sluiced did not start within {topo.START_TIMEOUT} s")
             time.sleep(0.1)
         d = Daemon(procs, sluicectl)
-        check("allocator=jemalloc" in d.log(), "sluiced did not report jemalloc as its allocator")
+        check("allocator=jemalloc" in d.log() and "malloc_is_jemalloc=true" in d.log(),
+              "sluiced did not report jemalloc as the allocator malloc() reaches")
         d.wait_for("/readyz", lambda: d.ctl("status", check_rc=False) is not None and
                    run([sluicectl, "status"], ns=NS["lb"], check_rc=False).returncode == 0, timeout=10)
         print(f"sluiced ready after {time.monotonic() - started:.1f} s")
