@@ -267,8 +267,8 @@ class Demo:
         proc = self.procs.start("sluiced", NS["lb"], [self.sluiced, "--config", self.config])
         self.wait_started("sluiced", proc, log_marker="running; SIGTERM", timeout=30)
         self.wait_for("sluiced to be ready (sluicectl status)",
-                      lambda: self.ctl("status", check_rc=False) and
-                      run([self.sluicectl, "status"], ns=NS["lb"], check_rc=False).returncode == 0, 15)
+                      lambda: run([self.sluicectl, "--timeout", "2", "status"], ns=NS["lb"],
+                                  check_rc=False).returncode == 0, 15)
         self.wait_for("four backends in the table", lambda: len(self.in_table()) == len(BACKENDS), 10)
         self.ok(t0, f", pid {self.procs.pid('sluiced')}")
         print(f"      metrics: ip netns exec {NS['lb']} curl -s http://127.0.0.1:{ADMIN_PORT}/metrics")
@@ -388,6 +388,20 @@ class Demo:
         print(f"      ... ok ({time.monotonic() - t0:.1f} s)")
         return holder["seen"]
 
+    def metrics(self):
+        """A few series of the Prometheus endpoint, fetched as the printed command does."""
+        url = f"http://127.0.0.1:{ADMIN_PORT}/metrics"
+        t0 = self.step(f"Prometheus metrics: ip netns exec {NS['lb']} curl -s {url}")
+        r = run(["curl", "-sf", "--max-time", "5", url], ns=NS["lb"], check_rc=False)
+        if r.returncode != 0:
+            raise Failure(f"curl {url} in {NS['lb']} exited {r.returncode}")
+        lines = r.stdout.splitlines()
+        series = [line for line in lines if line and not line.startswith("#")]
+        self.ok(t0, f", {len(series)} series")
+        for line in series:
+            if line.startswith(("sluice_backend_packets_total", "sluice_backend_draining", "sluice_discovery_up")):
+                print("      " + line)
+
     def burst_quiet(self, count, base):
         out = run(["/usr/bin/python3", "-c", BURST, VIP, str(PORT), str(count), "8", str(base)], ns=NS["cl"],
                   timeout=120)
@@ -464,7 +478,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--first-step", type=int, default=3)
-    parser.add_argument("--total-steps", type=int, default=12)
+    parser.add_argument("--total-steps", type=int, default=13)
     args = parser.parse_args()
     requests = 600 if args.quick else 3000
     long_per_backend = 2 if args.quick else 3
@@ -492,6 +506,7 @@ def main():
         avoided = seen2.get(DRAIN, 0) == 0 and seen2.get(REMOVE, 0) == 0
         summary = demo.close_long()
         print(demo.indent(demo.ctl("backends", SERVICE)))
+        demo.metrics()
         drained_ok = summary[DRAIN][0] == summary[DRAIN][1]
         removed = summary[REMOVE]
         active_ok = all(summary[b][0] == summary[b][1] for b in BACKENDS if b not in (DRAIN, REMOVE))

@@ -49,7 +49,7 @@ grep -qE '^ *b4 +192\.0\.2\.24 +0 +0\.0% +\(removed\)$' "$out" || fail "new requ
 grep -q 'long-lived on the draining b3: \([0-9]*\)/\1 survived' "$out" || fail "long-lived connections to b3 broke"
 grep -q 'PER SECOND' "$out" || fail "no live sluicectl stats view"
 grep -q 'curl -s http://127.0.0.1:9180/metrics' "$out" || fail "no metrics URL"
-grep -q '^\[12/12\] tearing down .* ok' "$out" || fail "no clean teardown line"
+grep -q '^\[13/13\] tearing down .* ok' "$out" || fail "no clean teardown line"
 
 # Nothing of the run left, checked here independently of the demo's own check.
 left=$(ip netns list | grep -E "^sluice-demo-[a-z0-9]+-$pid( |$)" || true)
