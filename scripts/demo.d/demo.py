@@ -520,7 +520,8 @@ def main():
         print(f"  long-lived on the draining {DRAIN}: {summary[DRAIN][1]}/{summary[DRAIN][0]} survived")
         print(f"  long-lived on the removed {REMOVE}: {removed[1]}/{removed[0]} survived"
               + ("" if removed[0] == removed[1] else
-                 f" (sluice forgets a removed backend at once, its flows re-pick: drain before removing; "
+                 f" (known gap: sluice forgets a removed backend at once and its flows re-pick elsewhere; "
+                 f"drain before removing; "
                  f"first error: {removed[2][0] if removed[2] else 'answered by another backend'})"))
         print(f"  long-lived on active backends: {'all survived' if active_ok else 'SOME FAILED'}")
         print(f"  metrics: ip netns exec {NS['lb']} curl -s http://127.0.0.1:{ADMIN_PORT}/metrics")
@@ -563,7 +564,8 @@ def main():
             status = status or 1
         else:
             demo.ok(t0, ": no namespace, process or hugepage left")
-    print(f"demo: {'done' if status == 0 else 'failed'} in {time.monotonic() - demo.started:.1f} s")
+    word = {0: "done", 130: "interrupted, cleaned up"}.get(status, "failed")
+    print(f"demo: {word} in {time.monotonic() - demo.started:.1f} s")
     return status
 
 
