@@ -36,17 +36,6 @@ void VipTable::reset(size_t n)
     mask_ = static_cast<uint32_t>(size - 1);
 }
 
-uint32_t VipTable::hash(const sluice_vip_key& key, Kind kind)
-{
-    uint64_t w[3] = {};
-    static_assert(sizeof(key) <= sizeof(w) - 1);
-    std::memcpy(w, &key, sizeof(key));
-    w[2] |= static_cast<uint64_t>(kind) << 56;
-    uint64_t h = SLUICE_FLOW_HASH_SEED;
-    for (uint64_t word : w) h = sluice_hash_fold(h, word);
-    return sluice_hash_finish(h);
-}
-
 bool VipTable::insert(const sluice_vip_key& key, Kind kind, uint32_t vip_id)
 {
     for (uint32_t i = hash(key, kind);; ++i) {
@@ -58,17 +47,6 @@ bool VipTable::insert(const sluice_vip_key& key, Kind kind, uint32_t vip_id)
             return true;
         }
         if (e.kind == kind && std::memcmp(&e.key, &key, sizeof(key)) == 0) return false;
-    }
-}
-
-const VipTable::Entry* VipTable::find(const sluice_vip_key& key, Kind kind) const
-{
-    if (slots_.empty()) return nullptr;
-    // Terminates: reset() keeps at least half the slots empty.
-    for (uint32_t i = hash(key, kind);; ++i) {
-        const Entry& e = slots_[i & mask_];
-        if (e.kind == kEmpty) return nullptr;
-        if (e.kind == kind && std::memcmp(&e.key, &key, sizeof(key)) == 0) return &e;
     }
 }
 

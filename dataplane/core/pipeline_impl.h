@@ -159,11 +159,21 @@ SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const Forwardin
     // Before the VIP check: a unicast NS for a VIP (neighbour unreachability
     // detection) is addressed to the VIP itself.
     if (pp.family == SLUICE_FAMILY_IPV6 && is_neighbor_discovery(pkt.data, pp)) return Verdict::control();
-    if (!st.is_vip_address(pp.family, pp.dst)) return not_for_vip(st);
 
+    // One VIP-table probe for the common packet: the service lookup comes
+    // first, and the address-only check runs only when it did not settle
+    // the packet. This gives the same verdicts as checking the address
+    // first: the parse steps in classify() only read the packet, every
+    // service and fragment entry's address also has an address entry (the
+    // builder inserts both), and a service or fragment hit is keyed on
+    // pp.dst, except for ICMP errors, keyed on the embedded flow's address,
+    // whose outer destination is therefore still checked.
     Verdict v = Verdict::drop(SLUICE_DROP_INTERNAL);
     const VipRuntime* vip = classify(pkt.data, pp, st, v);
-    if (vip == nullptr) return v;
+    if (SLUICE_UNLIKELY(vip == nullptr || pp.icmp_error)) {
+        if (!st.is_vip_address(pp.family, pp.dst)) return not_for_vip(st);
+        if (vip == nullptr) return v;
+    }
     if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) pp.key.sport = 0;
 
     // Counted before the filters: what reached the VIP, dropped or not.
