@@ -62,6 +62,14 @@ struct EncapParams {
 
 enum class EncapStatus : uint8_t { kOk, kMtuExceeded, kNoHeadroom };
 
+// The 16-bit word whose two bytes in memory are `first`, `second`: how a
+// checksum routine reading the header as native words sees them.
+SLUICE_ALWAYS_INLINE uint32_t wire_word(uint8_t first, uint8_t second)
+{
+    const uint8_t bytes[2] = {first, second};
+    return load<uint16_t>(bytes);
+}
+
 // Rewrites `pkt` in place to [Ethernet (+ tag)][outer headers][inner IP
 // packet]. The inner packet does not move; the new headers are written in
 // front of it, over the old L2 header and into the headroom. Frame padding
@@ -106,7 +114,16 @@ SLUICE_ALWAYS_INLINE EncapStatus encapsulate(Packet& pkt, const ParsedPacket& pp
             h.check = 0;
             h.saddr = ep.outer_src->v4;
             h.daddr = ep.outer_dst->v4;
-            h.check = sluice_ipv4_hdr_csum(&h, sizeof(h));
+            // The RFC 1071 sum from the values in registers rather than
+            // over the header's bytes: summing a built struct made the
+            // compiler store it to the stack and load it back as words.
+            // A one's complement sum may add 32-bit words (it folds to the
+            // same 16 bits), and each 16-bit word here is the native load
+            // of its two wire bytes, as sluice_csum_add reads them, so the
+            // checksum is bit for bit the one sluice_ipv4_hdr_csum gives.
+            uint64_t sum = static_cast<uint64_t>(h.saddr) + h.daddr;
+            sum += wire_word(h.version_ihl, h.tos) + h.total_len + h.id + h.frag_off + wire_word(h.ttl, h.protocol);
+            h.check = sluice_csum_finish(sum);
             store(outer, h);
         } else {
             sluice_ipv6_hdr h{};
@@ -156,44 +173,46 @@ SLUICE_ALWAYS_INLINE EncapStatus encapsulate(Packet& pkt, const ParsedPacket& pp
     return EncapStatus::kOk;
 }
 
-// The named variants (the only instantiations).
-inline EncapStatus encap_ipip_4in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+// The named variants (the only instantiations). Always inline, as VPP's
+// per-node specialisations: an out-of-line call made the pipeline build
+// EncapParams in memory and the callee load it back.
+SLUICE_ALWAYS_INLINE EncapStatus encap_ipip_4in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kIpip, SLUICE_FAMILY_IPV4, SLUICE_FAMILY_IPV4>(p, pp, e);
 }
-inline EncapStatus encap_ipip_6in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_ipip_6in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kIpip, SLUICE_FAMILY_IPV6, SLUICE_FAMILY_IPV6>(p, pp, e);
 }
-inline EncapStatus encap_ipip_4in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_ipip_4in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kIpip, SLUICE_FAMILY_IPV6, SLUICE_FAMILY_IPV4>(p, pp, e);
 }
-inline EncapStatus encap_ipip_6in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_ipip_6in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kIpip, SLUICE_FAMILY_IPV4, SLUICE_FAMILY_IPV6>(p, pp, e);
 }
-inline EncapStatus encap_gue_4in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_gue_4in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kGue, SLUICE_FAMILY_IPV4, SLUICE_FAMILY_IPV4>(p, pp, e);
 }
-inline EncapStatus encap_gue_6in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_gue_6in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kGue, SLUICE_FAMILY_IPV6, SLUICE_FAMILY_IPV6>(p, pp, e);
 }
-inline EncapStatus encap_gue_4in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_gue_4in6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kGue, SLUICE_FAMILY_IPV6, SLUICE_FAMILY_IPV4>(p, pp, e);
 }
-inline EncapStatus encap_gue_6in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus encap_gue_6in4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kGue, SLUICE_FAMILY_IPV4, SLUICE_FAMILY_IPV6>(p, pp, e);
 }
-inline EncapStatus l2dsr_v4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus l2dsr_v4(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kL2Dsr, SLUICE_FAMILY_IPV4, SLUICE_FAMILY_IPV4>(p, pp, e);
 }
-inline EncapStatus l2dsr_v6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
+SLUICE_ALWAYS_INLINE EncapStatus l2dsr_v6(Packet& p, const ParsedPacket& pp, const EncapParams& e)
 {
     return encapsulate<Encap::kL2Dsr, SLUICE_FAMILY_IPV6, SLUICE_FAMILY_IPV6>(p, pp, e);
 }
