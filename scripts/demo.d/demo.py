@@ -351,6 +351,7 @@ class Demo:
 
     def change(self):
         t0 = self.step(f"etcd: {DRAIN} state \"draining\", {REMOVE} key deleted")
+        self.long_at_change = {c["port"]: c["ok"] for c in self.read_long()["conns"]}
         self.etcd_put(DRAIN, state="draining")
         self.etcdctl("del", ETCD_PREFIX + ADDR[REMOVE])
 
@@ -418,14 +419,16 @@ class Demo:
         if rc is None or not status or not status["done"]:
             raise Failure(f"the long-lived client did not finish: {self.procs.log('long')}")
         self.ok(t0)
-        print("      backend  state     conns  survived  requests per conn  (each kept its backend)")
+        print("      backend  state     conns  survived  requests after the change  (survived: no error, "
+              "same backend, answered after the change)")
         summary = {}
         for b in BACKENDS:
             conns = [c for c in status["conns"] if c["backend"] == b]
-            good = [c for c in conns if not c["error"] and c["other"] == 0]
+            after = [c["ok"] - self.long_at_change.get(c["port"], 0) for c in conns]
+            good = [c for c, n in zip(conns, after) if not c["error"] and c["other"] == 0 and n > 0]
             state = {DRAIN: "draining", REMOVE: "removed"}.get(b, "active")
-            reqs = "-" if not conns else f"{min(c['ok'] for c in conns)}..{max(c['ok'] for c in conns)}"
-            print(f"      {b:<8} {state:<9} {len(conns):>5}  {len(good):>8}  {reqs:>17}")
+            reqs = "-" if not conns else " ".join(str(n) for n in after)
+            print(f"      {b:<8} {state:<9} {len(conns):>5}  {len(good):>8}  {reqs}")
             summary[b] = (len(conns), len(good), [c["error"] for c in conns if c["error"]])
         return summary
 
