@@ -5,20 +5,62 @@
 
 namespace sluice::daemon {
 
-void DrainTracker::update(const std::vector<discovery::BackendEntry>& desired,
-                          const std::set<model::IpAddress>& api_drains, Clock::time_point now)
+bool DrainTracker::update(const std::vector<discovery::BackendEntry>& desired,
+                          const std::set<model::IpAddress>& api_drains, std::chrono::milliseconds deadline,
+                          Clock::time_point now)
 {
     std::map<model::IpAddress, Mark> next;
+    std::map<model::IpAddress, discovery::BackendEntry> known;
     for (const discovery::BackendEntry& e : desired) {
+        known[e.address] = e;
         const char* source = api_drains.count(e.address) ? kDrainApi
                              : e.draining                ? kDrainDiscovery
                              : e.weight == 0             ? kDrainWeight
                                                          : nullptr;
         if (source == nullptr) continue;
         const auto old = marks_.find(e.address);
-        next[e.address] = Mark{source, old != marks_.end() ? old->second.since : now};
+        next[e.address] = Mark{source, old != marks_.end() ? old->second.since : now, std::nullopt};
+    }
+    bool changed = false;
+    // Departed: those that left since the last update, and those still
+    // within their deadline. A departed backend that came back is in `known`.
+    std::map<model::IpAddress, Mark> departed;
+    for (const auto& [address, mark] : marks_) {
+        if (mark.departed) departed[address] = mark;
+    }
+    for (const auto& [address, entry] : known_) {
+        if (known.count(address) || departed.count(address)) continue;
+        const auto old = marks_.find(address);  // an earlier drain keeps its start: no new grace period
+        departed[address] = Mark{kDrainRemoved, old != marks_.end() ? old->second.since : now, entry};
+        changed = true;
+    }
+    for (auto& [address, mark] : departed) {
+        if (known.count(address)) {
+            changed = true;  // came back
+        } else if (now >= mark.since + deadline) {
+            changed = true;  // past the deadline: forgotten
+        } else {
+            next[address] = std::move(mark);
+        }
     }
     marks_ = std::move(next);
+    known_ = std::move(known);
+    return changed;
+}
+
+std::vector<discovery::BackendEntry> DrainTracker::departed() const
+{
+    std::vector<discovery::BackendEntry> out;
+    for (const auto& [address, mark] : marks_) {
+        if (mark.departed) out.push_back(*mark.departed);
+    }
+    return out;
+}
+
+void DrainTracker::forget_departed(const model::IpAddress& address)
+{
+    const auto it = marks_.find(address);
+    if (it != marks_.end() && it->second.departed) marks_.erase(it);
 }
 
 const DrainTracker::Mark* DrainTracker::find(const model::IpAddress& address) const

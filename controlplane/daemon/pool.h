@@ -24,23 +24,39 @@ using Clock = std::chrono::steady_clock;
 inline constexpr const char* kDrainDiscovery = "discovery";  // the source said state = draining
 inline constexpr const char* kDrainApi = "api";              // set_drain from the admin API
 inline constexpr const char* kDrainWeight = "weight";        // discovered or configured weight 0
+inline constexpr const char* kDrainRemoved = "removed";      // left the discovered set (etcd key deleted, ...)
 
 // When each draining backend of one service started draining. A backend
 // drains while any source asks for it; its deadline counts from the first
 // moment, so a drain that changes source (discovery, then the API) does not
-// restart the clock. Control thread only; not thread-safe.
+// restart the clock. A backend that leaves the discovered set is not
+// dropped at once (its established flows would re-pick and be reset): it is
+// kept as "departed", with its last known entry, draining with source
+// kDrainRemoved until the deadline, then forgotten. Control thread only;
+// not thread-safe.
 class DrainTracker {
 public:
     struct Mark {
-        std::string source;     // kDrain*; the API wins over discovery over weight
+        std::string source;     // kDrain*; removed wins over the API over discovery over weight
         Clock::time_point since;
+        std::optional<discovery::BackendEntry> departed;  // kDrainRemoved only: its last discovered entry
     };
 
     // Recomputes the marks for `desired` (the discovered set) and the
-    // API's drain requests at `now`: new drains start, ended drains and
-    // departed backends are forgotten.
-    void update(const std::vector<discovery::BackendEntry>& desired,
-                const std::set<model::IpAddress>& api_drains, Clock::time_point now);
+    // API's drain requests at `now`: new drains start, ended drains are
+    // forgotten; a backend that left `desired` since the last update drains
+    // as departed from now (or from the start of a drain already running),
+    // and is forgotten once `deadline` has passed. A departed backend that
+    // comes back is discovered again (draining only if a source says so).
+    // Returns true when the departed set changed (health targets follow it).
+    bool update(const std::vector<discovery::BackendEntry>& desired, const std::set<model::IpAddress>& api_drains,
+                std::chrono::milliseconds deadline, Clock::time_point now);
+
+    // The departed backends still draining, by address.
+    std::vector<discovery::BackendEntry> departed() const;
+    // Forgets a departed backend before its deadline (removed and failing
+    // its health check: see ServiceManager::compose_locked).
+    void forget_departed(const model::IpAddress& address);
 
     const Mark* find(const model::IpAddress& address) const;
     bool expired(const model::IpAddress& address, std::chrono::milliseconds deadline, Clock::time_point now) const;
@@ -49,6 +65,7 @@ public:
 
 private:
     std::map<model::IpAddress, Mark> marks_;
+    std::map<model::IpAddress, discovery::BackendEntry> known_;  // `desired` at the last update
 };
 
 // One discovered backend with what the manager knows of it.

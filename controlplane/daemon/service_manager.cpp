@@ -285,12 +285,19 @@ void ServiceManager::on_health(const health::TargetKey& key)
     wake();
 }
 
-void ServiceManager::sync_targets_locked(ServiceState& st)
+void ServiceManager::sync_targets_locked(ServiceState& st, Clock::time_point now)
 {
     st.targets_stale = false;
+    static const std::vector<discovery::BackendEntry> kNone;
+    const auto& desired = st.desired ? st.desired->backends : kNone;
+    // Departures first: a removed backend keeps its probe (and the health it
+    // had) while it drains, so one that is also down can leave at once.
+    st.drains.update(desired, st.api_drains, st.config.drain_deadline, now);
+    std::vector<discovery::BackendEntry> probed = desired;
+    for (const discovery::BackendEntry& e : st.drains.departed()) probed.push_back(e);
     std::map<model::IpAddress, health::Target> want;
-    if (has_check(st.config) && st.desired) {
-        for (const discovery::BackendEntry& e : st.desired->backends) {
+    if (has_check(st.config)) {
+        for (const discovery::BackendEntry& e : probed) {
             model::Backend b;
             b.address = e.address;
             if (e.port != 0) b.port = e.port;
@@ -329,22 +336,35 @@ model::Config ServiceManager::compose_locked(Clock::time_point now, const std::v
         ServiceState& st = *services_.at(s.name);
         static const std::vector<discovery::BackendEntry> kNone;
         const auto& desired = st.desired ? st.desired->backends : kNone;
-        st.drains.update(desired, st.api_drains, now);
-        if (auto at = st.drains.next_expiry(s.drain_deadline, now); at && (!next_expiry_ || *at < *next_expiry_)) {
-            next_expiry_ = at;
-        }
+        if (st.drains.update(desired, st.api_drains, s.drain_deadline, now)) st.targets_stale = true;
+        const auto health_of = [&](const model::IpAddress& address) {
+            const auto t = st.targets.find(address);
+            if (t == st.targets.end()) return health::HealthState::kUnknown;
+            const auto h = states.find(t->second.key);
+            return h == states.end() ? health::HealthState::kUnknown : h->second;
+        };
         std::vector<Candidate> candidates;
         for (const discovery::BackendEntry& e : desired) {
-            Candidate c{e, !has_check(s), st.drains.find(e.address) != nullptr,
-                        st.drains.expired(e.address, s.drain_deadline, now)};
-            if (!c.healthy) {
-                const auto t = st.targets.find(e.address);
-                if (t != st.targets.end()) {
-                    const auto h = states.find(t->second.key);
-                    c.healthy = h != states.end() && h->second == health::HealthState::kHealthy;
-                }
+            candidates.push_back(Candidate{e, !has_check(s) || health_of(e.address) == health::HealthState::kHealthy,
+                                           st.drains.find(e.address) != nullptr,
+                                           st.drains.expired(e.address, s.drain_deadline, now)});
+        }
+        // Removed backends drain like any other (their flows stay until the
+        // deadline), except one whose check has failed: it most likely left
+        // because it died, and holding its flows would only turn a prompt
+        // reset into a hang. Unknown health (no probe answered yet) keeps it.
+        for (const discovery::BackendEntry& e : st.drains.departed()) {
+            if (has_check(s) && health_of(e.address) == health::HealthState::kUnhealthy) {
+                st.drains.forget_departed(e.address);
+                st.targets_stale = true;
+                log_(LogSeverity::kInfo, "service=" + s.name + " backend=" + e.address.to_string() +
+                                             " msg=\"removed and failing its check: leaves at once\"");
+                continue;
             }
-            candidates.push_back(c);
+            candidates.push_back(Candidate{e, false, true, false});
+        }
+        if (auto at = st.drains.next_expiry(s.drain_deadline, now); at && (!next_expiry_ || *at < *next_expiry_)) {
+            next_expiry_ = at;
         }
         Pool pool = build_pool(candidates, s.on_all_backends_down);
         model::Service resolved = s;
@@ -366,7 +386,7 @@ std::chrono::milliseconds ServiceManager::process()
     {
         std::lock_guard lock(mu_);
         for (auto& [name, st] : services_) {
-            if (st->targets_stale) sync_targets_locked(*st);
+            if (st->targets_stale) sync_targets_locked(*st, now);
         }
         if (next_expiry_ && now >= *next_expiry_) mark_dirty_locked(now);
         if (retry_at_ && now >= *retry_at_) {

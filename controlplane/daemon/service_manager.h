@@ -127,7 +127,9 @@ private:
     // static backends) and syncs health targets. mu_ held.
     model::Config compose_locked(Clock::time_point now, const std::vector<health::TargetStatus>& health,
                                  std::vector<health::PoolMode>& modes);
-    void sync_targets_locked(ServiceState& state);
+    // Health targets follow the desired set plus the departed (removed,
+    // still draining) backends. mu_ held.
+    void sync_targets_locked(ServiceState& state, Clock::time_point now);
     void persist(const std::string& service, const discovery::BackendSet& set) const;
     std::optional<discovery::BackendSet> load_persisted(const std::string& service) const;
     Result<void> publish_now();

@@ -88,48 +88,52 @@ std::vector<api::ServiceView> ServiceManager::view(const driver::DataplaneStats&
                 if (id != SLUICE_BACKEND_NONE) ++slots[id];
             }
         }
-        if (st.desired) {
-            for (const discovery::BackendEntry& e : st.desired->backends) {
-                api::BackendView b;
-                b.address = e.address.to_string();
-                b.port = e.port;
-                b.weight = e.weight;
-                if (const DrainTracker::Mark* mark = st.drains.find(e.address)) {
-                    b.draining = true;
-                    b.drain_source = mark->source;
-                }
-                if (s.health_check.type == model::HealthCheckType::kNone) {
-                    b.health = "none";
-                } else if (const auto t = st.targets.find(e.address); t != st.targets.end()) {
-                    const auto h = health.find(t->second.key);
-                    if (h == health.end() || h->second.state == health::HealthState::kUnknown) {
-                        b.health = "unknown";
-                    } else {
-                        b.health = h->second.state == health::HealthState::kHealthy ? "up" : "down";
-                        b.health_error = h->second.last_error;
-                    }
-                } else {
-                    b.health = "unknown";
-                }
-                if (ps) {
-                    for (const auto& pb : ps->backends) {
-                        if (pb.address != e.address) continue;
-                        b.backend_id = pb.id;
-                        b.slots = slots[pb.id];
-                        b.in_table = b.slots > 0;
-                        if (const auto c = sent.find(pb.id); c != sent.end()) {
-                            b.packets = c->second.packets;
-                            b.bytes = c->second.bytes;
-                        }
-                    }
-                }
-                // The data plane counts per backend, not per VIP: a VIP's
-                // traffic is what its backends were sent.
-                v.packets += b.packets;
-                v.bytes += b.bytes;
-                v.backends.push_back(std::move(b));
+        // The discovered backends, then the departed ones still draining
+        // (drain_source "removed"; not in the discovered or persisted set).
+        const auto add_backend = [&](const discovery::BackendEntry& e) {
+            api::BackendView b;
+            b.address = e.address.to_string();
+            b.port = e.port;
+            b.weight = e.weight;
+            if (const DrainTracker::Mark* mark = st.drains.find(e.address)) {
+                b.draining = true;
+                b.drain_source = mark->source;
             }
+            if (s.health_check.type == model::HealthCheckType::kNone) {
+                b.health = "none";
+            } else if (const auto t = st.targets.find(e.address); t != st.targets.end()) {
+                const auto h = health.find(t->second.key);
+                if (h == health.end() || h->second.state == health::HealthState::kUnknown) {
+                    b.health = "unknown";
+                } else {
+                    b.health = h->second.state == health::HealthState::kHealthy ? "up" : "down";
+                    b.health_error = h->second.last_error;
+                }
+            } else {
+                b.health = "unknown";
+            }
+            if (ps) {
+                for (const auto& pb : ps->backends) {
+                    if (pb.address != e.address) continue;
+                    b.backend_id = pb.id;
+                    b.slots = slots[pb.id];
+                    b.in_table = b.slots > 0;
+                    if (const auto c = sent.find(pb.id); c != sent.end()) {
+                        b.packets = c->second.packets;
+                        b.bytes = c->second.bytes;
+                    }
+                }
+            }
+            // The data plane counts per backend, not per VIP: a VIP's
+            // traffic is what its backends were sent.
+            v.packets += b.packets;
+            v.bytes += b.bytes;
+            v.backends.push_back(std::move(b));
+        };
+        if (st.desired) {
+            for (const discovery::BackendEntry& e : st.desired->backends) add_backend(e);
         }
+        for (const discovery::BackendEntry& e : st.drains.departed()) add_backend(e);
         out.push_back(std::move(v));
     }
     return out;

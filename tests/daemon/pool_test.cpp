@@ -24,19 +24,88 @@ TEST(DrainTracker, DeadlineCountsFromTheFirstRequest)
     DrainTracker t;
     const auto t0 = Clock::now();
     const auto a = *model::parse_ip_address("10.0.0.1");
-    t.update({entry("10.0.0.1", 100, true)}, {}, t0);
+    t.update({entry("10.0.0.1", 100, true)}, {}, 10s, t0);
     ASSERT_NE(t.find(a), nullptr);
     EXPECT_EQ(t.find(a)->source, std::string(kDrainDiscovery));
-    t.update({entry("10.0.0.1")}, {a}, t0 + 5s);
+    t.update({entry("10.0.0.1")}, {a}, 10s, t0 + 5s);
     EXPECT_EQ(t.find(a)->source, std::string(kDrainApi));
     EXPECT_EQ(t.find(a)->since, t0);
     EXPECT_FALSE(t.expired(a, 10s, t0 + 9s));
     EXPECT_TRUE(t.expired(a, 10s, t0 + 10s));
     EXPECT_EQ(t.next_expiry(10s, t0 + 1s), t0 + 10s);
-    t.update({entry("10.0.0.1", 0)}, {}, t0 + 6s);  // weight 0 drains too
+    t.update({entry("10.0.0.1", 0)}, {}, 10s, t0 + 6s);  // weight 0 drains too
     EXPECT_EQ(t.find(a)->source, std::string(kDrainWeight));
-    t.update({entry("10.0.0.1")}, {}, t0 + 7s);
+    t.update({entry("10.0.0.1")}, {}, 10s, t0 + 7s);
     EXPECT_EQ(t.find(a), nullptr);
+}
+
+// A backend that leaves the discovered set drains (source "removed", its
+// last entry kept) from the moment it left, and is forgotten once the
+// deadline has passed: removal -> draining -> expiry -> gone.
+TEST(DrainTracker, RemovedBackendDrainsUntilTheDeadlineThenIsForgotten)
+{
+    DrainTracker t;
+    const auto t0 = Clock::now();
+    const auto a = *model::parse_ip_address("10.0.0.1");
+    EXPECT_FALSE(t.update({entry("10.0.0.1", 70), entry("10.0.0.2")}, {}, 10s, t0));
+    EXPECT_EQ(t.find(a), nullptr);
+    EXPECT_TRUE(t.update({entry("10.0.0.2")}, {}, 10s, t0 + 1s));  // removed
+    ASSERT_NE(t.find(a), nullptr);
+    EXPECT_EQ(t.find(a)->source, std::string(kDrainRemoved));
+    EXPECT_EQ(t.find(a)->since, t0 + 1s);
+    ASSERT_EQ(t.departed().size(), 1u);
+    EXPECT_EQ(t.departed()[0], entry("10.0.0.1", 70));
+    EXPECT_EQ(t.next_expiry(10s, t0 + 2s), t0 + 11s);
+    EXPECT_FALSE(t.update({entry("10.0.0.2")}, {}, 10s, t0 + 10s));  // still draining, unchanged
+    EXPECT_EQ(t.departed().size(), 1u);
+    EXPECT_TRUE(t.update({entry("10.0.0.2")}, {}, 10s, t0 + 11s));   // past the deadline
+    EXPECT_EQ(t.find(a), nullptr);
+    EXPECT_TRUE(t.departed().empty());
+    EXPECT_FALSE(t.update({entry("10.0.0.2")}, {}, 10s, t0 + 12s));  // and stays forgotten
+    EXPECT_EQ(t.find(a), nullptr);
+}
+
+// A removed backend that comes back before its deadline is an ordinary
+// (not draining) backend again; removed again later, its clock restarts.
+TEST(DrainTracker, RemovedBackendThatReturnsIsNormalAgain)
+{
+    DrainTracker t;
+    const auto t0 = Clock::now();
+    const auto a = *model::parse_ip_address("10.0.0.1");
+    t.update({entry("10.0.0.1"), entry("10.0.0.2")}, {}, 10s, t0);
+    t.update({entry("10.0.0.2")}, {}, 10s, t0 + 1s);
+    ASSERT_NE(t.find(a), nullptr);
+    EXPECT_TRUE(t.update({entry("10.0.0.1"), entry("10.0.0.2")}, {}, 10s, t0 + 5s));  // back
+    EXPECT_EQ(t.find(a), nullptr);
+    EXPECT_TRUE(t.departed().empty());
+    t.update({entry("10.0.0.2")}, {}, 10s, t0 + 20s);
+    ASSERT_NE(t.find(a), nullptr);
+    EXPECT_EQ(t.find(a)->since, t0 + 20s);
+}
+
+// A backend already draining when it is removed keeps its drain's start:
+// removal gives no new grace period, and one whose drain expired leaves at
+// once. forget_departed drops a departed backend before its deadline.
+TEST(DrainTracker, RemovalKeepsAnEarlierDrainsClock)
+{
+    DrainTracker t;
+    const auto t0 = Clock::now();
+    const auto a = *model::parse_ip_address("10.0.0.1");
+    const auto b = *model::parse_ip_address("10.0.0.3");
+    t.update({entry("10.0.0.1"), entry("10.0.0.2"), entry("10.0.0.3")}, {a}, 10s, t0);
+    t.update({entry("10.0.0.2")}, {a}, 10s, t0 + 4s);
+    ASSERT_NE(t.find(a), nullptr);
+    EXPECT_EQ(t.find(a)->source, std::string(kDrainRemoved));
+    EXPECT_EQ(t.find(a)->since, t0);
+    EXPECT_EQ(t.departed().size(), 2u);
+    t.forget_departed(b);
+    EXPECT_EQ(t.find(b), nullptr);
+    t.update({entry("10.0.0.2")}, {a}, 10s, t0 + 5s);
+    EXPECT_EQ(t.find(b), nullptr);
+    DrainTracker late;
+    late.update({entry("10.0.0.1"), entry("10.0.0.2")}, {a}, 10s, t0);
+    late.update({entry("10.0.0.2")}, {a}, 10s, t0 + 30s);  // drained past its deadline, then removed
+    EXPECT_EQ(late.find(a), nullptr);
 }
 
 // Draining backends stay in the plan input as draining (no slots) until

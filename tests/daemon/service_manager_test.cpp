@@ -10,6 +10,7 @@
 
 #include "../discovery/etcd_server.h"
 #include "config_text.h"
+#include "daemon/state_file.h"
 #include "harness.h"
 #include "test_env.h"
 
@@ -102,8 +103,9 @@ TEST(ServiceManager, EtcdChangesArePublished)
     EXPECT_EQ(empty_slots(got.plan, "api"), 0u);
     EXPECT_GT(slots_of(got.plan, "api", "10.0.0.1"), slots_of(got.plan, "api", "10.0.0.2"));  // weight 100 vs 50
 
+    // A deleted key drains (drain_deadline 300 s here): see RemovedBackendDrainsUntilDeadline.
     ASSERT_TRUE(etcd.del(prefix + "a"));
-    EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.2"; }, kBound));
+    EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.1~ 10.0.0.2"; }, kBound));
 
     // Outage: the set stays, the view says "stale".
     const size_t before = fake.count();
@@ -114,8 +116,70 @@ TEST(ServiceManager, EtcdChangesArePublished)
             return !v.empty() && v[0].discovery_state == "stale";
         },
         kBound));
-    EXPECT_EQ(backends_text(fake.last().plan, "api"), "10.0.0.2");
+    EXPECT_EQ(backends_text(fake.last().plan, "api"), "10.0.0.1~ 10.0.0.2");
     EXPECT_LE(fake.count(), before + 1);
+}
+
+// An etcd key deleted: the next plan keeps the backend as draining (weight
+// 0, no slot, drain_source "removed" in the view, not persisted as part of
+// the set) until drain_deadline, then it leaves the plan. One that comes
+// back before its deadline owns slots again.
+TEST(ServiceManager, RemovedBackendDrainsUntilDeadline)
+{
+    SLUICE_REQUIRE(dt::have_program(dt::kEtcd) && dt::have_program(dt::kEtcdctl), "etcd and etcdctl");
+    dt::EtcdServer etcd;
+    ASSERT_TRUE(etcd.start()) << dt::read_file(etcd.log_path());
+    dt::TempDir state;
+    const std::string prefix = "/sluice/services/api/";
+    for (const char* k : {"a", "b", "c"}) {
+        ASSERT_TRUE(etcd.put(prefix + k, etcd_backend(std::string("10.0.0.") + std::to_string(k[0] - 'a' + 1))));
+    }
+    ManagerOptions options;
+    options.state_dir = state.path();
+    ManagerRunner runner(options);
+    auto config = load(std::string(kNode) +
+                       service("api", "192.0.2.10:80",
+                               "health_check = { type = \"none\" }\ndiscovery = { type = \"etcd\", endpoints = [\"" +
+                                   etcd.url() + "\"], prefix = \"" + prefix + "\" }"));
+    config.services[0].drain_deadline = 800ms;
+    ASSERT_TRUE(runner.start(config).ok());
+    auto& fake = runner.driver();
+    ASSERT_TRUE(fake.wait_for(
+        [](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.2 10.0.0.3"; }, kBound));
+
+    const auto del_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(etcd.del(prefix + "b"));
+    FakeDriver::Published got;
+    ASSERT_TRUE(fake.wait_for(
+        [](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.2~ 10.0.0.3"; }, kBound, &got));
+    EXPECT_EQ(slots_of(got.plan, "api", "10.0.0.2"), 0u);
+    EXPECT_EQ(find_service(got.plan, "api")->backends[1].weight, 0u);
+    EXPECT_EQ(empty_slots(got.plan, "api"), 0u);
+    EXPECT_TRUE(dt::wait_until(
+        [&] {
+            const auto v = runner.manager().view({});
+            return v.size() == 1 && v[0].backends.size() == 3 && v[0].backends[2].address == "10.0.0.2" &&
+                   v[0].backends[2].draining && v[0].backends[2].drain_source == "removed" &&
+                   !v[0].backends[2].in_table;
+        },
+        kBound));
+    auto saved = read_state_file(state.path(), "api");
+    ASSERT_TRUE(saved.ok() && *saved);
+    EXPECT_EQ((*saved)->backends.size(), 2u);  // the discovered set only
+
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.3"; }, kBound,
+                              &got));
+    EXPECT_GE(got.at - del_at, 800ms);
+    EXPECT_EQ(runner.manager().view({})[0].backends.size(), 2u);  // forgotten
+
+    // Back before the deadline: active again, with slots.
+    ASSERT_TRUE(etcd.del(prefix + "c"));
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.3~"; }, kBound));
+    ASSERT_TRUE(etcd.put(prefix + "c", etcd_backend("10.0.0.3")));
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.3"; }, kBound,
+                              &got));
+    EXPECT_GT(slots_of(got.plan, "api", "10.0.0.3"), 0u);
+    EXPECT_FALSE(runner.manager().view({})[0].backends[1].draining);
 }
 
 // A backend whose TCP check fails leaves the plan within fall x interval
