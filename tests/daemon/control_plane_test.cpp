@@ -55,6 +55,8 @@ std::string two_services()
 }
 
 // A good reload applies live: a service added, one changed, one removed.
+// A backend the reload drops from a service drains (source "removed") until
+// drain_deadline, like one that leaves discovery.
 TEST(ControlPlane, ReloadAppliesServiceChanges)
 {
     Fixture f(two_services());
@@ -70,7 +72,7 @@ TEST(ControlPlane, ReloadAppliesServiceChanges)
     EXPECT_TRUE(r->applied);
     EXPECT_TRUE(fake.wait_for(
         [](const auto& p) {
-            return p.services.size() == 2 && backends_text(p, "a") == "10.0.0.2 10.0.0.3" &&
+            return p.services.size() == 2 && backends_text(p, "a") == "10.0.0.1~ 10.0.0.2 10.0.0.3" &&
                    backends_text(p, "c") == "10.0.2.1";
         },
         kBound));

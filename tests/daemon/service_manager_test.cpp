@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "../discovery/etcd_server.h"
 #include "config_text.h"
 #include "daemon/state_file.h"
@@ -220,6 +222,40 @@ TEST(ServiceManager, UnhealthyBackendLeavesAndReturns)
 
     Listener back("127.0.0.2", port_two);
     EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1 127.0.0.2"; }, kBound));
+}
+
+// A removed backend keeps its health probe while it drains; once that check
+// fails it leaves the plan at once instead of at drain_deadline (300 s).
+TEST(ServiceManager, RemovedBackendFailingItsCheckLeavesAtOnce)
+{
+    Listener one("127.0.0.1");
+    auto two = std::make_unique<Listener>("127.0.0.2");
+    const std::string hc = "health_check = { type = \"tcp\", interval_ms = 100, timeout_ms = 50, rise = 1, fall = 2 }";
+    const auto backend = [](const char* address, uint16_t port) {
+        return std::string("{ address = \"") + address + "\", port = " + std::to_string(port) + " }";
+    };
+    auto config = load(std::string(kNode) +
+                       service("web", "192.0.2.10:80",
+                               hc + "\nbackends = [ " + backend("10.0.0.1", one.port()) + ", " +
+                                   backend("10.0.0.2", two->port()) + " ]"));
+    to_loopback(config);
+    ManagerRunner runner;
+    ASSERT_TRUE(runner.start(config).ok());
+    auto& fake = runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1 127.0.0.2"; }, kBound));
+
+    auto smaller = load(std::string(kNode) + service("web", "192.0.2.10:80",
+                                                     hc + "\nbackends = [ " + backend("10.0.0.1", one.port()) + " ]"));
+    to_loopback(smaller);
+    ASSERT_TRUE(runner.manager().apply(smaller).ok());
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1 127.0.0.2~"; }, kBound));
+    std::this_thread::sleep_for(300ms);  // still probed and up: still draining
+    EXPECT_EQ(backends_text(fake.last().plan, "web"), "127.0.0.1 127.0.0.2~");
+    EXPECT_EQ(runner.manager().view({})[0].backends[1].health, "up");
+
+    two.reset();  // connection refused from now on
+    EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1"; }, kBound));
+    EXPECT_TRUE(dt::wait_until([&] { return runner.manager().view({})[0].backends.size() == 1; }, kBound));
 }
 
 // Draining (API or discovery) keeps a backend in the plan, VALID|DRAINING
