@@ -105,7 +105,9 @@ public:
                 m->data_off = static_cast<uint16_t>(views[k].data - static_cast<uint8_t*>(m->buf_addr));
                 m->data_len = static_cast<uint16_t>(views[k].len);
                 m->pkt_len = views[k].len;
-                dest[i] = v.port;
+                // An ICMP reply built in place of an oversized packet is
+                // counted as a drop already (see kDestCountedFlag).
+                dest[i] = v.counted_as_tx() ? v.port : static_cast<uint16_t>(v.port | kDestCountedFlag);
                 break;
             case core::Action::kException:
                 dest[i] = kDestException;

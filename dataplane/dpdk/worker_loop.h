@@ -28,6 +28,12 @@ inline constexpr uint16_t kMaxRxQueuesPerWorker = 8;
 inline constexpr uint16_t kDestDrop = 0xFFFF;       // counted by the pipeline, freed by the loop
 inline constexpr uint16_t kDestException = 0xFFFE;  // to the exception (TAP) port of the arrival port
 inline constexpr uint16_t kDestControl = 0xFFFD;    // to the control thread (ARP/ND) via control_ring
+// OR'ed into a port: the packet is already counted as a drop (the ICMP
+// "fragmentation needed"/"packet too big" built in place of an oversized
+// packet, counted as MTU_EXCEEDED), so a full TX queue frees it without
+// touching tx_packets, which never counted it.
+inline constexpr uint16_t kDestCountedFlag = 0x4000;
+static_assert(RTE_MAX_ETHPORTS < kDestCountedFlag, "port ids must not reach the flag bit");
 
 struct RxQueueRef {
     uint16_t port = 0;
@@ -105,6 +111,17 @@ static inline void send_to_control(WorkerLoop& w, rte_mbuf** pkts, uint16_t n)
     }
 }
 
+// Sends the ICMP replies of one burst (rare: only oversized packets with
+// DF). They are counted already, so what the queue refuses is just freed.
+static inline void send_counted_replies(WorkerLoop& w, rte_mbuf** pkts, const uint16_t* ports, uint16_t n)
+{
+    for (uint16_t i = 0; i < n; ++i) {
+        if (rte_eth_tx_burst(ports[i], w.tx_queue, &pkts[i], 1) == 0) {
+            rte_pktmbuf_free(pkts[i]);
+        }
+    }
+}
+
 // Stages `n` processed packets received on `rxq` by destination and
 // transmits them. Packets bound for kDestDrop are freed in bulk (the
 // pipeline counted them).
@@ -114,6 +131,9 @@ static inline void dispatch_burst(WorkerLoop& w, const RxQueueRef& rxq, rte_mbuf
     rte_mbuf* dropped[kBurstSize];
     rte_mbuf* exceptions[kBurstSize];
     rte_mbuf* control[kBurstSize];
+    rte_mbuf* replies[kBurstSize];
+    uint16_t reply_ports[kBurstSize];
+    uint16_t n_replies = 0;
     uint16_t n_dropped = 0;
     uint16_t n_exceptions = 0;
     uint16_t n_control = 0;
@@ -127,6 +147,11 @@ static inline void dispatch_burst(WorkerLoop& w, const RxQueueRef& rxq, rte_mbuf
         if (port == kDestControl) {
             pkts[i]->port = rxq.port;
             control[n_control++] = pkts[i];
+            continue;
+        }
+        if (unlikely((port & kDestCountedFlag) != 0 && port != kDestDrop)) {
+            reply_ports[n_replies] = static_cast<uint16_t>(port & ~kDestCountedFlag);
+            replies[n_replies++] = pkts[i];
             continue;
         }
         if (unlikely(port >= RTE_MAX_ETHPORTS)) {
@@ -143,6 +168,9 @@ static inline void dispatch_burst(WorkerLoop& w, const RxQueueRef& rxq, rte_mbuf
     }
     for (uint16_t t = 0; t < n_touched; ++t) {
         flush_port(w, w.touched[t]);
+    }
+    if (unlikely(n_replies != 0)) {
+        send_counted_replies(w, replies, reply_ports, n_replies);
     }
     if (unlikely(n_exceptions != 0)) {
         send_exceptions(w, rxq.exception_port, exceptions, n_exceptions);

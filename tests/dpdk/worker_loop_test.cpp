@@ -110,3 +110,87 @@ TEST(WorkerLoop, PartialTxIsFreedAndCounted)
 }
 
 }  // namespace
+
+namespace {
+
+// Stands in for sluice's pipeline answering every packet with an ICMP
+// "fragmentation needed" built in place: counted as an MTU_EXCEEDED drop,
+// sent back out of the arrival port.
+class IcmpReplyPipeline {
+public:
+    explicit IcmpReplyPipeline(sluice_stats* stats) : stats_(stats) {}
+    void begin_iteration() {}
+    void end_iteration() {}
+    void process(rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint16_t* dest)
+    {
+        (void)pkts;
+        for (uint16_t i = 0; i < n; ++i) {
+            dest[i] = static_cast<uint16_t>(in_port | sluice::dpdk::kDestCountedFlag);
+        }
+        stats_->rx_packets += n;
+        stats_->drops[SLUICE_DROP_MTU_EXCEEDED] += n;
+    }
+
+private:
+    sluice_stats* stats_;
+};
+
+struct ReplyLoopArgs {
+    WorkerLoop* loop;
+    IcmpReplyPipeline* pipeline;
+    std::atomic<bool>* stop;
+};
+
+int reply_loop_entry(void* arg)
+{
+    auto* a = static_cast<ReplyLoopArgs*>(arg);
+    sluice::dpdk::run_worker_loop(*a->loop, *a->pipeline, *a->stop);
+    return 0;
+}
+
+// ICMP replies that meet a full TX queue are freed without touching
+// tx_packets (which never counted them) and without a second drop: each
+// packet stays exactly one MTU_EXCEEDED drop, and none leaks.
+TEST(WorkerLoop, RefusedIcmpRepliesStayOneDrop)
+{
+    rte_mempool* pool = rte_pktmbuf_pool_create("wl_reply_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ASSERT_NE(pool, nullptr);
+    RingPort rp = make_ring_port("wl_reply_ring", pool, 16);  // holds 15
+    constexpr unsigned kPackets = 100;
+    for (unsigned i = 0; i < kPackets; ++i) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        ASSERT_NE(m, nullptr);
+        std::memset(rte_pktmbuf_mtod(m, void*), 0, 60);
+        m->data_len = m->pkt_len = 60;
+        ASSERT_EQ(rte_ring_enqueue(rp.rx, m), 0);
+    }
+    sluice_stats stats{};
+    WorkerLoop loop;
+    loop.stats = &stats;
+    loop.rx_count = 1;
+    loop.rx[0] = {rp.port, 0};
+    IcmpReplyPipeline pipeline(&stats);
+    std::atomic<bool> stop{false};
+    ReplyLoopArgs args{&loop, &pipeline, &stop};
+    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    ASSERT_EQ(rte_eal_remote_launch(reply_loop_entry, &args, lcore), 0);
+    for (int spin = 0; spin < 2000 && rte_ring_count(rp.rx) != 0; ++spin) {
+        rte_delay_ms(1);
+    }
+    rte_delay_ms(10);
+    stop.store(true);
+    ASSERT_EQ(rte_eal_wait_lcore(lcore), 0);
+
+    EXPECT_EQ(rte_ring_count(rp.tx), 15u);
+    EXPECT_EQ(stats.rx_packets, kPackets);
+    EXPECT_EQ(stats.tx_packets, 0u);
+    EXPECT_EQ(stats.drops[SLUICE_DROP_MTU_EXCEEDED], kPackets);
+    EXPECT_EQ(stats.drops[SLUICE_DROP_TX_FULL], 0u);
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(rp.tx, reinterpret_cast<void**>(&m)) == 0) {
+        rte_pktmbuf_free(m);
+    }
+    EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
+}
+
+}  // namespace
