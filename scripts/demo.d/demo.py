@@ -357,8 +357,10 @@ class Demo:
 
         def applied():
             backends = {b["address"]: b for b in self.ctl("backends", SERVICE, as_json=True).get("backends", [])}
-            d = backends.get(ADDR[DRAIN])
-            return ADDR[REMOVE] not in backends and d and d.get("draining") and not d.get("in_table")
+            d, r = backends.get(ADDR[DRAIN]), backends.get(ADDR[REMOVE])
+            # The removed b4 drains too (drain_source "removed") until drain_deadline_s.
+            return (d and d.get("draining") and not d.get("in_table") and r and r.get("draining")
+                    and r.get("drain_source") == "removed" and not r.get("in_table"))
         self.wait_for("the change to be published", applied, 10)
         self.ok(t0, " (published)")
         print(f"      etcdctl put {ETCD_PREFIX}{ADDR[DRAIN]} '{json.dumps({'address': ADDR[DRAIN], 'state': 'draining'})}'")
@@ -521,14 +523,13 @@ def main():
               f"{seen2.get(DRAIN, 0)} to {DRAIN}, {seen2.get(REMOVE, 0)} to {REMOVE}"
               + (" (both avoided)" if avoided else " (NOT avoided)"))
         print(f"  long-lived on the draining {DRAIN}: {summary[DRAIN][1]}/{summary[DRAIN][0]} survived")
+        removed_ok = removed[0] == removed[1]
         print(f"  long-lived on the removed {REMOVE}: {removed[1]}/{removed[0]} survived"
-              + ("" if removed[0] == removed[1] else
-                 f" (known gap: sluice forgets a removed backend at once and its flows re-pick elsewhere; "
-                 f"drain before removing; "
-                 f"first error: {removed[2][0] if removed[2] else 'answered by another backend'})"))
+              + ("" if removed_ok else
+                 f" (first error: {removed[2][0] if removed[2] else 'answered by another backend'})"))
         print(f"  long-lived on active backends: {'all survived' if active_ok else 'SOME FAILED'}")
         print(f"  metrics: ip netns exec {NS['lb']} curl -s http://127.0.0.1:{ADMIN_PORT}/metrics")
-        if not (avoided and drained_ok and active_ok):
+        if not (avoided and drained_ok and removed_ok and active_ok):
             raise Failure("new requests reached a drained/removed backend or a long-lived connection failed")
         if args.keep:
             print(f"\n--keep: running until Ctrl-C. Try:\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of scripts/demo, the README's first command: `--quick` on the
 # binaries meson built runs through every step, exits 0, prints the spread
-# table before and after the etcd drain/removal, and leaves no namespace,
+# table before and after the etcd drain/removal, the long-lived connections
+# to the drained b3 and the removed b4 all survive, and leaves no namespace,
 # process or hugepage of its run behind. Also: --xdp refuses (exit 3, says
 # why) and --help works.
 # Exit status: 0 pass, 1 fail, 77 skip (no root or one CPU, only when CI is
@@ -47,6 +48,7 @@ done
 grep -qE '^ *b3 +192\.0\.2\.23 +0 +0\.0% +\(draining\)$' "$out" || fail "new requests reached the draining b3"
 grep -qE '^ *b4 +192\.0\.2\.24 +0 +0\.0% +\(removed\)$' "$out" || fail "new requests reached the removed b4"
 grep -q 'long-lived on the draining b3: \([0-9]*\)/\1 survived' "$out" || fail "long-lived connections to b3 broke"
+grep -q 'long-lived on the removed b4: \([1-9][0-9]*\)/\1 survived$' "$out" || fail "long-lived connections to the removed b4 broke"
 grep -q 'PER SECOND' "$out" || fail "no live sluicectl stats view"
 grep -q 'curl -s http://127.0.0.1:9180/metrics' "$out" || fail "no metrics URL"
 grep -q '^\[13/13\] tearing down .* ok' "$out" || fail "no clean teardown line"
