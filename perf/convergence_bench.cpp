@@ -52,7 +52,12 @@ public:
         {
             std::lock_guard lock(mu_);
             size_t backends = 0;
-            for (const auto& s : plan.services) backends += s.backends.size();
+            // Active backends only: a deleted key leaves its backend
+            // draining (no slots) until drain_deadline, and that counts as
+            // the change having converged.
+            for (const auto& s : plan.services) {
+                for (const auto& b : s.backends) backends += b.draining ? 0 : 1;
+            }
             last_backends_ = backends;
             last_at_ = Clock::now();
             ++count_;
@@ -64,7 +69,8 @@ public:
     sluice::driver::DataplaneStats stats() const override { return {}; }
     void stop() override {}
 
-    // Waits for a publication after `since` whose plan has `backends` backends in total.
+    // Waits for a publication after `since` whose plan has `backends` active
+    // (not draining) backends.
     std::optional<Clock::time_point> wait(size_t backends, uint64_t after_count, std::chrono::milliseconds timeout)
     {
         std::unique_lock lock(mu_);
@@ -257,12 +263,17 @@ int big_rebuild(int services, int backends_per_service)
     const size_t total = static_cast<size_t>(services) * backends_per_service;
     if (!driver.wait(total, 1, 120s)) return 1;  // the first publication after start
     std::vector<double> wall, build, publish;
+    size_t drained = 0;
     for (int i = 0; i < 5; ++i) {
         const uint64_t before = driver.count();
         const auto t0 = Clock::now();
-        // A drain changes one service's table (weight 0) but not the backend count.
-        (void)manager.set_drain("s" + std::to_string(i), "10." + std::to_string(i % 200 + 1) + ".0.1", i % 2 == 0);
-        auto at = driver.wait(total, before, 120s);
+        // A drain changes one service's table (weight 0, no slots): one
+        // active backend fewer. Odd steps undrain a backend that is not
+        // drained, which republishes an unchanged pool.
+        const bool drain = i % 2 == 0;
+        (void)manager.set_drain("s" + std::to_string(i), "10." + std::to_string(i % 200 + 1) + ".0.1", drain);
+        drained += drain ? 1 : 0;
+        auto at = driver.wait(total - drained, before, 120s);
         if (!at) return 1;
         wall.push_back(std::chrono::duration<double, std::milli>(*at - t0).count());
         const auto ps = manager.publish_stats();

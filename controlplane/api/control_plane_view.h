@@ -24,7 +24,7 @@ struct BackendView {
     uint16_t port = 0;             // health-check / service port (0 = the VIP's)
     uint32_t weight = 0;           // configured or discovered weight
     bool draining = false;         // no new flows; established ones stay
-    std::string drain_source;      // "", "discovery", "api", "weight" — who asked for the drain
+    std::string drain_source;      // "", "discovery", "api", "weight", "removed" (left discovery) — who asked for the drain
     std::string health;            // "up", "down", "unknown" (not checked yet), "none" (no check)
     std::string health_error;      // last probe error, "" when none
     bool in_table = false;         // owns Maglev slots now
