@@ -44,17 +44,59 @@ RingPort make_ring_port(const std::string& name, rte_mempool* pool, unsigned tx_
     return p;
 }
 
+template <typename Pipeline>
 struct LoopArgs {
     WorkerLoop* loop;
-    sluice::dpdk::MacSwapPipeline* pipeline;
+    Pipeline* pipeline;
     std::atomic<bool>* stop;
 };
 
+template <typename Pipeline>
 int loop_entry(void* arg)
 {
-    auto* a = static_cast<LoopArgs*>(arg);
+    auto* a = static_cast<LoopArgs<Pipeline>*>(arg);
     sluice::dpdk::run_worker_loop(*a->loop, *a->pipeline, *a->stop);
     return 0;
+}
+
+// Puts `n` zeroed 60-byte frames on the port's RX ring.
+void fill_rx(const RingPort& rp, rte_mempool* pool, unsigned n)
+{
+    for (unsigned i = 0; i < n; ++i) {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        ASSERT_NE(m, nullptr);
+        std::memset(rte_pktmbuf_mtod(m, void*), 0, 60);
+        m->data_len = m->pkt_len = 60;
+        ASSERT_EQ(rte_ring_enqueue(rp.rx, m), 0);
+    }
+}
+
+// Runs `pipeline` in the real worker loop on the second lcore until it has
+// taken every packet from the RX ring (bounded: 2 s), then stops it.
+template <typename Pipeline>
+void run_until_drained(const RingPort& rp, WorkerLoop& loop, Pipeline& pipeline)
+{
+    loop.rx_count = 1;
+    loop.rx[0] = {rp.port, 0};
+    std::atomic<bool> stop{false};
+    LoopArgs<Pipeline> args{&loop, &pipeline, &stop};
+    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+    ASSERT_EQ(rte_eal_remote_launch(loop_entry<Pipeline>, &args, lcore), 0);
+    for (int spin = 0; spin < 2000 && rte_ring_count(rp.rx) != 0; ++spin) {
+        rte_delay_ms(1);
+    }
+    rte_delay_ms(10);
+    stop.store(true);
+    ASSERT_EQ(rte_eal_wait_lcore(lcore), 0);
+}
+
+// Frees what the worker left on the TX ring.
+void drain_tx(const RingPort& rp)
+{
+    rte_mbuf* m = nullptr;
+    while (rte_ring_dequeue(rp.tx, reinterpret_cast<void**>(&m)) == 0) {
+        rte_pktmbuf_free(m);
+    }
 }
 
 // With a TX ring smaller than the offered load, the loop frees what it
@@ -67,31 +109,12 @@ TEST(WorkerLoop, PartialTxIsFreedAndCounted)
     RingPort rp = make_ring_port("wl_ring", pool, 64);  // holds 63
 
     constexpr unsigned kPackets = 500;
-    for (unsigned i = 0; i < kPackets; ++i) {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool);
-        ASSERT_NE(m, nullptr);
-        std::memset(rte_pktmbuf_mtod(m, void*), 0, 60);
-        m->data_len = m->pkt_len = 60;
-        ASSERT_EQ(rte_ring_enqueue(rp.rx, m), 0);
-    }
-
+    ASSERT_NO_FATAL_FAILURE(fill_rx(rp, pool, kPackets));
     sluice_stats stats{};
     WorkerLoop loop;
     loop.stats = &stats;
-    loop.rx_count = 1;
-    loop.rx[0] = {rp.port, 0};
     sluice::dpdk::MacSwapPipeline pipeline(&stats);
-    std::atomic<bool> stop{false};
-    LoopArgs args{&loop, &pipeline, &stop};
-    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
-    ASSERT_EQ(rte_eal_remote_launch(loop_entry, &args, lcore), 0);
-    // Wait (bounded) until the worker has taken every packet.
-    for (int spin = 0; spin < 2000 && rte_ring_count(rp.rx) != 0; ++spin) {
-        rte_delay_ms(1);
-    }
-    rte_delay_ms(10);
-    stop.store(true);
-    ASSERT_EQ(rte_eal_wait_lcore(lcore), 0);
+    ASSERT_NO_FATAL_FAILURE(run_until_drained(rp, loop, pipeline));
 
     const unsigned in_tx_ring = rte_ring_count(rp.tx);
     EXPECT_EQ(stats.rx_packets, kPackets);
@@ -102,16 +125,9 @@ TEST(WorkerLoop, PartialTxIsFreedAndCounted)
 
     // Every mbuf is either in the TX ring or back in the pool: none leaked.
     EXPECT_EQ(rte_mempool_avail_count(pool) + in_tx_ring, 4095u);
-    rte_mbuf* m = nullptr;
-    while (rte_ring_dequeue(rp.tx, reinterpret_cast<void**>(&m)) == 0) {
-        rte_pktmbuf_free(m);
-    }
+    drain_tx(rp);
     EXPECT_EQ(rte_mempool_avail_count(pool), 4095u);
 }
-
-}  // namespace
-
-namespace {
 
 // Stands in for sluice's pipeline answering every packet with an ICMP
 // "fragmentation needed" built in place: counted as an MTU_EXCEEDED drop,
@@ -135,19 +151,6 @@ private:
     sluice_stats* stats_;
 };
 
-struct ReplyLoopArgs {
-    WorkerLoop* loop;
-    IcmpReplyPipeline* pipeline;
-    std::atomic<bool>* stop;
-};
-
-int reply_loop_entry(void* arg)
-{
-    auto* a = static_cast<ReplyLoopArgs*>(arg);
-    sluice::dpdk::run_worker_loop(*a->loop, *a->pipeline, *a->stop);
-    return 0;
-}
-
 // ICMP replies that meet a full TX queue are freed without touching
 // tx_packets (which never counted them) and without a second drop: each
 // packet stays exactly one MTU_EXCEEDED drop, and none leaks.
@@ -157,39 +160,19 @@ TEST(WorkerLoop, RefusedIcmpRepliesStayOneDrop)
     ASSERT_NE(pool, nullptr);
     RingPort rp = make_ring_port("wl_reply_ring", pool, 16);  // holds 15
     constexpr unsigned kPackets = 100;
-    for (unsigned i = 0; i < kPackets; ++i) {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool);
-        ASSERT_NE(m, nullptr);
-        std::memset(rte_pktmbuf_mtod(m, void*), 0, 60);
-        m->data_len = m->pkt_len = 60;
-        ASSERT_EQ(rte_ring_enqueue(rp.rx, m), 0);
-    }
+    ASSERT_NO_FATAL_FAILURE(fill_rx(rp, pool, kPackets));
     sluice_stats stats{};
     WorkerLoop loop;
     loop.stats = &stats;
-    loop.rx_count = 1;
-    loop.rx[0] = {rp.port, 0};
     IcmpReplyPipeline pipeline(&stats);
-    std::atomic<bool> stop{false};
-    ReplyLoopArgs args{&loop, &pipeline, &stop};
-    const unsigned lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
-    ASSERT_EQ(rte_eal_remote_launch(reply_loop_entry, &args, lcore), 0);
-    for (int spin = 0; spin < 2000 && rte_ring_count(rp.rx) != 0; ++spin) {
-        rte_delay_ms(1);
-    }
-    rte_delay_ms(10);
-    stop.store(true);
-    ASSERT_EQ(rte_eal_wait_lcore(lcore), 0);
+    ASSERT_NO_FATAL_FAILURE(run_until_drained(rp, loop, pipeline));
 
     EXPECT_EQ(rte_ring_count(rp.tx), 15u);
     EXPECT_EQ(stats.rx_packets, kPackets);
     EXPECT_EQ(stats.tx_packets, 0u);
     EXPECT_EQ(stats.drops[SLUICE_DROP_MTU_EXCEEDED], kPackets);
     EXPECT_EQ(stats.drops[SLUICE_DROP_TX_FULL], 0u);
-    rte_mbuf* m = nullptr;
-    while (rte_ring_dequeue(rp.tx, reinterpret_cast<void**>(&m)) == 0) {
-        rte_pktmbuf_free(m);
-    }
+    drain_tx(rp);
     EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
 }
 
