@@ -30,6 +30,19 @@ Result<std::vector<uint8_t>> parse_hex(const std::string& hex)
     return out;
 }
 
+Result<nlohmann::json> read_json(const std::string& path)
+{
+    std::ifstream in(path);
+    if (!in) return make_error(path + ": cannot open");
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+        return make_error(path + ": " + e.what());
+    }
+}
+
+}  // namespace
+
 bool parse_mac(const std::string& s, uint8_t mac[6])
 {
     unsigned b[6];
@@ -47,18 +60,6 @@ uint8_t parse_addr(const std::string& s, sluice_addr& out)
     return 0;
 }
 
-Result<nlohmann::json> read_json(const std::string& path)
-{
-    std::ifstream in(path);
-    if (!in) return make_error(path + ": cannot open");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-        return make_error(path + ": " + e.what());
-    }
-}
-
-}  // namespace
 
 std::string drop_label(uint8_t reason)
 {

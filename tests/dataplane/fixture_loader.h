@@ -52,6 +52,12 @@ Result<FixtureTable> load_fixture_table(const std::string& dir);
 // Builds the forwarding state a fixture config describes.
 Result<std::unique_ptr<const core::ForwardingState>> build_state(const nlohmann::json& config);
 
+// "aa:bb:cc:dd:ee:ff" into `mac`; false when malformed.
+bool parse_mac(const std::string& s, uint8_t mac[6]);
+
+// Address text to (family, zero-padded address); family 0 when invalid.
+uint8_t parse_addr(const std::string& s, sluice_addr& out);
+
 // The metrics label of a drop reason ("malformed_l3"), or "unknown".
 std::string drop_label(uint8_t reason);
 

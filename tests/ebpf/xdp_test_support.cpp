@@ -21,28 +21,6 @@ namespace sluice::testing {
 
 namespace {
 
-bool parse_mac(const std::string& s, uint8_t mac[6])
-{
-    unsigned v[6];
-    if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
-    for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(v[i]);
-    return true;
-}
-
-uint8_t parse_addr(const std::string& s, sluice_addr& out)
-{
-    out = {};
-    if (inet_pton(AF_INET, s.c_str(), &out.v4) == 1) return SLUICE_FAMILY_IPV4;
-    if (inet_pton(AF_INET6, s.c_str(), out.bytes) == 1) return SLUICE_FAMILY_IPV6;
-    return 0;
-}
-
-const char* kDropLabels[] = {
-#define SLUICE_DROP_LABEL_(name, label, text) label,
-    SLUICE_DROP_REASONS(SLUICE_DROP_LABEL_)
-#undef SLUICE_DROP_LABEL_
-};
-
 // "10.0.0.0/8", "2001:db8::/32" or a bare address (a host prefix).
 bool parse_prefix(const std::string& text, xdp::AclPrefixSpec& p)
 {
@@ -263,7 +241,7 @@ XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
     if (a.tx_packets != b.tx_packets) r.account = "tx";
     else if (a.exception_packets != b.exception_packets) r.account = "exception";
     for (int i = 0; i < SLUICE_DROP_MAX; ++i) {
-        if (a.drops[i] != b.drops[i]) r.account = std::string("drop:") + kDropLabels[i];
+        if (a.drops[i] != b.drops[i]) r.account = "drop:" + drop_label(static_cast<uint8_t>(i));
     }
     uint16_t egress = in_port;
     for (const auto& p : desc_.ports) {
