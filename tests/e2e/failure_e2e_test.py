@@ -1,0 +1,360 @@
+#!/usr/bin/python3
+"""Failure end-to-end tests: sluiced under real load while something breaks.
+
+    failure_e2e_test.py SCENARIO [--plane dpdk|xdp]
+
+Scenarios (each one meson test in suite e2e):
+  backend-kill     a backend's server is killed under load: the health check
+                   takes it out within fall x interval, only its own
+                   connections fail meanwhile, none after; it returns within
+                   rise x interval of its restart.
+  etcd-outage      etcd frozen, then killed, under load: the table and every
+                   connection stay, the API and /metrics say the source is
+                   stale; after etcd restarts a new key is picked up.
+  bad-config       a config the node refuses is pushed under load: the push
+                   fails, the old config stays in force, no connection fails.
+  xdp-restart      (XDP) sluiced restarted: established connections keep
+                   working and keep their backends (maps pinned).
+
+Exit status: 0 pass, 1 fail, 77 skip (no root, a missing kernel feature or
+tool; only when CI is not "true").
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_e2e as e2e  # noqa: E402
+from sluice_e2e import check, log  # noqa: E402
+
+# Health checks fast enough that fall x interval is short under test.
+INTERVAL_MS, TIMEOUT_MS, RISE, FALL = 300, 200, 2, 3
+# What the bounds on detection allow beyond fall x interval (+ the probe
+# timeout): the 10 ms debounce, one publication, and our 50 ms API polling on
+# a 2-CPU machine shared with a busy-polling DPDK worker.
+SLACK_S = 1.5
+
+
+def health_check(kind="http"):
+    hc = {"type": kind, "interval_ms": INTERVAL_MS, "timeout_ms": TIMEOUT_MS, "rise": RISE, "fall": FALL}
+    return hc
+
+
+def wait_in_table(node, addresses, timeout=20):
+    """Until exactly `addresses` are healthy and in the table."""
+    want = sorted(addresses)
+
+    def ready():
+        b = node.backends()
+        return sorted(a for a, v in b.items() if v["in_table"] and v["health"] in ("up", "none")) == want
+    e2e.wait_for(f"backends {want} healthy and in the table", ready, timeout, 0.1)
+
+
+def spread_check(results, backends, what, min_share=0.12):
+    summ = e2e.summarize(results)
+    check(summ["failed"] == 0, f"{what}: {summ['failed']} of {summ['connections']} connections failed: "
+                               f"{[r for r in results if 'error' in r][:5]}")
+    for b in backends:
+        n = summ["per_backend"].get(b, 0)
+        check(n >= min_share * summ["connections"], f"{what}: {b} answered {n} of {summ['connections']} "
+                                                    f"connections (want >= {min_share:.0%}): {summ['per_backend']}")
+    log(f"ok   {what}: {summ['ok']}/{summ['connections']} connections, {summ['per_backend']}")
+    return summ
+
+
+def start_node(s, topo, services, plane):
+    node = s.sluiced(topo, services, plane=plane)
+    t0 = time.monotonic()
+    node.start()
+    log(f"sluiced ({plane}) ready in {time.monotonic() - t0:.1f} s, pid {s.procs.pid(node.name)}")
+    return node
+
+
+def backend_label(node, address):
+    """The `backend` label /metrics gives this backend (address or address:port)."""
+    m = node.metrics()
+    labels = [dict(k[1]).get("backend") for k in m if k[0] == "sluice_backend_up"]
+    return next((lab for lab in labels if lab in (address, f"{address}:{e2e.VIP_PORT}")), None)
+
+
+# -- a. backend killed under load -------------------------------------------------
+
+def backend_kill(s, plane):
+    topo = s.topology(backends=("b1", "b2", "b3"))
+    topo.attach_decap(s.env)
+    servers = e2e.Backends(s, topo)
+    servers.start_all()
+    addrs = {b: topo.addr[b] for b in topo.backends}
+    svc = e2e.service(health_check=health_check("http"), backends=[{"address": a} for a in addrs.values()])
+    node = start_node(s, topo, [svc], plane)
+    wait_in_table(node, addrs.values())
+    spread_check(e2e.run_burst(topo, range(10000, 10300)), topo.backends, "before the kill")
+
+    victim = "b2"
+    vaddr = addrs[victim]
+    label = backend_label(node, vaddr)
+    check(label is not None, f"/metrics has no sluice_backend_up series for {vaddr}")
+    check(e2e.metric(node.metrics(), "sluice_backend_up", service="web", backend=label) == 1,
+          f"{victim} is not up in /metrics before the kill")
+
+    # Where each flow of the kill phase goes while the victim is in the table.
+    ports = list(range(20000, 22000))
+    before = node.lookups(topo.addr[e2e.CLIENT], ports)
+    to_victim = {p for p, a in before.items() if a == vaddr}
+    check(len(to_victim) > len(ports) // 5, f"only {len(to_victim)} of {len(ports)} flows map to {victim}")
+
+    load = e2e.Load(topo, ports, threads=4, pause=0.02, max_seconds=40).start()
+    e2e.wait_for("the load to get going", lambda: len(load.snapshot()) >= 50, 10)
+    pid = s.procs.pid("http-" + victim)
+    t_kill = time.monotonic()
+    servers.kill(victim)
+    log(f"killed {victim}'s server (pid {pid}, SIGKILL) under load")
+
+    def removed():
+        b = node.backends()[vaddr]
+        return b["health"] == "down" and not b["in_table"]
+    e2e.wait_for(f"{victim} to leave the table", removed, 15, 0.05)
+    t_removed = time.monotonic()
+    detect = t_removed - t_kill
+    bound = FALL * INTERVAL_MS / 1000 + TIMEOUT_MS / 1000 + SLACK_S
+    log(f"{victim} down and out of the table {detect:.2f} s after the kill (bound {bound:.2f} s)")
+    check(detect <= bound, f"{victim} left the table {detect:.2f} s after the kill, want <= {bound:.2f} s "
+                           f"(fall {FALL} x interval {INTERVAL_MS} ms + timeout + {SLACK_S} s)")
+    # Keep the load on until flows that used to map to the victim ran after its removal.
+    e2e.wait_for("load after the removal", lambda: sum(
+        1 for r in load.snapshot() if r["t0"] > t_removed + 0.5 and r["port"] in to_victim) >= 20, 20)
+    results = load.stop()
+
+    # Only the victim's own flows may fail, only between the kill and its removal.
+    failed = [r for r in results if "error" in r]
+    wrong = [r for r in failed if r["port"] not in to_victim]
+    check(not wrong, f"{len(wrong)} connections to other backends failed: {wrong[:5]}")
+    late = [r for r in failed if r["t1"] < t_kill or r["t0"] > t_removed + 0.5]
+    check(not late, f"{len(late)} connections failed outside [kill, removal + 0.5 s]: "
+                    f"{[(r['port'], round(r['t0'] - t_kill, 2), r['error']) for r in late[:5]]}")
+    check(failed, f"no connection to {victim} failed after its kill: the test did not see the kill")
+    after = [r for r in results if r["t0"] > t_removed + 0.5]
+    check(not any(r.get("backend") == victim for r in results if r["t0"] > t_kill),
+          f"{victim} answered after its server was killed")
+    repicked = [r for r in after if r["port"] in to_victim]
+    check(len(repicked) >= 20 and all(r.get("backend") in addrs and r["backend"] != victim for r in repicked),
+          f"flows that mapped to {victim} did not all go to other backends after its removal: {repicked[:5]}")
+    in_window = [r for r in results if r["port"] in to_victim and t_kill < r["t0"] < t_removed]
+    log(f"ok   {len(results)} connections: {len(failed)} failed, all {victim}'s, between the kill and "
+        f"its removal ({len(in_window)} of its flows started then); {len(after)} after the removal, none "
+        f"failed, {len(repicked)} of them on flows that were {victim}'s")
+
+    m = node.metrics()
+    check(e2e.metric(m, "sluice_backend_up", service="web", backend=label) == 0,
+          f"/metrics: sluice_backend_up for {victim} is not 0")
+    check(e2e.metric(m, "sluice_backend_slots", service="web", backend=label) == 0,
+          f"/metrics: {victim} still owns Maglev slots")
+    row = [line for line in node.ctl("backends", "web").stdout.splitlines() if vaddr in line]
+    check(len(row) == 1 and "down" in row[0], f"sluicectl backends web does not show {victim} down: {row}")
+    log(f"ok   /metrics sluice_backend_up{{backend=\"{label}\"}} 0; sluicectl backends: {row[0].strip()}")
+
+    t_restart = time.monotonic()
+    servers.start(victim)
+
+    def back():
+        b = node.backends()[vaddr]
+        return b["health"] == "up" and b["in_table"]
+    e2e.wait_for(f"{victim} to return", back, 15, 0.05)
+    ret = time.monotonic() - t_restart
+    bound = RISE * INTERVAL_MS / 1000 + TIMEOUT_MS / 1000 + SLACK_S
+    log(f"{victim} back in the table {ret:.2f} s after its restart (bound {bound:.2f} s)")
+    check(ret <= bound, f"{victim} returned {ret:.2f} s after its restart, want <= {bound:.2f} s")
+    check(e2e.metric(node.metrics(), "sluice_backend_up", service="web", backend=label) == 1,
+          f"/metrics: sluice_backend_up for {victim} is not 1 after its return")
+    spread_check(e2e.run_burst(topo, range(30000, 30300)), topo.backends, "after the return")
+
+
+# -- b. etcd frozen and killed under load ---------------------------------------------
+
+def etcd_outage(s, plane):
+    topo = s.topology(backends=("b1", "b2", "b3", "b4"))
+    topo.attach_decap(s.env)
+    servers = e2e.Backends(s, topo)
+    servers.start_all()
+    etcd = e2e.Etcd(s, topo.ns["lb"])
+    etcd.start()
+    first = ("b1", "b2", "b3")
+    for b in first:
+        etcd.put_backend(topo.addr[b])
+    svc = e2e.service(health_check=health_check("tcp"), discovery={
+        "type": "etcd", "endpoints": [etcd.url], "prefix": etcd.prefix, "dial_timeout_ms": 500})
+    node = start_node(s, topo, [svc], plane)
+    wait_in_table(node, [topo.addr[b] for b in first])
+    spread_check(e2e.run_burst(topo, range(10000, 10300)), first, "from etcd")
+    fp0 = node.fingerprint()
+    check(node.service()["discovery"]["state"] == "ok", f"discovery is not ok: {node.service()['discovery']}")
+
+    load = e2e.Load(topo, range(20000, 28000), threads=4, pause=0.02, max_seconds=90).start()
+    e2e.wait_for("the load to get going", lambda: len(load.snapshot()) >= 50, 10)
+
+    def unchanged(what):
+        check(node.fingerprint() == fp0, f"{what}: the fingerprint changed from {fp0} to {node.fingerprint()}")
+        in_table = sorted(a for a, v in node.backends().items() if v["in_table"])
+        check(in_table == sorted(topo.addr[b] for b in first), f"{what}: backends in the table {in_table}")
+
+    # A frozen etcd (SIGSTOP): its sockets stay open and say nothing.
+    etcd.pause()
+    frozen_states = set()
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        frozen_states.add(node.service()["discovery"]["state"])
+        unchanged("etcd frozen")
+        time.sleep(0.25)
+    etcd.resume()
+    log(f"ok   etcd frozen 3 s: fingerprint {fp0} and table unchanged; discovery state seen: "
+        f"{sorted(frozen_states)}")
+
+    # A dead etcd (SIGKILL): the source must say stale and keep the last good set.
+    etcd.stop()
+    t_dead = time.monotonic()
+    e2e.wait_for("discovery to report stale", lambda: node.service()["discovery"]["state"] == "stale", 15, 0.1)
+    log(f"discovery stale {time.monotonic() - t_dead:.2f} s after etcd died")
+    check(e2e.metric(node.metrics(), "sluice_discovery_up", service="web", source="etcd") == 0,
+          "/metrics: sluice_discovery_up is not 0 while etcd is down")
+    services_out = node.ctl("services").stdout
+    check("stale" in services_out, f"sluicectl services does not say stale:\n{services_out}")
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        unchanged("etcd down")
+        time.sleep(0.25)
+    check(not s.procs.running(etcd.name), "etcd is running again: the outage was not one")
+    log(f"ok   etcd down {time.monotonic() - t_dead:.1f} s: API/sluicectl say stale, sluice_discovery_up 0, "
+        f"fingerprint and table unchanged")
+
+    etcd.start()
+    t_back = time.monotonic()
+    e2e.wait_for("discovery to reconnect", lambda: node.service()["discovery"]["state"] == "ok", 25, 0.1)
+    log(f"discovery ok again {time.monotonic() - t_back:.2f} s after etcd restarted")
+    unchanged("etcd back, nothing changed in it")
+    etcd.put_backend(topo.addr["b4"])
+    e2e.wait_for("b4 in the table", lambda: node.fingerprint() != fp0 and node.backends().get(
+        topo.addr["b4"], {}).get("in_table"), 15, 0.1)
+    log(f"ok   after etcd's restart a new key re-synced the node: fingerprint {fp0} -> {node.fingerprint()}")
+    t_changed = time.monotonic()
+    e2e.wait_for("load after the change", lambda: sum(
+        1 for r in load.snapshot() if r["t0"] > t_changed) >= 100, 20)
+    results = load.stop()
+    summ = e2e.summarize(results)
+    check(summ["failed"] == 0, f"{summ['failed']} of {summ['connections']} connections failed across the "
+                               f"outage: {[r for r in results if 'error' in r][:5]}")
+    check(not any(r.get("backend") == "b4" for r in results if r["t1"] < t_changed - 1.0 and r["t0"] < t_back),
+          "b4 answered before it was put in etcd")
+    log(f"ok   {summ['connections']} connections across freeze, outage and re-sync, none failed: "
+        f"{summ['per_backend']}")
+    spread_check(e2e.run_burst(topo, range(30000, 30400)), topo.backends, "after the re-sync", min_share=0.1)
+
+
+# -- d. a bad config pushed under load --------------------------------------------------
+
+def bad_config(s, plane):
+    topo = s.topology(backends=("b1", "b2", "b3"))
+    topo.attach_decap(s.env)
+    servers = e2e.Backends(s, topo)
+    servers.start_all()
+    good = e2e.service(health_check=health_check("tcp"),
+                       backends=[{"address": topo.addr[b]} for b in topo.backends])
+    node = start_node(s, topo, [good], plane)
+    wait_in_table(node, [topo.addr[b] for b in topo.backends])
+    fp0 = node.fingerprint()
+    with open(node.config_path) as f:
+        good_text = f.read()
+
+    # Each bad file also drops b3 and changes M: applied even in part, the fingerprint moves.
+    fewer = dict(good, table_size=1013, backends=[{"address": topo.addr[b]} for b in ("b1", "b2")])
+    pushes = [
+        # Refused by the loader anywhere: 1000 is not prime.
+        ("invalid", node.config_text([dict(fewer, table_size=1000)]), 2),
+        # Valid on its own, refused only by the running node: the data plane's
+        # connection table is sized at start (`dataplane.*` needs a restart).
+        ("refused by the node", node.config_text([fewer]).replace(
+            "conn_table_size = 16384", "conn_table_size = 32768"), 1),
+    ]
+    use_script = os.access(s.env.push_config, os.X_OK)
+    if not use_script:
+        log("scripts/sluice-push-config is missing: pushing with `sluicectl reload` instead")
+
+    load = e2e.Load(topo, range(20000, 28000), threads=4, pause=0.02, max_seconds=90).start()
+    e2e.wait_for("the load to get going", lambda: len(load.snapshot()) >= 50, 10)
+    for what, text, want_rc in pushes:
+        path = os.path.join(s.workdir, f"push-{want_rc}.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        check_rc = e2e.run([s.env.sluiced, "--check-config", path], check_rc=False).returncode
+        check(check_rc == (2 if want_rc == 2 else 0), f"{what}: sluiced --check-config exited {check_rc}: the "
+                                                      f"file is not what this step means to push")
+        stats0 = node.api("/v1/stats")["reloads"]
+        if use_script:
+            rc, out = push_with_script(s, node, path)
+        else:
+            rc, out = push_with_sluicectl(s, node, path)
+            want_rc = 1  # sluicectl reload: 1 when the daemon refuses
+        check(rc == want_rc, f"{what}: the push exited {rc}, want {want_rc}:\n{out}")
+        t_pushed = time.monotonic()
+        e2e.wait_for("load after the push", lambda: sum(
+            1 for r in load.snapshot() if r["t0"] > t_pushed) >= 100, 20)
+        check(node.running(), f"{what}: sluiced died")
+        check(node.fingerprint() == fp0, f"{what}: the fingerprint changed: {fp0} -> {node.fingerprint()}")
+        in_table = sorted(a for a, v in node.backends().items() if v["in_table"])
+        check(in_table == sorted(topo.addr[b] for b in topo.backends), f"{what}: backends in the table {in_table}")
+        check(node.service()["table_size"] == 1009, f"{what}: table size now {node.service()['table_size']}")
+        with open(node.config_path) as f:
+            check(f.read() == good_text, f"{what}: the node's config file is not the good one any more")
+        stats = node.api("/v1/stats")["reloads"]
+        refused_by_node = want_rc == 1
+        check(stats["ok"] == stats0["ok"] and stats["failed"] == stats0["failed"] + (1 if refused_by_node else 0),
+              f"{what}: reloads {stats0} -> {stats}")
+        last = [line for line in out.strip().splitlines() if line.strip()][-1:]
+        log(f"ok   {what}: push exited {rc} ({last[0] if last else ''}); node kept fingerprint {fp0}, "
+            f"3 backends, M 1009, its config file; reloads {stats}")
+    results = load.stop()
+    summ = e2e.summarize(results)
+    check(summ["failed"] == 0, f"{summ['failed']} of {summ['connections']} connections failed around the bad "
+                               f"pushes: {[r for r in results if 'error' in r][:5]}")
+    check(set(summ["per_backend"]) == set(topo.backends), f"not every backend served: {summ['per_backend']}")
+    log(f"ok   {summ['connections']} connections across both pushes, none failed: {summ['per_backend']}")
+
+
+def push_with_script(s, node, path):
+    """scripts/sluice-push-config to this one node, in its namespace."""
+    spec = f"http://127.0.0.1:{e2e.ADMIN_PORT},{node.config_path},netns={node.ns},sluicectl={s.env.sluicectl}"
+    r = e2e.run([s.env.push_config, "--config", path, "--node", spec, "--sluiced", s.env.sluiced,
+                 "--sluicectl", s.env.sluicectl, "--ready-timeout", "20"], check_rc=False, timeout=90)
+    return r.returncode, r.stdout + r.stderr
+
+
+def push_with_sluicectl(s, node, path):
+    """Without the script: the file where the node reads it, `sluicectl reload`, the good one back."""
+    keep = node.config_path + ".good"
+    shutil.copyfile(node.config_path, keep)
+    shutil.copyfile(path, node.config_path)
+    try:
+        r = node.ctl("reload", check_rc=False)
+    finally:
+        os.replace(keep, node.config_path)
+    return r.returncode, r.stdout + r.stderr
+
+
+SCENARIOS = {"backend-kill": backend_kill, "etcd-outage": etcd_outage, "bad-config": bad_config}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--plane", choices=("dpdk", "xdp"), default="dpdk")
+    args = parser.parse_args()
+    fn = SCENARIOS[args.scenario]
+    return e2e.main(lambda s: fn(s, args.plane), f"failure {args.scenario} ({args.plane})",
+                    tag=args.scenario.split("-")[0][:4])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
