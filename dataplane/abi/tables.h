@@ -14,8 +14,12 @@
 #ifndef SLUICE_MAX_VIPS
 #define SLUICE_MAX_VIPS 512
 #endif
+/* Backends node-wide (every service's, draining ones included): 100
+ * services x 1000 backends fit with room for ids in quarantine. Memory per
+ * entry: DPDK 16 B of counters per worker; XDP 16 B of counters per CPU
+ * (2 MiB per CPU) plus the backend array. */
 #ifndef SLUICE_MAX_BACKENDS
-#define SLUICE_MAX_BACKENDS 16384
+#define SLUICE_MAX_BACKENDS 131072
 #endif
 /* Largest Maglev table size M accepted (prime). The paper's 65537 suits up
  * to a few hundred backends per service; 655373 leaves 1% imbalance at
