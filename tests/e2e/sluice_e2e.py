@@ -430,9 +430,10 @@ class Sluiced:
     hugepages; the kernel has no address on the veth (as with a NIC bound to
     DPDK) and reaches the segment through the exception-path TAP, which
     start() addresses with topo.tap_addr[lb] (health probes and etcd go that
-    way). plane "xdp": the node's kernel owns the veth (topo.addr[lb]) and the
-    VIPs on loopback (it answers their ARP); the program attaches natively
-    and pins its maps in a bpffs of this run, so a restart finds them.
+    way); sluice answers ARP for the VIPs. plane "xdp": the node's kernel
+    owns the veth (topo.addr[lb]) but not the VIPs, which the client routes
+    via the node; the program attaches natively and pins its maps in a bpffs
+    of this run, so a restart finds them.
     """
 
     def __init__(self, session, topo, services, plane="dpdk", lb="lb", extra_toml=""):
@@ -487,9 +488,14 @@ class Sluiced:
             run(["ip", "-n", ns, "link", "set", DEV, "arp", "off"])
             sysctl(ns, "net.ipv4.conf.all.rp_filter=1", f"net.ipv4.conf.{DEV}.rp_filter=1")
         else:
+            # The node's kernel owns its address, never the VIPs: while no
+            # program is attached (a restart) it drops VIP packets instead of
+            # resetting the connections. The client routes the VIPs via the
+            # node, as an upstream router would after BGP.
             run(["ip", "-n", ns, "addr", "add", f"{self.topo.addr[self.lb]}/24", "dev", DEV])
             for vip in self.topo.vips:
-                run(["ip", "-n", ns, "addr", "add", f"{vip}/32", "dev", "lo"])
+                run(["ip", "-n", self.topo.ns[CLIENT], "route", "replace", f"{vip}/32",
+                     "via", self.topo.addr[self.lb]])
             # Native XDP_TX on a veth needs NAPI on the peer (ENV.md trap 1).
             run(["ethtool", "-K", f"p{self.lb}", "gro", "on"], ns=self.topo.ns["sw"])
             os.makedirs(self.bpffs, exist_ok=True)
@@ -739,8 +745,9 @@ class LongLived:
     """Keep-alive HTTP connections (one per source port) that send a request
     every `period` s, each recording its backends and error, until stop()."""
 
-    def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, period=0.2, max_seconds=150):
+    def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, period=0.2, max_seconds=150, timeout=10):
         self.topo, self.vip, self.port, self.period, self.max_seconds = topo, vip, port, period, max_seconds
+        self.timeout = timeout  # per request: long enough for TCP to retransmit across a short outage
         self.conns = [{"port": p, "backends": [], "ok": 0, "error": None, "opened": False} for p in ports]
         self._stop = threading.Event()
         self._threads = []
@@ -750,7 +757,8 @@ class LongLived:
         enter_netns(self.topo.ns[CLIENT])
         end = time.monotonic() + self.max_seconds
         try:
-            c = http.client.HTTPConnection(self.vip, self.port, timeout=3, source_address=("0.0.0.0", st["port"]))
+            c = http.client.HTTPConnection(self.vip, self.port, timeout=self.timeout,
+                                           source_address=("0.0.0.0", st["port"]))
             c.connect()
             st["opened"] = True
             while not self._stop.is_set() and time.monotonic() < end:
