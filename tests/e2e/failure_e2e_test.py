@@ -23,7 +23,6 @@ tool; only when CI is not "true").
 import argparse
 import os
 import shutil
-import signal
 import sys
 import time
 

@@ -219,12 +219,14 @@ class Topology:
     """The switch, client, gateway, sluice nodes and backends of one test.
 
     ns[role] is the namespace name, addr[role] the address on the segment;
-    a node also has tap_addr[role] (its kernel behind a DPDK TAP).
+    a node also has tap_addr[role] (its kernel behind a DPDK TAP). `hosts`
+    are plain machines on the segment (.5, .6, ...), e.g. an etcd that
+    several nodes share.
     """
 
-    def __init__(self, tag, lbs=("lb",), backends=("b1", "b2", "b3"), vips=(VIP,)):
-        self.lbs, self.backends, self.vips = tuple(lbs), tuple(backends), tuple(vips)
-        roles = ("sw", CLIENT, GATEWAY) + self.lbs + self.backends
+    def __init__(self, tag, lbs=("lb",), backends=("b1", "b2", "b3"), vips=(VIP,), hosts=()):
+        self.lbs, self.backends, self.vips, self.hosts = tuple(lbs), tuple(backends), tuple(vips), tuple(hosts)
+        roles = ("sw", CLIENT, GATEWAY) + self.lbs + self.backends + self.hosts
         self.ns = {r: f"sl{tag}-{r}-{PID}" for r in roles}
         self.addr = {CLIENT: f"{PREFIX}.10", GATEWAY: f"{PREFIX}.1"}
         self.tap_addr = {}
@@ -233,6 +235,8 @@ class Topology:
             self.tap_addr[lb] = f"{PREFIX}.{3 + 2 * i}"
         for i, b in enumerate(self.backends):
             self.addr[b] = f"{PREFIX}.{21 + i}"
+        for i, h in enumerate(self.hosts):
+            self.addr[h] = f"{PREFIX}.{5 + i}"
         self.created = []
 
     def backend_of(self, address):
@@ -243,7 +247,7 @@ class Topology:
         self._add_ns(sw)
         run(["ip", "-n", sw, "link", "add", "br0", "type", "bridge"])
         run(["ip", "-n", sw, "link", "set", "br0", "up"])
-        for role in (CLIENT, GATEWAY) + self.lbs + self.backends:
+        for role in (CLIENT, GATEWAY) + self.lbs + self.backends + self.hosts:
             ns = self.ns[role]
             mtu = "1500" if role == CLIENT else str(BIG_MTU)
             self._add_ns(ns)
@@ -258,7 +262,7 @@ class Topology:
         # A veth leaves TCP checksums to an offload that never happens on frames
         # a packet socket copies (DPDK's af_packet port, then its TAP) or XDP
         # turns raw: everyone who talks to or through a node sends them whole.
-        for role in (CLIENT, GATEWAY) + self.backends:
+        for role in (CLIENT, GATEWAY) + self.backends + self.hosts:
             run(["ethtool", "-K", DEV, "tx", "off"], ns=self.ns[role])
         gw = self.ns[GATEWAY]
         sysctl(gw, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
@@ -274,6 +278,19 @@ class Topology:
                    f"net.ipv4.conf.{DEV}.arp_ignore=1", f"net.ipv4.conf.{DEV}.arp_announce=2",
                    "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
                    f"net.ipv4.conf.{DEV}.rp_filter=0", "net.ipv4.conf.lo.rp_filter=0")
+
+    def route_vip(self, vip, via_lbs):
+        """The client reaches `vip` through these nodes (ECMP when several), as after BGP."""
+        hops = [self.addr[lb] for lb in via_lbs]
+        if len(hops) == 1:
+            cmd = ["ip", "-n", self.ns[CLIENT], "route", "replace", f"{vip}/32", "via", hops[0]]
+        else:
+            # Hash on ports too (policy 1), or every flow of one client takes one node.
+            sysctl(self.ns[CLIENT], "net.ipv4.fib_multipath_hash_policy=1")
+            cmd = ["ip", "-n", self.ns[CLIENT], "route", "replace", f"{vip}/32"]
+            for h in hops:
+                cmd += ["nexthop", "via", h]
+        run(cmd)
 
     def _add_ns(self, ns):
         run(["ip", "netns", "add", ns])
@@ -494,8 +511,7 @@ class Sluiced:
             # node, as an upstream router would after BGP.
             run(["ip", "-n", ns, "addr", "add", f"{self.topo.addr[self.lb]}/24", "dev", DEV])
             for vip in self.topo.vips:
-                run(["ip", "-n", self.topo.ns[CLIENT], "route", "replace", f"{vip}/32",
-                     "via", self.topo.addr[self.lb]])
+                self.topo.route_vip(vip, [self.lb])
             # Native XDP_TX on a veth needs NAPI on the peer (ENV.md trap 1).
             run(["ethtool", "-K", f"p{self.lb}", "gro", "on"], ns=self.topo.ns["sw"])
             os.makedirs(self.bpffs, exist_ok=True)
