@@ -148,14 +148,24 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	r = pp.family == SLUICE_FAMILY_IPV4 ? xlb_parse_ipv4(ctx, &pp) : xlb_parse_ipv6(ctx, &pp);
 	if (r != XLB_OK)
 		goto drop_r;
-	if (pp.family == SLUICE_FAMILY_IPV6 && xlb_is_neighbor_discovery(ctx, &pp))
-		goto pass;
-	if (!xlb_vip_address(pp.family, &pp.dst))
-		goto pass;
-
-	meta = xlb_classify(ctx, &pp, &reason);
-	if (!meta)
-		goto drop;
+	/* Fast path, as the core's single VIP probe: an unfragmented TCP/UDP
+	 * packet (no IPv6 extension header) whose service is found is VIP
+	 * traffic, since the loader writes a service's address entry with
+	 * it; the address probe is left for everything else, which then
+	 * takes the full classification below (parsing again is harmless). */
+	meta = 0;
+	if (!pp.fragment && (pp.l4_proto == SLUICE_IPPROTO_TCP || pp.l4_proto == SLUICE_IPPROTO_UDP) &&
+	    xlb_parse_tcp_udp(ctx, &pp) == XLB_OK)
+		meta = xlb_find_service(&pp.key);
+	if (!meta) {
+		if (pp.family == SLUICE_FAMILY_IPV6 && xlb_is_neighbor_discovery(ctx, &pp))
+			goto pass;
+		if (!xlb_vip_address(pp.family, &pp.dst))
+			goto pass;
+		meta = xlb_classify(ctx, &pp, &reason);
+		if (!meta)
+			goto drop;
+	}
 	if (meta->flags & SLUICE_VIP_F_HASH_NO_SPORT)
 		pp.key.sport = 0;
 	vip_id = meta->vip_id;

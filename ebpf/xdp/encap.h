@@ -3,8 +3,8 @@
  * dataplane/core/encap.h: outer TTL 64, TOS copied, DF/ID rules, IPv6 flow
  * label = hash & 0xfffff, GUE variant 1 with sport from the hash, UDP
  * checksum 0 over IPv4 and computed over IPv6); this file only maps them
- * onto bpf_xdp_adjust_head/tail. Headers are built on the stack and written
- * with bpf_xdp_store_bytes. */
+ * onto bpf_xdp_adjust_head/tail. Headers are built on the stack and copied
+ * into the frame by direct packet access. */
 #ifndef SLUICE_XDP_ENCAP_H
 #define SLUICE_XDP_ENCAP_H
 
@@ -81,6 +81,50 @@ union xlb_outer {
 	} v6;
 	__u8 raw[48];
 };
+
+/* Copies the `n` (a constant) bytes at `from` to frame offset `off`; 0, or
+ * -1 when they do not fit in the frame (as bpf_xdp_store_bytes fails). */
+static __always_inline int xlb_write(struct xdp_md *ctx, __u32 off, const void *from, __u32 n)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	__u8 *p;
+
+	if (off > XLB_MAX_FRAME_OFF)
+		return -1;
+	p = data + off;
+	if (p + n > end)
+		return -1;
+	__builtin_memcpy(p, from, n);
+	return 0;
+}
+
+/* Writes L2 (14 or 18 bytes) and the outer headers (0, 20, 28, 40 or 48)
+ * at the frame's start by direct packet access: a constant size per case,
+ * so each copy is a few wide stores instead of a helper call. */
+static __always_inline int xlb_write_headers(struct xdp_md *ctx, const struct xlb_l2 *l2, __u32 l2_len,
+					     const union xlb_outer *o, __u32 overhead)
+{
+	int r;
+
+	r = l2_len == XLB_ETH_LEN ? xlb_write(ctx, 0, l2, XLB_ETH_LEN)
+				  : xlb_write(ctx, 0, l2, XLB_ETH_LEN + XLB_VLAN_LEN);
+	if (r)
+		return r;
+	switch (overhead) {
+	case 0:
+		return 0;
+	case XLB_IPV4_LEN:
+		return xlb_write(ctx, l2_len, o, XLB_IPV4_LEN);
+	case XLB_IPV4_LEN + XLB_UDP_LEN:
+		return xlb_write(ctx, l2_len, o, XLB_IPV4_LEN + XLB_UDP_LEN);
+	case XLB_IPV6_LEN:
+		return xlb_write(ctx, l2_len, o, XLB_IPV6_LEN);
+	case XLB_IPV6_LEN + XLB_UDP_LEN:
+		return xlb_write(ctx, l2_len, o, XLB_IPV6_LEN + XLB_UDP_LEN);
+	}
+	return -1;
+}
 
 /* Rewrites the frame to [L2][outer][inner IP packet], padding cut off.
  * Returns XLB_OK, XLB_MTU_EXCEEDED, or a drop reason. */
@@ -162,11 +206,7 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 	tail = (int)(pp->l3_off + inner_len) - (int)pp->frame_len;
 	if (tail != 0 && bpf_xdp_adjust_tail(ctx, tail))
 		return SLUICE_DROP_INTERNAL;
-	if (xlb_store(ctx, 0, &l2, l2_len, sizeof(l2)))
-		return SLUICE_DROP_INTERNAL;
-	if (overhead == 0)
-		return XLB_OK;
-	if (xlb_store(ctx, l2_len, &o, overhead, sizeof(o)))
+	if (xlb_write_headers(ctx, &l2, l2_len, &o, overhead))
 		return SLUICE_DROP_INTERNAL;
 	return XLB_OK;
 }

@@ -51,10 +51,28 @@ struct xlb_parsed {
 	struct sluice_flow_key key; /* client→VIP flow */
 };
 
-/* Copies `len` (a constant) bytes at frame offset `off`; 0 on success. */
+/* Frame offsets never exceed a page (xdp_lb declares no multi-buffer
+ * support); the bound lets the verifier accept a packet pointer moved by a
+ * variable offset. */
+#define XLB_MAX_FRAME_OFF 4096u
+
+/* Copies `len` (a constant) bytes at frame offset `off`; 0 on success, -1
+ * when they are not all in the frame (as bpf_xdp_load_bytes fails). Direct
+ * packet access: the copy is usually folded into loads of the fields the
+ * caller reads, without a helper call or a stack round trip. */
 static __always_inline int xlb_load(struct xdp_md *ctx, __u32 off, void *to, __u32 len)
 {
-	return bpf_xdp_load_bytes(ctx, off, to, len);
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	__u8 *p;
+
+	if (off > XLB_MAX_FRAME_OFF)
+		return -1;
+	p = data + off;
+	if (p + len > end)
+		return -1;
+	__builtin_memcpy(to, p, len);
+	return 0;
 }
 
 /* Writes `len` bytes from `from` (a buffer of at least `max` bytes) at frame
