@@ -344,7 +344,8 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
     before = state()
     rc, out = push(config_text(workdir, extra="etcd"))
     check(rc == 1, f"not-ready push exited {rc}, want 1:\n{out}")
-    check("not ready" in out and "ready again" in out and "not touched: n2" in out, f"not-ready output:\n{out}")
+    check("not ready" in out and "ready again" in out and "not touched: n2" in out and "disc: etcd discovery" in out,
+          f"not-ready output:\n{out}")
     check(read(daemons.path("n1")) == v2, "n1: file not restored after the not-ready node")
     check(reloads("n1")[0] == before["n1"][1][0] + 2, f"n1 should have reloaded twice: {reloads('n1')}")
     check(daemons.status("n1")["ready"], "n1 is not ready after the rollback")
