@@ -331,8 +331,10 @@ int main(int argc, char** argv)
     // Maglev rebuild on its own.
     const int fit = std::max(1, std::min(backends, static_cast<int>(SLUICE_MAX_BACKENDS) / services));
     if (int rc = big_rebuild(services, fit); rc != 0) return rc;
-    const int fit_services = std::max(1, std::min(services, static_cast<int>(SLUICE_MAX_BACKENDS) / backends));
-    if (int rc = big_rebuild(fit_services, backends); rc != 0) return rc;
+    if (fit < backends) {
+        const int fit_services = std::max(1, std::min(services, static_cast<int>(SLUICE_MAX_BACKENDS) / backends));
+        if (int rc = big_rebuild(fit_services, backends); rc != 0) return rc;
+    }
     maglev_only(services, backends);
     return 0;
 }

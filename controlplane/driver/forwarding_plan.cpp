@@ -3,6 +3,7 @@
 #include "driver/forwarding_plan.h"
 
 #include <algorithm>
+#include <string_view>
 #include <unordered_map>
 
 #include "maglev/maglev.h"
@@ -69,7 +70,7 @@ Result<NodePlan> build_node(const model::Config& config)
 
 std::string backend_id_key(const std::string& service, const model::IpAddress& address)
 {
-    return service + "/" + address.to_string();
+    return service + "/" + maglev_id(address);
 }
 
 std::string maglev_id(const model::IpAddress& address) { return address.to_string(); }
@@ -106,6 +107,7 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
                                     ": backend discovery is not built yet; its VIP has no backends");
         }
         std::vector<maglev::Backend> input;
+        input.reserve(s.backends.size());
         for (const model::Backend& b : s.backends) {
             const bool draining = b.state == model::BackendState::kDraining;
             input.push_back(maglev::Backend{maglev_id(b.address), draining ? 0u : b.weight});
@@ -115,13 +117,14 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
         Built b{std::move(*table), {}};
         // By id, not a scan per id: a linear search made 1000 backends cost
         // a million address-to-text conversions per service.
-        std::unordered_map<std::string, const model::Backend*> by_id;
+        std::unordered_map<std::string_view, const model::Backend*> by_id;
         by_id.reserve(s.backends.size());
-        for (const model::Backend& be : s.backends) by_id.emplace(maglev_id(be.address), &be);
+        for (size_t k = 0; k < s.backends.size(); ++k) by_id.emplace(input[k].id, &s.backends[k]);
+        b.by_index.reserve(s.backends.size());
         for (const std::string& id : b.built->table.ids) {
-            const model::Backend* be = by_id.at(id);  // build_table only sorts the ids it was given
-            b.by_index.push_back(be);
-            backend_keys.push_back(backend_id_key(s.name, be->address));
+            b.by_index.push_back(by_id.at(id));  // build_table only sorts the ids it was given
+            // backend_id_key(s.name, address), from the text made above.
+            backend_keys.push_back(s.name + "/" + id);
         }
         vip_keys.push_back(vip_id_key(s));
         built.push_back(std::move(b));

@@ -1,7 +1,8 @@
 // Stable dense id assignment with a reuse quarantine; see id_allocator.h.
 #include "driver/id_allocator.h"
 
-#include <set>
+#include <string_view>
+#include <unordered_set>
 
 namespace sluice::driver {
 
@@ -12,57 +13,57 @@ StableIdAllocator::StableIdAllocator(uint32_t limit, std::chrono::milliseconds q
 
 Result<std::vector<uint32_t>> StableIdAllocator::assign(const std::vector<std::string>& keys)
 {
+    // Checks and choices first, changes last, so an error leaves the
+    // allocator as it was without copying it: a plan of 100 000 keys where
+    // one changed must not rebuild 100 000 map nodes.
     const TimePoint now = clock_();
-    // Work on copies so a failure leaves the allocator as it was.
-    std::map<std::string, uint32_t> live;
-    std::map<std::string, Released> released = released_;
-    for (auto it = released.begin(); it != released.end();) {
-        it = it->second.until <= now ? released.erase(it) : std::next(it);
+    std::unordered_set<std::string_view> wanted;
+    wanted.reserve(keys.size());
+    for (const auto& key : keys) {
+        if (!wanted.insert(key).second) return make_error("duplicate id key '" + key + "'");
+    }
+    auto quarantined = [&](const Released& r) { return r.until > now; };
+    // Taken: every live id (kept, or released now and so quarantined) and
+    // every id still in quarantine.
+    std::vector<bool> taken(limit_, false);
+    for (const auto& [key, id] : live_) taken[id] = true;
+    for (const auto& [key, r] : released_) {
+        if (quarantined(r)) taken[r.id] = true;
+    }
+    // New keys get the lowest free ids, in the order given.
+    std::vector<std::pair<const std::string*, uint32_t>> fresh;
+    uint32_t next = 0;
+    for (const auto& key : keys) {
+        if (live_.count(key) != 0) continue;
+        if (auto r = released_.find(key); r != released_.end() && quarantined(r->second)) continue;
+        while (next < limit_ && taken[next]) ++next;
+        if (next >= limit_) return make_error("out of ids: " + std::to_string(limit_) + " in use or quarantined");
+        taken[next] = true;
+        fresh.emplace_back(&key, next);
     }
 
-    std::set<std::string> seen;
-    for (const auto& key : keys) {
-        if (!seen.insert(key).second) return make_error("duplicate id key '" + key + "'");
-    }
-    std::set<uint32_t> taken;
-    for (const auto& [key, r] : released) taken.insert(r.id);
-    // First pass: keys that already own an id, live or quarantined.
-    for (const auto& key : keys) {
-        if (auto l = live_.find(key); l != live_.end()) {
-            live.emplace(key, l->second);
-        } else if (auto r = released.find(key); r != released.end()) {
-            live.emplace(key, r->second.id);
-            released.erase(r);
-        } else {
+    std::erase_if(released_, [&](const auto& r) { return !quarantined(r.second); });
+    // Keys that were live and are not any more start their quarantine now.
+    for (auto it = live_.begin(); it != live_.end();) {
+        if (wanted.count(it->first) != 0) {
+            ++it;
             continue;
         }
-        taken.insert(live.at(key));
+        released_[it->first] = Released{it->second, now + quarantine_};
+        it = live_.erase(it);
     }
-    // Keys that were live and are not any more start their quarantine now.
-    for (const auto& [key, id] : live_) {
-        if (live.count(key) == 0) {
-            released[key] = Released{id, now + quarantine_};
-            taken.insert(id);
+    // Keys back within their quarantine get their old id again.
+    for (const auto& key : keys) {
+        if (auto r = released_.find(key); r != released_.end() && live_.count(key) == 0) {
+            live_.emplace(key, r->second.id);
+            released_.erase(r);
         }
     }
-    // Second pass: new keys get the lowest free ids, in the order given.
-    uint32_t next = 0;
+    for (const auto& [key, id] : fresh) live_.emplace(*key, id);
+
     std::vector<uint32_t> out;
     out.reserve(keys.size());
-    for (const auto& key : keys) {
-        auto l = live.find(key);
-        if (l == live.end()) {
-            while (next < limit_ && taken.count(next) != 0) ++next;
-            if (next >= limit_) {
-                return make_error("out of ids: " + std::to_string(limit_) + " in use or quarantined");
-            }
-            l = live.emplace(key, next).first;
-            taken.insert(next);
-        }
-        out.push_back(l->second);
-    }
-    live_ = std::move(live);
-    released_ = std::move(released);
+    for (const auto& key : keys) out.push_back(live_.at(key));
     return out;
 }
 

@@ -150,6 +150,30 @@ TEST(StableIdAllocator, FailureLeavesStateUnchanged)
     EXPECT_EQ(*r, (std::vector<uint32_t>{1, 0}));
 }
 
+// Running out of ids after releasing some refuses the whole assignment:
+// the released keys stay live with their ids, nothing enters quarantine.
+TEST(StableIdAllocator, FailureAfterReleasesLeavesStateUnchanged)
+{
+    FakeClock clock;
+    StableIdAllocator ids(3, 10s, clock.fn());
+    ASSERT_TRUE(ids.assign({"a", "b", "c"}).ok());
+    EXPECT_FALSE(ids.assign({"a", "d", "e"}).ok());  // b, c quarantined: no id for d
+    EXPECT_EQ(ids.live_count(), 3u);
+    EXPECT_EQ(ids.quarantined_count(), 0u);
+    auto same = ids.assign({"c", "b", "a"});
+    ASSERT_TRUE(same.ok());
+    EXPECT_EQ(*same, (std::vector<uint32_t>{2, 1, 0}));
+    // Released now, reusable by others once the quarantine has passed.
+    ASSERT_TRUE(ids.assign({"a"}).ok());
+    EXPECT_EQ(ids.quarantined_count(), 2u);
+    EXPECT_FALSE(ids.assign({"a", "d"}).ok());
+    clock.now += 11s;
+    auto later = ids.assign({"a", "d", "e"});
+    ASSERT_TRUE(later.ok());
+    EXPECT_EQ(*later, (std::vector<uint32_t>{0, 1, 2}));
+    EXPECT_EQ(ids.quarantined_count(), 0u);
+}
+
 // A draining backend is in the plan (weight 0, draining) but in no slot;
 // the ring holds global ids, and the fingerprint is the Maglev builder's.
 TEST(ForwardingPlan, DrainingBackendOwnsNoSlot)
