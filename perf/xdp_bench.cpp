@@ -11,7 +11,7 @@
 // established flow, a new flow (SYN) per packet into an emptied table, 10k
 // and 1M flows cycling through the connection table after one warm-up pass
 // (conn_hits/conn_misses of the measured rounds show whether they fit).
-// The run is pinned to one CPU. Needs root. Usage: xdp_bench [rounds] (default 9)
+// The run is pinned to one CPU. Needs root. Usage: xdp_bench [rounds (default 9)] [scenario]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -173,10 +173,10 @@ uint32_t jited_bytes(int prog_fd)
 int main(int argc, char** argv)
 {
     const uint32_t rounds = argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 0)) : 9;
+    const std::string only = argc > 2 ? argv[2] : "";  // one scenario (name), e.g. to profile it
     const uint32_t lo = if_nametoindex("lo");
-    // One CPU for the whole run, as one RX queue's flows are under RSS: the
-    // connection table's LRU lists are per CPU (BPF_F_NO_COMMON_LRU), so a
-    // run hopping between CPUs would see the tables of both.
+    // One CPU for the whole run, as one RX queue's flows are under RSS
+    // (the connection table's LRU keeps per-CPU free lists).
     const int cpu = sched_getcpu();
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -219,6 +219,7 @@ int main(int argc, char** argv)
         {"established", "gue4in6", 1, 1, 0x10, 200000, 0},
     };
     for (const Scenario& s : scenarios) {
+        if (!only.empty() && only != s.name) continue;
         clear_conns(conns);
         h.set_packet(packet(1, s.vip, s.flags, 64), s.flows);
         // Warm-up: every flow once, so the measured rounds are all hits
