@@ -11,8 +11,10 @@ Scenarios (each one meson test in suite e2e):
   etcd-outage      etcd frozen, then killed, under load: the table and every
                    connection stay, the API and /metrics say the source is
                    stale; after etcd restarts a new key is picked up.
-  bad-config       a config the node refuses is pushed under load: the push
-                   fails, the old config stays in force, no connection fails.
+  bad-config       under load, scripts/sluice-push-config pushes a file that
+                   fails validation (exit 2, nothing touched) and one that
+                   only the running node refuses (exit 1, its file restored):
+                   the old config stays in force, no connection fails.
   xdp-restart      (XDP) sluiced restarted: established connections keep
                    working and keep their backends (maps pinned).
 
@@ -272,11 +274,13 @@ def bad_config(s, plane):
     pushes = [
         # Refused by the loader anywhere: 1000 is not prime.
         ("invalid", node.config_text([dict(fewer, table_size=1000)]), 2),
-        # Valid on its own, refused only by the running node: the data plane's
-        # connection table is sized at start (`dataplane.*` needs a restart).
+        # Valid on its own, refused only by the running node: state_dir is
+        # taken at start (like `dataplane.*`, it needs a restart).
         ("refused by the node", node.config_text([fewer]).replace(
-            "conn_table_size = 16384", "conn_table_size = 32768"), 1),
+            f"state_dir = {e2e.toml_value(node.state_dir)}",
+            f"state_dir = {e2e.toml_value(node.state_dir + '-elsewhere')}"), 1),
     ]
+    check(pushes[1][1] != node.config_text([fewer]), "the refused file does not move state_dir")
     use_script = os.access(s.env.push_config, os.X_OK)
     if not use_script:
         log("scripts/sluice-push-config is missing: pushing with `sluicectl reload` instead")

@@ -512,8 +512,10 @@ class Sluiced:
             run(["ip", "-n", ns, "addr", "add", f"{self.topo.addr[self.lb]}/24", "dev", DEV])
             for vip in self.topo.vips:
                 self.topo.route_vip(vip, [self.lb])
-            # Native XDP_TX on a veth needs NAPI on the peer (ENV.md trap 1).
-            run(["ethtool", "-K", f"p{self.lb}", "gro", "on"], ns=self.topo.ns["sw"])
+            # Native XDP_TX on a veth needs NAPI on the peer: an XDP program
+            # there (ENV.md trap 1; GRO alone is not enough for XDP_TX).
+            run(["ip", "-n", self.topo.ns["sw"], "link", "set", "dev", f"p{self.lb}", "xdpdrv",
+                 "obj", self.s.xdp_pass_object(), "sec", "xdp"])
             os.makedirs(self.bpffs, exist_ok=True)
             run(["mount", "-t", "bpf", "bpf", self.bpffs])
             self.s.mounts.append(self.bpffs)
@@ -684,8 +686,10 @@ class Load:
     """
 
     def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, threads=4, pause=0.02, max_seconds=60,
-                 timeout=2.0):
+                 timeout=2.0, max_failures=None):
         self.topo, self.vip, self.port = topo, vip, port
+        self.max_failures = max_failures  # stop early once this many failed (a broken path)
+        self.failures = 0
         self.ports = list(ports)
         self.threads_n, self.pause, self.max_seconds, self.timeout = threads, pause, max_seconds, timeout
         self.results = []
@@ -716,6 +720,9 @@ class Load:
             rec["t1"] = time.monotonic()
             with self._lock:
                 self.results.append(rec)
+                self.failures += "error" in rec
+                if self.max_failures is not None and self.failures >= self.max_failures:
+                    self._stop.set()
             self._stop.wait(self.pause)
 
     def start(self):
@@ -750,7 +757,7 @@ def summarize(results):
 
 def run_burst(topo, ports, threads=8):
     """A bounded burst: one connection per port, as fast as `threads` allow."""
-    load = Load(topo, ports, threads=threads, pause=0, max_seconds=60).start()
+    load = Load(topo, ports, threads=threads, pause=0, max_seconds=60, max_failures=20).start()
     deadline = time.monotonic() + 70
     while load.running() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -856,6 +863,18 @@ class Session:
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             raise Skip(f"netns, veth and bridge ({e})")
         return topo
+
+    def xdp_pass_object(self):
+        """A BPF object whose one XDP program passes everything (built once, with clang)."""
+        obj = os.path.join(self.workdir, "xdp_pass.o")
+        if not os.path.exists(obj):
+            require(have_tool("clang"), "clang (an XDP_PASS program for the XDP node's veth peer)")
+            src = os.path.join(self.workdir, "xdp_pass.c")
+            with open(src, "w") as f:
+                f.write('__attribute__((section("xdp"), used)) int xdp_pass(void *ctx) { return 2; /* XDP_PASS */ }\n'
+                        'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
+            run(["clang", "-O2", "-target", "bpf", "-c", src, "-o", obj])
+        return obj
 
     def sluiced(self, *args, **kw):
         node = Sluiced(self, *args, **kw)
