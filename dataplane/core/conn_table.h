@@ -9,6 +9,10 @@
 // Thread safety: none. Each worker owns one table and is its only user.
 #pragma once
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +31,7 @@ namespace sluice::core {
 class ConnectionTable {
 public:
     static constexpr uint32_t kWays = 8;
+    static constexpr uint32_t kAllWays = (1u << kWays) - 1;  // Bucket::used when full
 
     struct Config {
         uint32_t capacity;                 // entries; rounded up to a power-of-two count of buckets
@@ -59,8 +64,10 @@ public:
         bool admitted;        // admit() let the packet through; false: nothing was changed
     };
 
-    // Start-up, on the worker's own core (so its memory is local). Allocates.
+    // Start-up, on the worker's own core (so its memory is local). Allocates
+    // and touches every page, so no page fault is left for the packet path.
     explicit ConnectionTable(const Config& config);
+    ~ConnectionTable();
 
     ConnectionTable(const ConnectionTable&) = delete;
     ConnectionTable& operator=(const ConnectionTable&) = delete;
@@ -129,6 +136,33 @@ public:
         return e != nullptr && !expired(*e, now) && is_valid(e->backend_id) ? e->backend_id : SLUICE_BACKEND_NONE;
     }
 
+    // Worker. Starts loading the bucket a flow with this hash lives in (its
+    // signatures and first ways), for a lookup a little later: a burst
+    // prefetches every packet's bucket before looking any of them up.
+    SLUICE_ALWAYS_INLINE void prefetch(uint32_t hash) const
+    {
+        const Bucket* b = &buckets_[hash & mask_];
+        __builtin_prefetch(b);
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(b) + 64);
+    }
+
+    // Worker, after prefetch(hash) and a little before the lookup: starts
+    // loading the ways the lookup will read, once the bucket's signatures
+    // are in cache: the way whose signature matches, else the way a new
+    // entry will take (the first free one; every way of a full bucket,
+    // whose least recently seen entry is looked for).
+    SLUICE_ALWAYS_INLINE void prefetch_ways(uint32_t hash) const
+    {
+        const Bucket& b = buckets_[hash & mask_];
+        uint32_t ways = matching_ways(b, hash);
+        if (ways == 0) ways = b.used == kAllWays ? kAllWays : ~b.used & (b.used + 1);
+        for (; ways != 0; ways &= ways - 1) {
+            const auto* e = reinterpret_cast<const uint8_t*>(&b.entries[__builtin_ctz(ways)]);
+            __builtin_prefetch(e);
+            __builtin_prefetch(e + sizeof(Entry) - 1);
+        }
+    }
+
     // Any time on the owner; for tests and stats. Occupied slots, including
     // expired entries not yet reused.
     size_t size() const { return size_; }
@@ -165,14 +199,32 @@ private:
         return now - e.last_seen >= timeout(e.state);
     }
 
+    // Bit i set: way i is used and its signature is `hash`. One compare of
+    // all eight signatures at once where SSE2 is there (every x86-64), as
+    // DPDK's rte_hash compares its bucket's signatures.
+    static SLUICE_ALWAYS_INLINE uint32_t matching_ways(const Bucket& b, uint32_t hash)
+    {
+#if defined(__SSE2__)
+        static_assert(kWays == 8 && offsetof(Bucket, sig) == 0, "two 16-byte signature vectors");
+        const __m128i h = _mm_set1_epi32(static_cast<int>(hash));
+        const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig)), h);
+        const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.sig + 4)), h);
+        const auto eq = static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo)) |
+                                              (_mm_movemask_ps(_mm_castsi128_ps(hi)) << 4));
+#else
+        uint32_t eq = 0;
+        for (uint32_t i = 0; i < kWays; ++i) eq |= static_cast<uint32_t>(b.sig[i] == hash) << i;
+#endif
+        return eq & b.used;
+    }
+
     // The way holding this flow, live or expired: a key is in at most one
     // way, because an expired entry is reused by its own flow in place.
     SLUICE_ALWAYS_INLINE Entry* find_in(Bucket& b, const sluice_flow_key& key, uint32_t hash)
     {
-        for (uint32_t i = 0; i < kWays; ++i) {
-            if ((b.used & (1u << i)) != 0 && b.sig[i] == hash &&
-                std::memcmp(&b.entries[i].key, &key, sizeof(key)) == 0)
-                return &b.entries[i];
+        for (uint32_t ways = matching_ways(b, hash); ways != 0; ways &= ways - 1) {
+            Entry& e = b.entries[__builtin_ctz(ways)];
+            if (std::memcmp(&e.key, &key, sizeof(key)) == 0) return &e;
         }
         return nullptr;
     }
@@ -233,7 +285,9 @@ private:
     Config config_;
     uint32_t mask_;
     size_t size_ = 0;
-    std::unique_ptr<Bucket[]> buckets_;
+    Bucket* buckets_;      // (mask_ + 1) buckets, zeroed, in map_ (2 MiB aligned)
+    void* map_;            // the mapping, for munmap
+    size_t map_bytes_;
 };
 
 }  // namespace sluice::core
