@@ -144,21 +144,45 @@ SLUICE_ALWAYS_INLINE void l4_payload(const uint8_t* data, const ParsedPacket& pp
     q.payload_len = end - header;
 }
 
-template <class Filter>
-SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const ForwardingState& st, uint64_t now,
-                                         Filter& filter)
-{
+// What pass 1 of the burst learns about a packet that reached a service,
+// for pass 2.
+struct Classified {
     ParsedPacket pp;
+    const VipRuntime* vip;  // nullptr: the packet ended in pass 1 (its verdict is written)
+    uint32_t hash;          // sluice_flow_hash(&pp.key)
+};
+
+// Pass 1: parse and classify, up to the flow hash. Reads the packet and the
+// snapshot only, so running it for a whole burst before pass 2 changes no
+// verdict. Returns false with `v` set when the packet ends here.
+SLUICE_ALWAYS_INLINE bool classify_packet(const Packet& pkt, const ForwardingState& st, Classified& c, Verdict& v)
+{
+    ParsedPacket& pp = c.pp;
     pp.icmp_error = false;
     ParseResult r = parse_l2(pkt.data, pkt.len, pp);
-    if (r.kind == ParseResult::kArp) return Verdict::control();
-    if (r.kind == ParseResult::kNotIp) return not_for_vip(st);
-    if (r.kind == ParseResult::kDrop) return parse_drop(r);
+    if (r.kind == ParseResult::kArp) {
+        v = Verdict::control();
+        return false;
+    }
+    if (r.kind == ParseResult::kNotIp) {
+        v = not_for_vip(st);
+        return false;
+    }
+    if (r.kind == ParseResult::kDrop) {
+        v = parse_drop(r);
+        return false;
+    }
     r = pp.family == SLUICE_FAMILY_IPV4 ? parse_ipv4(pkt.data, pkt.len, pp) : parse_ipv6(pkt.data, pkt.len, pp);
-    if (r.kind == ParseResult::kDrop) return parse_drop(r);
+    if (r.kind == ParseResult::kDrop) {
+        v = parse_drop(r);
+        return false;
+    }
     // Before the VIP check: a unicast NS for a VIP (neighbour unreachability
     // detection) is addressed to the VIP itself.
-    if (pp.family == SLUICE_FAMILY_IPV6 && is_neighbor_discovery(pkt.data, pp)) return Verdict::control();
+    if (pp.family == SLUICE_FAMILY_IPV6 && is_neighbor_discovery(pkt.data, pp)) {
+        v = Verdict::control();
+        return false;
+    }
 
     // One VIP-table probe for the common packet: the service lookup comes
     // first, and the address-only check runs only when it did not settle
@@ -168,13 +192,30 @@ SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const Forwardin
     // builder inserts both), and a service or fragment hit is keyed on
     // pp.dst, except for ICMP errors, keyed on the embedded flow's address,
     // whose outer destination is therefore still checked.
-    Verdict v = Verdict::drop(SLUICE_DROP_INTERNAL);
+    v = Verdict::drop(SLUICE_DROP_INTERNAL);
     const VipRuntime* vip = classify(pkt.data, pp, st, v);
     if (SLUICE_UNLIKELY(vip == nullptr || pp.icmp_error)) {
-        if (!st.is_vip_address(pp.family, pp.dst)) return not_for_vip(st);
-        if (vip == nullptr) return v;
+        if (!st.is_vip_address(pp.family, pp.dst)) {
+            v = not_for_vip(st);
+            return false;
+        }
+        if (vip == nullptr) return false;
     }
     if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) pp.key.sport = 0;
+    c.vip = vip;
+    c.hash = sluice_flow_hash(&pp.key);
+    return true;
+}
+
+// Pass 2: filters, connection table or Maglev, and the rewrite, for a
+// packet classify_packet() kept.
+template <class Filter>
+SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classified& c, const ForwardingState& st,
+                                                uint64_t now, Filter& filter)
+{
+    ParsedPacket& pp = c.pp;
+    const VipRuntime* const vip = c.vip;
+    const uint32_t hash = c.hash;
 
     // Counted before the filters: what reached the VIP, dropped or not.
     sluice_counter& vc = w.vip_counters[vip->meta.vip_id];
@@ -192,7 +233,6 @@ SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const Forwardin
         l4_payload(pkt.data, pp, fq);
     }
 
-    const uint32_t hash = sluice_flow_hash(&pp.key);
     auto pick = [&] { return vip->ring[fastmod(hash, vip->ring_reciprocal, vip->meta.ring_size)]; };
     auto is_valid = [&](uint32_t id) {
         const sluice_backend* b = st.backend(id);
@@ -274,21 +314,41 @@ SLUICE_ALWAYS_INLINE Verdict process_one(Worker& w, Packet& pkt, const Forwardin
     return Verdict::drop(SLUICE_DROP_INTERNAL);
 }
 
-}  // namespace pipeline_detail
+// One chunk of at most kStageBurst packets in stages (as DPDK's rte_hash
+// bulk lookup and DPVS do): pass 1 parses and classifies every packet and
+// prefetches its connection-table bucket; a short pass then reads each
+// bucket's signatures and prefetches the way the lookup will read (or, for
+// a new flow, write); pass 2 does the lookups and rewrites. At many flows
+// the buckets' cache and TLB misses so overlap across the burst instead of
+// stalling each packet in turn. Pass 2 keeps packet order, so the table and
+// the filters see the same sequence as one pass would.
+inline constexpr uint16_t kStageBurst = 32;
 
 template <class Filter>
-void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingState& state, uint64_t now,
-                   Verdict out[], Filter& filter)
+SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, const ForwardingState& st,
+                                        uint64_t now, Verdict out[], Filter& filter)
 {
-    sluice_stats& s = worker.stats;
+    sluice_stats& s = w.stats;
+    Classified c[kStageBurst];
     for (uint16_t i = 0; i < n; ++i) {
-        // The next packet's headers load while this one is processed (l3fwd).
+        // The next packet's headers load while this one is parsed (l3fwd).
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        Packet& pkt = *pkts[i];
+        const Packet& pkt = *pkts[i];
         s.rx_packets++;
         s.rx_bytes += pkt.len;
-        const Verdict v = pipeline_detail::process_one(worker, pkt, state, now, filter);
-        out[i] = v;
+        if (classify_packet(pkt, st, c[i], out[i])) {
+            w.conns.prefetch(c[i].hash);
+        } else {
+            c[i].vip = nullptr;
+        }
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        if (c[i].vip != nullptr) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare; they never look up)
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        Packet& pkt = *pkts[i];
+        if (c[i].vip != nullptr) out[i] = forward_classified(w, pkt, c[i], st, now, filter);
+        const Verdict v = out[i];
         if (v.counted_as_tx()) {
             s.tx_packets++;
             s.tx_bytes += pkt.len;
@@ -300,6 +360,20 @@ void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingS
             s.drops[v.reason]++;
             if (v.action == Action::kTx) s.icmp_sent++;
         }
+    }
+}
+
+}  // namespace pipeline_detail
+
+template <class Filter>
+void process_burst(Worker& worker, Packet* pkts[], uint16_t n, const ForwardingState& state, uint64_t now,
+                   Verdict out[], Filter& filter)
+{
+    for (uint16_t done = 0; done < n;) {
+        const uint16_t chunk = n - done < pipeline_detail::kStageBurst ? static_cast<uint16_t>(n - done)
+                                                                        : pipeline_detail::kStageBurst;
+        pipeline_detail::process_chunk(worker, pkts + done, chunk, state, now, out + done, filter);
+        done = static_cast<uint16_t>(done + chunk);
     }
 }
 
