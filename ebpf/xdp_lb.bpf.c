@@ -76,7 +76,7 @@ static __always_inline struct sluice_vip_meta *xlb_classify(struct xdp_md *ctx, 
  * SLUICE_BACKEND_NONE; *reason is set when a filter drops the packet. */
 static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const struct sluice_vip_meta *meta,
 						struct sluice_stats *st, const struct sluice_node_config *node,
-						__u32 hash, int *reason)
+						int *reason)
 {
 	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds (the
 	 * longest of the node's TCP/UDP timeouts), and the precise clock's
@@ -88,13 +88,13 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 	__u32 id;
 
 	if (pp->fragment)
-		return xlb_ring_pick(meta, hash);
+		return xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
 	c = bpf_map_lookup_elem(&sluice_conns_v1, &pp->key);
 	if (pp->icmp_error) {
 		/* Follows the flow, but neither creates nor refreshes it. */
 		if (c && xlb_conn_live(c, now, node->conn_timeout_ns) && xlb_valid_backend(c->backend_id))
 			return c->backend_id;
-		return xlb_ring_pick(meta, hash);
+		return xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
 	}
 	if (c && xlb_conn_live(c, now, node->conn_timeout_ns) && xlb_valid_backend(c->backend_id)) {
 		st->conn_hits++;
@@ -107,7 +107,7 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 		*reason = SLUICE_DROP_RATE_LIMIT_NEW_FLOWS;
 		return SLUICE_BACKEND_NONE;
 	}
-	id = xlb_ring_pick(meta, hash);
+	id = xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
 	if (id == SLUICE_BACKEND_NONE)
 		return id;
 	if (c) {
@@ -136,8 +136,8 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	struct sluice_vip_meta *meta;
 	struct sluice_backend *be;
 	struct xlb_encap_params ep;
-	struct xlb_parsed pp;
-	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, hash, vip_id;
+	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id;
 	__u32 *port_id;
 	__u8 mode, outer;
 	int reason = SLUICE_DROP_INTERNAL, r;
@@ -188,9 +188,8 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		goto drop;
 	}
 
-	hash = sluice_flow_hash(&pp.key);
 	reason = SLUICE_DROP_NO_BACKEND;
-	backend_id = xlb_choose_backend(&pp, meta, st, node, hash, &reason);
+	backend_id = xlb_choose_backend(&pp, meta, st, node, &reason);
 	if (backend_id == SLUICE_BACKEND_NONE)
 		goto drop;
 	be = xlb_valid_backend(backend_id);
@@ -218,7 +217,10 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	ep.dst_mac = mode == SLUICE_FWD_L2DSR ? be->mac : eg->nexthop_mac;
 	ep.outer_src = be->family == SLUICE_FAMILY_IPV4 ? &node->local_v4 : &node->local_v6;
 	ep.outer_dst = &be->addr;
-	ep.flow_hash = hash;
+	/* The hash only picks a ring slot (a new flow) and fills the GUE
+	 * source port and the IPv6 flow label: an established IPIP 4in4
+	 * packet never computes it. */
+	ep.flow_hash = mode == SLUICE_FWD_GUE || outer == SLUICE_FAMILY_IPV6 ? sluice_flow_hash(&pp.key) : 0;
 	ep.gue_dport = meta->gue_dport;
 	ep.mtu = eg->mtu;
 	/* One-arm: the tag names the shared segment and stays; two-arm: it
