@@ -23,6 +23,7 @@
 #include "daemon/service_manager.h"
 #include "driver/dpdk_driver.h"
 #include "driver/stats_format.h"
+#include "driver/xdp_driver.h"
 
 namespace sluice::daemon {
 namespace {
@@ -115,17 +116,27 @@ int run_daemon(const RunOptions& options)
               options.config_path, config.services.size());
     log_allocator(*log);
 
-    if (config.dataplane.type == model::DataplaneType::kXdp) {
-        log->error("component=daemon msg=\"the XDP data plane is not built yet; use dataplane.type = "
-                   "\\\"dpdk\\\"\"");
-        return kExitUsage;
-    }
     if (config.dataplane.type == model::DataplaneType::kAuto) {
         log->warn("component=daemon msg=\"dataplane.type = auto: the XDP fallback is not wired yet, trying DPDK only\"");
     }
 
-    auto driver = std::make_unique<driver::DpdkDriver>(*config.dataplane.dpdk, options.static_neighbors,
-                                                       log_sink(log, "dpdk"));
+    // The one place that knows which plane runs: everything above the
+    // driver (manager, API, metrics) sees a DataplaneDriver, a plane name
+    // and a worker count.
+    const bool xdp = config.dataplane.type == model::DataplaneType::kXdp;
+    const std::string plane = xdp ? "xdp" : "dpdk";
+    std::unique_ptr<driver::DataplaneDriver> driver;
+    uint32_t workers = 0;
+    if (xdp) {
+        driver = std::make_unique<driver::XdpDriver>(*config.dataplane.xdp, options.static_neighbors,
+                                                     log_sink(log, "xdp"));
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);  // the program runs on whichever CPU takes the interrupt
+        workers = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+    } else {
+        driver = std::make_unique<driver::DpdkDriver>(*config.dataplane.dpdk, options.static_neighbors,
+                                                      log_sink(log, "dpdk"));
+        workers = static_cast<uint32_t>(config.dataplane.dpdk->worker_lcores.size());
+    }
     ManagerOptions manager_options;
     manager_options.state_dir = config.daemon.state_dir;
     ServiceManager manager(*driver, log_sink(log, "manager"), manager_options);
@@ -137,12 +148,13 @@ int run_daemon(const RunOptions& options)
     for (const std::string& w : plan->warnings) log->warn("component=plan msg={}", quoted(w));
     auto started = driver->start(*plan);
     if (!started) {
-        log->error("component=daemon msg={}", quoted("cannot start the DPDK data plane: " + started.error()));
-        driver.reset();  // releases what did start (ports, EAL)
+        log->error("component=daemon msg={}", quoted("cannot start the " + std::string(xdp ? "XDP" : "DPDK") +
+                                                  " data plane: " + started.error()));
+        driver.reset();  // releases what did start (ports, EAL; XDP attachments)
         return kExitFatal;
     }
-    // The EAL pinned this thread to main_lcore: every thread made from here
-    // on (discovery, health, API) inherits that CPU, never a worker's.
+    // DPDK: the EAL pinned this thread to main_lcore, so every thread made
+    // from here on (discovery, health, API) inherits that CPU, never a worker's.
     auto manager_started = manager.start();
     if (!manager_started) {
         log->error("component=daemon msg={}", quoted(manager_started.error()));
@@ -150,8 +162,7 @@ int run_daemon(const RunOptions& options)
         driver->stop();
         return kExitFatal;
     }
-    ControlPlane control(options.config_path, manager, *driver, "dpdk",
-                         static_cast<uint32_t>(config.dataplane.dpdk->worker_lcores.size()), log_sink(log, "control"),
+    ControlPlane control(options.config_path, manager, *driver, plane, workers, log_sink(log, "control"),
                          [log](model::LogLevel level) { log->set_level(to_spdlog(level)); });
     std::unique_ptr<api::AdminServer> admin;
     auto admin_settings = api::settings_from_config(config.daemon.admin);
@@ -186,7 +197,7 @@ int run_daemon(const RunOptions& options)
         }
         driver->poll();
         if (std::chrono::steady_clock::now() >= next_summary) {
-            log->info("component=dpdk msg={}", quoted("stats: " + driver::format_summary(driver->stats())));
+            log->info("component={} msg={}", plane, quoted("stats: " + driver::format_summary(driver->stats())));
             next_summary += kSummaryInterval;
         }
     }

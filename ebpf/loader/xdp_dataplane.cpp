@@ -160,6 +160,17 @@ Result<AttachMode> XdpDataplane::attach(uint32_t ifindex, bool allow_generic)
     return AttachMode::kGeneric;
 }
 
+Result<AttachMode> XdpDataplane::attach(uint32_t ifindex, AttachMode mode, bool allow_generic_fallback)
+{
+    if (mode == AttachMode::kNative) return attach(ifindex, allow_generic_fallback);
+    const int fd = bpf_program__fd(skel_->progs.sluice_xdp_lb);
+    if (int err = bpf_xdp_attach(static_cast<int>(ifindex), fd, XDP_FLAGS_SKB_MODE, nullptr); err != 0)
+        return make_error("generic XDP attach to ifindex " + std::to_string(ifindex) + " failed: " + errno_text(err));
+    attached_.insert(ifindex);
+    attach_flags_[ifindex] = XDP_FLAGS_SKB_MODE;
+    return AttachMode::kGeneric;
+}
+
 Result<void> XdpDataplane::detach(uint32_t ifindex)
 {
     const uint32_t flags = attach_flags_.count(ifindex) != 0 ? attach_flags_[ifindex] : 0;
@@ -200,6 +211,24 @@ Result<sluice_stats> XdpDataplane::read_stats() const
         for (size_t i = 0; i < sizeof(sluice_stats) / sizeof(uint64_t); ++i) out[i] += in[i];
     }
     return total;
+}
+
+Result<std::vector<sluice_counter>> XdpDataplane::read_backend_counters(const std::vector<uint32_t>& ids) const
+{
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return make_error("cannot count CPUs");
+    std::vector<sluice_counter> per_cpu(static_cast<size_t>(ncpu));
+    std::vector<sluice_counter> out(ids.size());
+    const int fd = bpf_map__fd(skel_->maps.sluice_backend_stats_v1);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (bpf_map_lookup_elem(fd, &ids[i], per_cpu.data()) != 0)
+            return make_error("backend stats of " + std::to_string(ids[i]) + ": " + errno_text(errno));
+        for (const sluice_counter& c : per_cpu) {
+            out[i].packets += c.packets;
+            out[i].bytes += c.bytes;
+        }
+    }
+    return out;
 }
 
 Result<void> XdpDataplane::clear_connections()

@@ -75,13 +75,21 @@ public:
     // Control plane. Attaches in native mode; if the driver refuses and
     // `allow_generic`, in generic (skb) mode. Returns the mode used.
     Result<AttachMode> attach(uint32_t ifindex, bool allow_generic);
+    // Control plane. Attaches in `mode`; kNative falls back to generic only
+    // when `allow_generic_fallback`. Returns the mode used.
+    Result<AttachMode> attach(uint32_t ifindex, AttachMode mode, bool allow_generic_fallback);
     Result<void> detach(uint32_t ifindex);
 
     // Removes the pinned maps and the pin directory (decommissioning).
     Result<void> unpin();
 
-    // Any time on the owner thread. Node counters summed over CPUs.
+    // Node counters summed over CPUs. These two only read maps through
+    // descriptors fixed at open(), so unlike the rest they may run on any
+    // thread, concurrently with the owner's calls.
     Result<sluice_stats> read_stats() const;
+    // What was sent to each of `ids` (packets and bytes after
+    // encapsulation), summed over CPUs, in the order of `ids`.
+    Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The live ring of a service, if it has one.

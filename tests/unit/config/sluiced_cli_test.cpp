@@ -92,10 +92,11 @@ TEST(SluicedCli, Version)
 }
 
 // --config validates like --check-config (a bad file exits 2 with its
-// diagnostics) before anything starts; the XDP data plane is not built yet
-// and says so with 64; no action at all, or an unknown flag, is 64 too.
-// (Running the DPDK data plane is proven in tests/integration/.)
-TEST(SluicedCli, RunRefusesBadConfigAndXdp)
+// diagnostics) before anything starts; an XDP data plane on an interface
+// that does not exist fails to start (1) naming it, before anything is
+// loaded or attached; no action at all, or an unknown flag, is 64.
+// (Running the DPDK and XDP data planes is proven in tests/integration/.)
+TEST(SluicedCli, RunRefusesBadConfigAndMissingXdpInterface)
 {
     const std::string bad = sluice::testing::source_path("tests/unit/config/fixtures/many_errors.toml");
     const RunResult refused = run_sluiced("--config '" + bad + "'");
@@ -105,13 +106,15 @@ TEST(SluicedCli, RunRefusesBadConfigAndXdp)
     char path_template[] = "/tmp/sluiced-xdp-XXXXXX";
     const int fd = ::mkstemp(path_template);
     ASSERT_GE(fd, 0);
-    const std::string xdp = "[dataplane]\ntype = \"xdp\"\n\n[dataplane.xdp]\ninterfaces = [\"eth0\"]\n";
+    // Never a real interface name: this test must not attach to the host's NIC.
+    const std::string xdp = "[daemon]\nstate_dir = \"/nonexistent/sluice-state\"\n\n[dataplane]\ntype = \"xdp\"\n\n[dataplane.xdp]\n"
+                            "interfaces = [\"sl-no-such-if0\"]\npin_path = \"/nonexistent/sluice\"\n";
     ASSERT_EQ(::write(fd, xdp.data(), xdp.size()), static_cast<ssize_t>(xdp.size()));
     ::close(fd);
     const RunResult r = run_sluiced(std::string("--config '") + path_template + "'");
     std::remove(path_template);
-    EXPECT_EQ(r.exit_code, 64);
-    EXPECT_NE(r.err.find("XDP data plane is not built yet"), std::string::npos) << r.err;
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("cannot start the XDP data plane: interface sl-no-such-if0"), std::string::npos) << r.err;
 
     EXPECT_EQ(run_sluiced("").exit_code, 64);
     EXPECT_EQ(run_sluiced("--no-such-flag").exit_code, 64);

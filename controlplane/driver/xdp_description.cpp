@@ -1,0 +1,155 @@
+// Plan -> xdp::Description translation (see xdp_description.h).
+#include "driver/xdp_description.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+extern "C" {
+#include "abi/tables.h"
+#include "abi/wire.h"
+}
+
+namespace sluice::driver {
+namespace {
+
+sluice_addr to_addr(const model::IpAddress& a)
+{
+    sluice_addr out{};
+    static_assert(sizeof(out.bytes) == sizeof(a.bytes));
+    std::memcpy(out.bytes, a.bytes.data(), sizeof(out.bytes));  // same layout, see model/address.h
+    return out;
+}
+
+uint8_t to_family(const model::IpAddress& a) { return a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6; }
+
+void copy_mac(uint8_t* dst, const std::optional<model::MacAddress>& mac)
+{
+    if (mac) std::memcpy(dst, mac->bytes.data(), 6);
+}
+
+bool uses_gateway(const PlanService& s)
+{
+    return s.forwarding == model::Forwarding::kIpip || s.forwarding == model::Forwarding::kGue;
+}
+
+void add_acl(const model::Filter& f, uint32_t scope, std::vector<xdp::AclPrefixSpec>& out)
+{
+    for (const auto* list : {&f.allow, &f.deny}) {
+        for (const model::Prefix& p : *list) {
+            xdp::AclPrefixSpec spec;
+            spec.scope = scope;
+            spec.family = to_family(p.address);
+            spec.addr = to_addr(p.address);
+            spec.prefix_len = p.length;
+            spec.deny = list == &f.deny;
+            out.push_back(spec);
+        }
+    }
+}
+
+static_assert(static_cast<uint8_t>(model::Forwarding::kIpip) == SLUICE_FWD_IPIP &&
+                  static_cast<uint8_t>(model::Forwarding::kGue) == SLUICE_FWD_GUE &&
+                  static_cast<uint8_t>(model::Forwarding::kL2Dsr) == SLUICE_FWD_L2DSR,
+              "forwarding modes are copied unchanged from the model to the data plane");
+
+}  // namespace
+
+std::vector<model::IpAddress> xdp_next_hop_addresses(const ForwardingPlan& plan)
+{
+    std::vector<model::IpAddress> out;
+    bool need_v4 = false;
+    bool need_v6 = false;
+    for (const PlanService& s : plan.services) {
+        for (const PlanBackend& b : s.backends) {
+            if (s.forwarding == model::Forwarding::kL2Dsr) {
+                out.push_back(b.address);
+            } else if (uses_gateway(s)) {
+                (b.address.is_ipv4() ? need_v4 : need_v6) = true;
+            }
+        }
+    }
+    if (!plan.node.next_hop_mac) {
+        if (need_v4 && plan.node.gateway_ipv4) out.push_back(*plan.node.gateway_ipv4);
+        if (need_v6 && plan.node.gateway_ipv6) out.push_back(*plan.node.gateway_ipv6);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
+                                               const std::vector<XdpInterface>& interfaces,
+                                               const XdpNeighborLookup& neighbor)
+{
+    if (interfaces.size() != plan.node.ports.size()) {
+        return make_error("plan has " + std::to_string(plan.node.ports.size()) + " interfaces, " +
+                          std::to_string(interfaces.size()) + " were resolved");
+    }
+    if (interfaces.size() > SLUICE_MAX_PORTS) {
+        return make_error(std::to_string(interfaces.size()) + " interfaces: the XDP plane takes at most " +
+                          std::to_string(SLUICE_MAX_PORTS));
+    }
+    xdp::Description d;
+    if (plan.node.source_ipv4) d.node.local_v4 = to_addr(*plan.node.source_ipv4);
+    if (plan.node.source_ipv6) d.node.local_v6 = to_addr(*plan.node.source_ipv6);
+    d.node.exception_path = true;  // XDP_PASS: the kernel keeps what is not a VIP's
+    const auto& t = plan.node.timeouts;
+    d.node.conn_timeout_ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::max({t.tcp_established, t.tcp_syn_fin, t.udp}))
+            .count());
+
+    // One next hop per port, as the DPDK snapshot has: IPv4's gateway wins
+    // when both families have one (a limit of the port layout).
+    std::optional<model::MacAddress> next_hop = plan.node.next_hop_mac;
+    if (!next_hop && plan.node.gateway_ipv4) next_hop = neighbor(*plan.node.gateway_ipv4);
+    if (!next_hop && plan.node.gateway_ipv6) next_hop = neighbor(*plan.node.gateway_ipv6);
+    for (size_t i = 0; i < interfaces.size(); ++i) {
+        const uint16_t egress = plan.node.ports[i].egress;
+        if (egress >= interfaces.size()) return make_error("port " + plan.node.ports[i].name + ": bad egress index");
+        xdp::PortSpec p;
+        p.id = static_cast<uint16_t>(i);
+        std::memcpy(p.mac, interfaces[i].mac.data(), 6);
+        copy_mac(p.nexthop_mac, next_hop);
+        p.mtu = interfaces[i].mtu;
+        p.egress_port = egress;
+        p.ifindex = interfaces[i].ifindex;
+        d.ports.push_back(p);
+    }
+
+    add_acl(plan.global_filter, SLUICE_MAX_VIPS, d.acl);
+    for (const PlanService& s : plan.services) {
+        for (const PlanBackend& pb : s.backends) {
+            xdp::BackendSpec be;
+            be.id = pb.id;
+            be.family = to_family(pb.address);
+            be.addr = to_addr(pb.address);
+            be.flags = SLUICE_BACKEND_F_VALID | (pb.draining ? SLUICE_BACKEND_F_DRAINING : 0);
+            if (s.forwarding == model::Forwarding::kL2Dsr) copy_mac(be.mac, neighbor(pb.address));
+            d.backends.push_back(be);
+        }
+        xdp::VipSpec v;
+        v.key.addr = to_addr(s.vip.address);
+        v.key.port = __builtin_bswap16(s.vip.port);
+        v.key.proto = s.protocol == model::Protocol::kTcp ? SLUICE_IPPROTO_TCP : SLUICE_IPPROTO_UDP;
+        v.key.family = to_family(s.vip.address);
+        v.vip_id = s.vip_id;
+        v.forwarding = static_cast<uint8_t>(s.forwarding);
+        v.flags = s.flags;  // the loader keeps HASH_NO_SPORT and derives ACL / RATE_LIMIT itself
+        v.gue_port = s.gue_port;
+        v.ring = s.ring;
+        if (s.rate_limit.packets) {
+            v.limits.packets_per_sec = s.rate_limit.packets->per_sec;
+            v.limits.packets_burst = s.rate_limit.packets->burst;
+        }
+        if (s.rate_limit.new_flows) {
+            v.limits.new_flows_per_sec = s.rate_limit.new_flows->per_sec;
+            v.limits.new_flows_burst = s.rate_limit.new_flows->burst;
+        }
+        d.vips.push_back(std::move(v));
+        add_acl(s.filter, s.vip_id, d.acl);
+    }
+    return d;
+}
+
+}  // namespace sluice::driver

@@ -1,0 +1,329 @@
+// XdpDriver: start-up order, publication, neighbours and stats (see xdp_driver.h).
+#include "driver/xdp_driver.h"
+
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "loader/xdp_dataplane.h"
+
+namespace sluice::driver {
+namespace {
+
+// How long start() waits for the next hops to resolve before attaching.
+constexpr auto kResolveWait = std::chrono::seconds(3);
+// A next hop the kernel has no usable entry for is asked for this often.
+constexpr auto kProbeMissing = std::chrono::seconds(1);
+// A stale entry is refreshed this often. The kernel never sees the traffic
+// XDP sends, so it never confirms an entry: without this the entry would sit
+// in STALE and, once the table grows past gc_thresh1, be collected. A probe
+// of a stale entry is a unicast ARP/ND that turns it REACHABLE again, or
+// FAILED when the neighbour is gone (and then we stop using its MAC).
+constexpr auto kProbeStale = std::chrono::seconds(15);
+
+std::string hex64(uint64_t v)
+{
+    char buf[19];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+std::string format_mac(const std::array<uint8_t, 6>& m)
+{
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return buf;
+}
+
+bool same_ports(const NodePlan& a, const NodePlan& b)
+{
+    if (a.ports.size() != b.ports.size()) return false;
+    for (size_t i = 0; i < a.ports.size(); ++i) {
+        if (a.ports[i].device != b.ports[i].device || a.ports[i].egress != b.ports[i].egress) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+XdpDriver::XdpDriver(model::XdpSettings settings, std::map<model::IpAddress, model::MacAddress> static_neighbors,
+                     LogSink log)
+    : settings_(std::move(settings)), static_neighbors_(std::move(static_neighbors)), log_(std::move(log))
+{
+}
+
+XdpDriver::~XdpDriver() { stop(); }
+
+Result<std::vector<XdpInterface>> XdpDriver::resolve_interfaces(const NodePlan& node) const
+{
+    const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return make_error(std::string("socket: ") + std::strerror(errno));
+    std::vector<XdpInterface> out;
+    for (const PlanPort& p : node.ports) {
+        XdpInterface itf;
+        itf.name = p.device;
+        itf.ifindex = if_nametoindex(p.device.c_str());
+        ifreq ifr{};
+        if (itf.ifindex == 0 || p.device.size() >= sizeof ifr.ifr_name) {
+            ::close(sock);
+            return make_error("interface " + p.device + " (dataplane.xdp.interfaces): no such interface");
+        }
+        std::memcpy(ifr.ifr_name, p.device.c_str(), p.device.size() + 1);
+        if (::ioctl(sock, SIOCGIFHWADDR, &ifr) != 0) {
+            const int err = errno;
+            ::close(sock);
+            return make_error("interface " + p.device + ": MAC: " + std::strerror(err));
+        }
+        std::memcpy(itf.mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+        if (::ioctl(sock, SIOCGIFMTU, &ifr) != 0) {
+            const int err = errno;
+            ::close(sock);
+            return make_error("interface " + p.device + ": MTU: " + std::strerror(err));
+        }
+        itf.mtu = static_cast<uint16_t>(std::min(ifr.ifr_mtu, 65535));
+        out.push_back(itf);
+    }
+    ::close(sock);
+    return out;
+}
+
+std::optional<model::MacAddress> XdpDriver::lookup_neighbor(const model::IpAddress& address) const
+{
+    if (auto it = static_neighbors_.find(address); it != static_neighbors_.end()) return it->second;
+    if (auto it = learned_.find(address); it != learned_.end()) return it->second;
+    return std::nullopt;
+}
+
+bool XdpDriver::refresh_neighbors(const ForwardingPlan& plan, bool probe_now)
+{
+    if (!netlink_) return false;
+    auto table = netlink_->read(egress_ifindexes_);
+    if (!table) {
+        log_(LogSeverity::kWarn, "reading the kernel's neighbour table: " + table.error());
+        return false;
+    }
+    const auto now = Clock::now();
+    std::map<model::IpAddress, model::MacAddress> learned;
+    std::map<model::IpAddress, Clock::time_point> probed;
+    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
+        if (static_neighbors_.count(a) != 0) continue;
+        const auto it = table->find(a);
+        if (it != table->end()) learned[a] = it->second.mac;
+        const bool fresh = it != table->end() && it->second.fresh();
+        const auto last = last_probe_.find(a);
+        const auto every = it == table->end() ? kProbeMissing : kProbeStale;
+        if (!fresh && (probe_now || last == last_probe_.end() || now - last->second >= every)) {
+            for (uint32_t ifindex : egress_ifindexes_) {
+                if (auto r = netlink_->probe(a, ifindex); !r) log_(LogSeverity::kWarn, r.error());
+            }
+            probed[a] = now;
+        } else if (last != last_probe_.end()) {
+            probed[a] = last->second;
+        }
+    }
+    last_probe_ = std::move(probed);
+    const bool changed = learned != learned_;
+    learned_ = std::move(learned);
+    return changed;
+}
+
+Result<void> XdpDriver::apply(const ForwardingPlan& plan)
+{
+    auto desc = build_xdp_description(plan, interfaces_,
+                                      [this](const model::IpAddress& a) { return lookup_neighbor(a); });
+    if (!desc) return Error{"XDP description: " + desc.error()};
+    if (auto r = dp_->apply(*desc); !r) return Error{"XDP maps: " + r.error()};
+    {
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        std::set<uint32_t> ids(stats_ids_.begin(), stats_ids_.end());
+        for (const xdp::BackendSpec& b : desc->backends) ids.insert(b.id);
+        stats_ids_.assign(ids.begin(), ids.end());
+    }
+    publications_.fetch_add(1, std::memory_order_relaxed);
+    return {};
+}
+
+Result<void> XdpDriver::start(const ForwardingPlan& initial)
+{
+    if (running_ || dp_) return make_error("data plane already started");
+    auto interfaces = resolve_interfaces(initial.node);
+    if (!interfaces) return Error{interfaces.error()};
+    interfaces_ = std::move(*interfaces);
+    egress_ifindexes_.clear();
+    for (const PlanPort& p : initial.node.ports) egress_ifindexes_.insert(interfaces_[p.egress].ifindex);
+    for (const XdpInterface& itf : interfaces_) {
+        log_(LogSeverity::kInfo, "interface " + itf.name + ": ifindex " + std::to_string(itf.ifindex) + ", MAC " +
+                                     format_mac(itf.mac) + ", MTU " + std::to_string(itf.mtu));
+    }
+
+    auto dp = xdp::XdpDataplane::open(xdp::OpenOptions{settings_.pin_path});
+    if (!dp) return Error{"loading the XDP program: " + dp.error()};
+    dp_ = std::move(*dp);
+    log_(LogSeverity::kInfo, "XDP program loaded (" + std::to_string(dp_->program_instructions()) +
+                                 " instructions), maps pinned under " + settings_.pin_path);
+    auto fail = [this](std::string message) -> Result<void> {
+        dp_.reset();  // detaches what was attached; the pins stay
+        netlink_.reset();
+        return Error{std::move(message)};
+    };
+
+    auto netlink = KernelNeighbors::open();
+    if (!netlink) return fail("neighbour table: " + netlink.error());
+    netlink_ = std::move(*netlink);
+    // Ask now, wait a moment: the first flows then leave with their MACs
+    // rather than count as no_nexthop. Unresolved ones keep being asked.
+    const std::vector<model::IpAddress> hops = xdp_next_hop_addresses(initial);
+    refresh_neighbors(initial, true);
+    const auto deadline = Clock::now() + kResolveWait;
+    auto all_resolved = [&] {
+        for (const model::IpAddress& a : hops) {
+            if (!lookup_neighbor(a)) return false;
+        }
+        return true;
+    };
+    while (!all_resolved() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        refresh_neighbors(initial, false);
+    }
+
+    if (auto r = apply(initial); !r) return fail(r.error());
+    for (const XdpInterface& itf : interfaces_) {
+        uint32_t existing = 0;
+        if (bpf_xdp_query_id(static_cast<int>(itf.ifindex), 0, &existing) == 0 && existing != 0) {
+            log_(LogSeverity::kInfo, "interface " + itf.name + ": replacing the XDP program already attached (id " +
+                                         std::to_string(existing) + ", a previous sluiced's or another's)");
+        }
+        const auto mode = settings_.mode == model::XdpMode::kGeneric ? xdp::AttachMode::kGeneric
+                                                                     : xdp::AttachMode::kNative;
+        auto attached = dp_->attach(itf.ifindex, mode, settings_.allow_generic_fallback);
+        if (!attached) return fail("interface " + itf.name + ": " + attached.error());
+        attached_.push_back(itf.ifindex);
+        if (*attached == xdp::AttachMode::kNative) {
+            log_(LogSeverity::kInfo, "interface " + itf.name + ": XDP attached in native mode");
+        } else {
+            log_(LogSeverity::kWarn, "interface " + itf.name + ": XDP attached in generic (skb) mode" +
+                                         (settings_.mode == model::XdpMode::kGeneric
+                                              ? std::string(" as configured")
+                                              : std::string(": the driver refused native mode")) +
+                                         "; every packet pays for an skb, expect a fraction of native speed");
+        }
+    }
+    plan_ = initial;
+    running_ = true;
+    next_refresh_ = Clock::now() + kNeighborInterval;
+    for (const PlanService& s : initial.services) {
+        log_(LogSeverity::kInfo, "service " + s.name + ": VIP " + s.vip.to_string() + ", " +
+                                     std::to_string(s.backends.size()) + " backend(s), table " +
+                                     std::to_string(s.ring.size()) + ", fingerprint " + hex64(s.fingerprint));
+    }
+    if (has_filters(initial)) {
+        log_(LogSeverity::kInfo, "filters enforced: source ACL and rate limits (per CPU share); payload rules "
+                                 "are not part of the XDP plane");
+    }
+    const bool gateway_needed = std::any_of(initial.services.begin(), initial.services.end(), [](const PlanService& s) {
+        return s.forwarding != model::Forwarding::kL2Dsr && !s.backends.empty();
+    });
+    if (gateway_needed && !initial.node.gateway_ipv4 && !initial.node.gateway_ipv6 && !initial.node.next_hop_mac) {
+        log_(LogSeverity::kWarn, "IPIP/GUE services but no network.gateway_ipv4/ipv6: their packets are dropped "
+                                 "as no_nexthop (the XDP plane sends them to one next hop per interface)");
+    }
+    log_next_hops(initial);
+    for (const model::IpAddress& a : hops) {
+        if (!lookup_neighbor(a)) {
+            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " did not answer yet: its packets are dropped "
+                                                                  "as no_nexthop until it does");
+        }
+    }
+    return {};
+}
+
+void XdpDriver::log_next_hops(const ForwardingPlan& plan)
+{
+    std::map<model::IpAddress, std::optional<model::MacAddress>> now;
+    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
+        now[a] = lookup_neighbor(a);
+        const auto before = logged_next_hops_.find(a);
+        if (before != logged_next_hops_.end() && before->second == now[a]) continue;
+        if (now[a]) {
+            log_(LogSeverity::kInfo, "next hop " + a.to_string() + " is at " + now[a]->to_string() +
+                                         (static_neighbors_.count(a) != 0 ? " (static)" : " (kernel neighbour table)"));
+        } else if (before != logged_next_hops_.end()) {
+            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " lost its MAC: dropped as no_nexthop until "
+                                                                  "the kernel resolves it again");
+        } else {
+            log_(LogSeverity::kInfo, "next hop " + a.to_string() + ": resolving (kernel ARP/ND)");
+        }
+    }
+    logged_next_hops_ = std::move(now);
+}
+
+Result<void> XdpDriver::publish(const ForwardingPlan& plan)
+{
+    if (!running_) return make_error("data plane not started");
+    if (!same_ports(plan.node, plan_.node)) return make_error("interfaces changed: restart sluiced to apply");
+    // New next hops are asked for at once; apply() uses what is known now.
+    refresh_neighbors(plan, false);
+    auto r = apply(plan);
+    if (!r) return r;
+    plan_ = plan;
+    log_next_hops(plan_);
+    return {};
+}
+
+void XdpDriver::poll()
+{
+    if (!running_) return;
+    const auto now = Clock::now();
+    if (now < next_refresh_) return;
+    next_refresh_ = now + kNeighborInterval;
+    if (!refresh_neighbors(plan_, false)) return;
+    // A next hop was learned, changed or lost: the maps' MACs are out of date.
+    if (auto r = apply(plan_); !r) {
+        log_(LogSeverity::kError, "republishing after a neighbour change failed: " + r.error());
+        return;
+    }
+    log_next_hops(plan_);
+}
+
+DataplaneStats XdpDriver::stats() const
+{
+    DataplaneStats out;
+    if (!dp_) return out;
+    if (auto totals = dp_->read_stats(); totals) out.totals = *totals;
+    std::vector<uint32_t> ids;
+    {
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        ids = stats_ids_;
+    }
+    if (auto counters = dp_->read_backend_counters(ids); counters) {
+        for (size_t i = 0; i < ids.size(); ++i) {
+            if ((*counters)[i].packets != 0) out.backends.push_back(DataplaneStats::Backend{ids[i], (*counters)[i]});
+        }
+    }
+    out.publications = publications_.load(std::memory_order_relaxed);
+    return out;
+}
+
+void XdpDriver::stop()
+{
+    if (!dp_) return;
+    for (uint32_t ifindex : attached_) {
+        if (auto r = dp_->detach(ifindex); !r) log_(LogSeverity::kWarn, r.error());
+    }
+    if (!attached_.empty()) {
+        log_(LogSeverity::kInfo, "XDP detached; maps stay pinned under " + settings_.pin_path +
+                                     " for the next start (established flows keep their backends)");
+    }
+    attached_.clear();
+    running_ = false;
+}
+
+}  // namespace sluice::driver
