@@ -82,10 +82,10 @@ struct {
  * fill all of it. BPF_F_NO_COMMON_LRU (per-CPU lists) split the entries
  * into equal shares, so one busy RX queue could pin only entries / CPUs
  * flows and cycling through more evicted every one (xdp_bench, 1M flows
- * on one CPU: 0 hits, 810 ns; common list: all hits, 361 ns), and its
- * insert rotated the CPU's lists on every pop, where the common list
- * moves free nodes to a CPU 128 at a time. Not LRU_PERCPU_HASH: there a
- * flow inserted on one CPU reads as backend 0 on the others. */
+ * on one CPU: 0 hits, 810 ns; common list: all hits, 361 ns). A new
+ * flow's insert costs the same with either (xdp_bench syn, A/B). Not
+ * LRU_PERCPU_HASH: there a flow inserted on one CPU reads as backend 0 on
+ * the others. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SLUICE_XDP_CONN_ENTRIES);
