@@ -137,12 +137,16 @@ def in_netns(ns, fn, *args, timeout=60):
 # -- processes --------------------------------------------------------------
 
 class Processes:
-    """Processes started in namespaces, each known by its own PID (never by name)."""
+    """Processes started in namespaces, each known by its own PID (never by name).
+
+    A PID is only signalled while its Popen is unreaped (poll() is None), so
+    it cannot have been reused by someone else's process.
+    """
 
     def __init__(self, workdir):
         self.workdir = workdir
-        self.procs = {}      # name -> (Popen of `ip netns exec`, pidfile, logfile)
-        self.all_pids = []   # every PID ever started, for the final sweep
+        self.procs = {}      # name -> (Popen of `ip netns exec`, pidfile, logfile), the latest run
+        self.started = []    # (Popen, pidfile) of every run, restarted ones too
 
     def start(self, name, ns, argv, env=None):
         pidfile = os.path.join(self.workdir, f"{name}.pid")
@@ -155,9 +159,8 @@ class Processes:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         out.close()
         self.procs[name] = (proc, pidfile, logfile)
+        self.started.append((proc, pidfile))
         wait_for(f"{name}'s PID file", lambda: self.pid(name) or proc.poll() is not None, CMD_TIMEOUT, 0.01)
-        if self.pid(name):
-            self.all_pids.append(self.pid(name))
         return proc
 
     def pid(self, name):
@@ -178,12 +181,8 @@ class Processes:
             return ""
 
     def send(self, name, signo):
-        pid = self.pid(name)
-        if pid is not None and self.running(name):
-            try:
-                os.kill(pid, signo)
-            except ProcessLookupError:
-                pass
+        if name in self.procs:
+            _signal_live(*self.procs[name][:2], signo)
 
     def wait(self, name, timeout):
         """The exit status, or None if still running after `timeout` s."""
@@ -202,15 +201,31 @@ class Processes:
         return rc
 
     def kill_all(self):
-        for name in list(self.procs):
-            if self.running(name):
-                self.send(name, signal.SIGCONT)  # a stopped process cannot die of SIGTERM
-                self.stop(name, signal.SIGKILL, CMD_TIMEOUT)
-        for pid in self.all_pids:  # anything whose `ip netns exec` parent is gone already
+        """SIGKILLs every process still running; returns the PIDs that would not go."""
+        for proc, pidfile in self.started:
+            _signal_live(proc, pidfile, signal.SIGCONT)  # a stopped etcd, say
+            _signal_live(proc, pidfile, signal.SIGKILL)
             try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                proc.wait(timeout=CMD_TIMEOUT)
+            except subprocess.TimeoutExpired:
                 pass
+        return [proc.pid for proc, _ in self.started if proc.poll() is None]
+
+
+def _signal_live(proc, pidfile, signo):
+    """Signals the command (its PID file's PID: `ip netns exec` and `sh` exec into it,
+    so it is the Popen's own) while the Popen is unreaped."""
+    if proc.poll() is not None:
+        return
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        pid = proc.pid
+    try:
+        os.kill(pid, signo)
+    except ProcessLookupError:
+        pass
 
 
 # -- topology ----------------------------------------------------------------
@@ -887,30 +902,19 @@ class Session:
         for node in self.nodes:  # SIGTERM first: sluiced detaches and prints its counters
             if node.running():
                 node.stop(timeout=10)
-        self.procs.kill_all()
+        left = [f"pid {p}" for p in self.procs.kill_all()]
         for topo in self.topologies:
             topo.teardown()
         for m in reversed(self.mounts):
             run(["umount", m], check_rc=False)
-        for pid in self.sluiced_pids:
-            if pid:
+        for pid in self.sluiced_pids:  # the EAL's run dir, unless the PID is someone else's by now
+            if pid and not os.path.exists(f"/proc/{pid}"):
                 subprocess.run(["rm", "-rf", "--", f"/var/run/dpdk/sluiced-{pid}"], check=False)
-        left = []
         names = set(run(["ip", "netns", "list"], check_rc=False).stdout.split())
         for topo in self.topologies:
             left += [ns for ns in topo.ns.values() if ns in names]
-        left += [f"pid {p}" for p in self.procs.all_pids if os.path.exists(f"/proc/{p}")
-                 and not _is_zombie(p)]
         subprocess.run(["rm", "-rf", "--", self.workdir], check=False)
         return left
-
-
-def _is_zombie(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def _terminate(signum, frame):
