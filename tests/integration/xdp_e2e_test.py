@@ -14,7 +14,8 @@ MAC, like the backends', sluiced learns from its kernel's neighbour table.
 Proves, for each mode: every real TCP connection succeeds (some with 64 KiB
 uploads, encapsulated beyond 1500 bytes), they spread over all three
 backends, replies come straight from the backends' MACs, and sluice forwarded
-exactly the client's packets to the VIPs and dropped none. Then sluiced is
+exactly the client's packets to the VIPs and dropped none. A backend whose
+MAC changes is lost, re-resolved through the kernel and reached again. Then sluiced is
 restarted (SIGTERM, started again with the same config): the maps stay
 pinned, and a long-lived connection per VIP keeps working on the same
 backend, through the pinned connection table (hits, no new misses). Against
@@ -562,6 +563,8 @@ def run_test(procs, workdir, pins, tools, started):
                                          f"{sorted(backend_macs)} (sluice is {macs['lb']})")
     print("ok   replies straight from the backends' MACs, none from sluice")
 
+    check_neighbor_change(procs, tools, vips)
+
     # Long-lived connections, opened before the restart.
     long_lived = procs.start("long-lived", NS["cl"], ["/usr/bin/python3", "-u", "-c", LONG_LIVED, str(VIP_PORT)]
                              + vips, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -611,6 +614,29 @@ def run_test(procs, workdir, pins, tools, started):
     print("ok   pins removed")
     print(f"xdp e2e: all checks passed in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def wait_for_log(procs, name, text, timeout):
+    deadline = time.monotonic() + timeout
+    while text not in procs.log(name):
+        check(time.monotonic() < deadline, f"{name} did not log {text!r} within {timeout} s")
+        time.sleep(0.05)
+
+
+def check_neighbor_change(procs, tools, vips):
+    """b1 gets a new MAC and sluice's kernel forgets the old one (as when an
+    entry expires): sluiced must notice the loss, ask the kernel to resolve
+    b1 again, learn the new MAC and republish it, so L2 DSR reaches b1 again."""
+    new_mac = "02:00:5e:00:53:21"
+    run(["ip", "-n", NS["b1"], "link", "set", DEV, "address", new_mac])
+    run(["ip", "-n", NS["lb"], "neigh", "del", ADDR["b1"], "dev", DEV])
+    wait_for_log(procs, "sluiced-1", f"next hop {ADDR['b1']} lost its MAC", 10)
+    wait_for_log(procs, "sluiced-1", f"next hop {ADDR['b1']} is at {new_mac}", 10)
+    out = run(["/usr/bin/python3", "-c", CLIENT, DEV, str(VIP_PORT), "30", VIPS["dsr"]], ns=NS["cl"], timeout=60)
+    r = json.loads(out.stdout)["results"][VIPS["dsr"]]
+    check(not r["errors"] and r["backends"].get("b1", 0) > 0,
+          f"L2 DSR after b1's MAC changed: {r['ok']}/30 ok, per backend {r['backends']}, errors {r['errors'][:3]}")
+    print(f"ok   b1's new MAC learned from the kernel and republished: L2 DSR reaches it again ({r['backends']})")
 
 
 def stat(stats, name):
