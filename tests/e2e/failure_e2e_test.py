@@ -125,10 +125,17 @@ def backend_kill(s, plane):
     log(f"{victim} down and out of the table {detect:.2f} s after the kill (bound {bound:.2f} s)")
     check(detect <= bound, f"{victim} left the table {detect:.2f} s after the kill, want <= {bound:.2f} s "
                            f"(fall {FALL} x interval {INTERVAL_MS} ms + timeout + {SLACK_S} s)")
+    # What reaches the victim through sluice (its decapsulator's count) must not grow
+    # from shortly after its removal on.
+    time.sleep(max(0.0, t_removed + 0.5 - time.monotonic()))
+    sent0 = topo.decapsulated(s.env, victim)
     # Keep the load on until flows that used to map to the victim ran after its removal.
     e2e.wait_for("load after the removal", lambda: sum(
         1 for r in load.snapshot() if r["t0"] > t_removed + 0.5 and r["port"] in to_victim) >= 20, 20)
     results = load.stop()
+    sent1 = topo.decapsulated(s.env, victim)
+    check(sent0 > 0 and sent1 == sent0, f"{victim} received packets through sluice after its removal: its "
+                                        f"decapsulator counted {sent0} -> {sent1}")
 
     # Only the victim's own flows may fail, only between the kill and its removal.
     failed = [r for r in results if "error" in r]
@@ -147,7 +154,8 @@ def backend_kill(s, plane):
     in_window = [r for r in results if r["port"] in to_victim and t_kill < r["t0"] < t_removed]
     log(f"ok   {len(results)} connections: {len(failed)} failed, all {victim}'s, between the kill and "
         f"its removal ({len(in_window)} of its flows started then); {len(after)} after the removal, none "
-        f"failed, {len(repicked)} of them on flows that were {victim}'s")
+        f"failed, {len(repicked)} of them on flows that were {victim}'s; {victim} got no packet through "
+        f"sluice after its removal (decapsulated {sent1} in all)")
 
     m = node.metrics()
     check(e2e.metric(m, "sluice_backend_up", service="web", backend=label) == 0,
@@ -396,6 +404,7 @@ def xdp_restart(s, plane):
     log(f"ok   {len(states)} long-lived connections kept working and their backends across the restart "
         f"({', '.join(sorted(used))}), answers {sum(at_stop.values())} -> "
         f"{sum(st['ok'] for st in states)}; no connection-table miss after it")
+    spread_check(e2e.run_burst(topo, range(30000, 30300)), topo.backends, "new connections after the restart")
 
 
 SCENARIOS = {"backend-kill": backend_kill, "etcd-outage": etcd_outage, "bad-config": bad_config,

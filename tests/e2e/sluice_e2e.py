@@ -316,6 +316,11 @@ class Topology:
         for b in self.backends:
             run([env.decap, "attach", DEV, "--local", self.addr[b]], ns=self.ns[b], env=env.tool_env)
 
+    def decapsulated(self, env, b):
+        """Packets backend `b`'s tc decapsulator unwrapped: what sluice sent it, as the backend saw it."""
+        r = run([env.decap, "stats", DEV, "--json"], ns=self.ns[b], env=env.tool_env)
+        return sum(v["packets"] for k, v in json.loads(r.stdout).items() if k.startswith("decap_"))
+
     def teardown(self):
         for ns in reversed(self.created):
             run(["ip", "netns", "del", ns], check_rc=False)
