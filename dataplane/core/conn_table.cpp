@@ -22,7 +22,10 @@ constexpr size_t kPageBytes = 4096;
 // (docs/benchmarks.md: about 30% less per packet at 1M flows). The mapping
 // is 2 MiB aligned so the whole table can be huge pages; where THP is off
 // (or madvise refuses) it stays on 4 KiB pages and works the same.
-ConnectionTable::ConnectionTable(const Config& config) : config_(config)
+ConnectionTable::ConnectionTable(const Config& config)
+    : config_(config),
+      timeouts_{config.tcp_transitory_timeout, config.tcp_established_timeout, config.tcp_transitory_timeout,
+                config.udp_timeout}
 {
     uint32_t buckets = 1;
     while (static_cast<uint64_t>(buckets) * kWays < config.capacity) buckets *= 2;

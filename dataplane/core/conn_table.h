@@ -155,7 +155,14 @@ public:
     {
         const Bucket& b = buckets_[hash & mask_];
         uint32_t ways = matching_ways(b, hash);
-        if (ways == 0) ways = b.used == kAllWays ? kAllWays : ~b.used & (b.used + 1);
+        if (ways == 0 && b.used == kAllWays) {
+            // Every line past the two prefetch() loaded: no per-way loop.
+#pragma GCC unroll 8
+            for (size_t line = 2; line < sizeof(Bucket) / 64; ++line)
+                __builtin_prefetch(reinterpret_cast<const uint8_t*>(&b) + line * 64);
+            return;
+        }
+        if (ways == 0) ways = ~b.used & (b.used + 1);
         for (; ways != 0; ways &= ways - 1) {
             const auto* e = reinterpret_cast<const uint8_t*>(&b.entries[__builtin_ctz(ways)]);
             __builtin_prefetch(e);
@@ -185,14 +192,9 @@ private:
 
     SLUICE_ALWAYS_INLINE Bucket& bucket(uint32_t hash) { return buckets_[hash & mask_]; }
 
-    SLUICE_ALWAYS_INLINE uint64_t timeout(uint8_t state) const
-    {
-        switch (state) {
-        case kTcpEstablished: return config_.tcp_established_timeout;
-        case kUdp: return config_.udp_timeout;
-        default: return config_.tcp_transitory_timeout;
-        }
-    }
+    // By State: a load instead of a switch, since a full bucket's eviction
+    // scan asks it for every way.
+    SLUICE_ALWAYS_INLINE uint64_t timeout(uint8_t state) const { return timeouts_[state & 3u]; }
 
     SLUICE_ALWAYS_INLINE bool expired(const Entry& e, uint64_t now) const
     {
@@ -241,12 +243,18 @@ private:
             ++size_;
         } else {
             uint32_t oldest = 0;
+            uint64_t oldest_seen = b.entries[0].last_seen;
+#pragma GCC unroll 8
             for (uint32_t i = 0; i < kWays; ++i) {
-                if (expired(b.entries[i], now)) {
+                const Entry& e = b.entries[i];
+                if (expired(e, now)) {
                     way = i;
                     break;
                 }
-                if (b.entries[i].last_seen < b.entries[oldest].last_seen) oldest = i;
+                if (e.last_seen < oldest_seen) {
+                    oldest = i;
+                    oldest_seen = e.last_seen;
+                }
             }
             if (way == kWays) {
                 way = oldest;
@@ -283,6 +291,9 @@ private:
     }
 
     Config config_;
+    // Timeout by State (kTcpClosing ages as transitory).
+    uint64_t timeouts_[4];
+    static_assert(kTcpTransitory == 0 && kTcpEstablished == 1 && kTcpClosing == 2 && kUdp == 3, "timeouts_ order");
     uint32_t mask_;
     size_t size_ = 0;
     Bucket* buckets_;      // (mask_ + 1) buckets, zeroed, in map_ (2 MiB aligned)
