@@ -4,19 +4,24 @@
     failure_e2e_test.py SCENARIO [--plane dpdk|xdp]
 
 Scenarios (each one meson test in suite e2e):
-  backend-kill     a backend's server is killed under load: the health check
-                   takes it out within fall x interval, only its own
-                   connections fail meanwhile, none after; it returns within
-                   rise x interval of its restart.
-  etcd-outage      etcd frozen, then killed, under load: the table and every
-                   connection stay, the API and /metrics say the source is
-                   stale; after etcd restarts a new key is picked up.
+  backend-kill     a backend's server is killed under load: the HTTP check
+                   takes it out within fall x interval, only its own flows
+                   fail meanwhile, none after, and it receives nothing more
+                   through sluice; /metrics and sluicectl say down; it
+                   returns within rise x interval of its restart.
+  etcd-outage      etcd frozen (SIGSTOP, 3 s), then killed, under load: the
+                   table and every connection stay; once it is dead the API,
+                   sluicectl and /metrics say the source is stale (a frozen
+                   etcd goes unnoticed: its watch stream just falls silent);
+                   after etcd restarts on its data a new key is picked up
+                   and the new backend takes traffic.
   bad-config       under load, scripts/sluice-push-config pushes a file that
                    fails validation (exit 2, nothing touched) and one that
                    only the running node refuses (exit 1, its file restored):
                    the old config stays in force, no connection fails.
-  xdp-restart      (XDP) sluiced restarted: established connections keep
-                   working and keep their backends (maps pinned).
+  xdp-restart      (XDP) sluiced restarted (SIGTERM, same config): the
+                   established connections keep working and their backends,
+                   with no connection-table miss (the pinned table is reused).
 
 Exit status: 0 pass, 1 fail, 77 skip (no root, a missing kernel feature or
 tool; only when CI is not "true").
@@ -41,8 +46,7 @@ SLACK_S = 1.5
 
 
 def health_check(kind="http"):
-    hc = {"type": kind, "interval_ms": INTERVAL_MS, "timeout_ms": TIMEOUT_MS, "rise": RISE, "fall": FALL}
-    return hc
+    return {"type": kind, "interval_ms": INTERVAL_MS, "timeout_ms": TIMEOUT_MS, "rise": RISE, "fall": FALL}
 
 
 def wait_in_table(node, addresses, timeout=20):
