@@ -20,6 +20,10 @@ namespace {
 
 // How long start() waits for the next hops to resolve before attaching.
 constexpr auto kResolveWait = std::chrono::seconds(3);
+// How long publish() waits for next hops the plan brings in (a backend
+// added by discovery): long enough for ARP/ND on a LAN, short enough not
+// to hold up the control loop when the new neighbour is down.
+constexpr auto kPublishResolveWait = std::chrono::milliseconds(100);
 // A next hop the kernel has no usable entry for is asked for this often.
 constexpr auto kProbeMissing = std::chrono::seconds(1);
 // A stale entry is refreshed this often. The kernel never sees the traffic
@@ -269,8 +273,23 @@ Result<void> XdpDriver::publish(const ForwardingPlan& plan)
 {
     if (!running_) return make_error("data plane not started");
     if (!same_ports(plan.node, plan_.node)) return make_error("interfaces changed: restart sluiced to apply");
-    // New next hops are asked for at once; apply() uses what is known now.
+    // Next hops the plan brings in are asked for at once and given a moment
+    // to answer, so a backend's first packets do not count as no_nexthop;
+    // apply() then uses what is known (the rest follows from poll()).
+    std::vector<model::IpAddress> fresh;
+    const std::vector<model::IpAddress> before = xdp_next_hop_addresses(plan_);
+    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
+        if (!std::binary_search(before.begin(), before.end(), a)) fresh.push_back(a);
+    }
     refresh_neighbors(plan, false);
+    const auto deadline = Clock::now() + kPublishResolveWait;
+    auto unresolved = [&] {
+        return std::any_of(fresh.begin(), fresh.end(), [&](const model::IpAddress& a) { return !lookup_neighbor(a); });
+    };
+    while (unresolved() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        refresh_neighbors(plan, false);
+    }
     auto r = apply(plan);
     if (!r) return r;
     plan_ = plan;
