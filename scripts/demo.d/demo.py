@@ -8,6 +8,11 @@ backends with the VIP on loopback for L2 DSR), with four backends, each
 running a real HTTP server that names itself, and a real etcd in the sluice
 node's namespace feeding the service "web" (config/demo.toml).
 
+With --xdp the node runs the XDP data plane instead, set up as
+tests/integration/xdp_e2e_test.py does: the node's kernel owns its address
+(and ARP), the client routes the VIP to it, the program is attached natively
+to the node's veth and its maps are pinned on a bpffs of this run's.
+
 Every process is started by PID file and killed by PID; every namespace
 carries this run's PID; all of it goes on exit, error, SIGINT and SIGTERM.
 Exit status: 0 done, 1 a step failed, 2 usage / environment.
@@ -27,6 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import dpdk_e2e_test as topo  # noqa: E402  (topology and process helpers; its main() does not run)
+import xdp_e2e_test  # noqa: E402  (load_xdp_pass; its main() does not run)
 
 PID = os.getpid()
 BACKENDS = ("b1", "b2", "b3", "b4")
@@ -169,6 +175,9 @@ class Demo:
         self.started = time.monotonic()
         self.hugepages_before = hugepages()
         self.keeping = False  # --keep: the steps are done, a signal ends the run normally
+        self.xdp = args.xdp
+        self.bpffs = os.path.join(self.workdir, "bpffs")  # --xdp: pins (maps, the peer's pass program)
+        self.bpffs_mounted = False
 
     # -- output -------------------------------------------------------------
 
@@ -223,7 +232,24 @@ class Demo:
         t0 = self.step(f"creating namespaces: client, sluice node, gateway, {len(BACKENDS)} backends, switch "
                        f"(sluice-demo-*-{PID})")
         topo.setup()
+        if self.xdp:
+            self.setup_xdp()
         self.ok(t0)
+
+    def setup_xdp(self):
+        """The node as an XDP host: its kernel keeps the interface, its
+        address and ARP; the client reaches the VIP by a route to the node
+        (what a router or a BGP announcement would give it)."""
+        run(["ip", "-n", NS["lb"], "link", "set", DEV, "arp", "on"])
+        run(["ip", "-n", NS["lb"], "addr", "add", f"{ADDR['lb']}/24", "dev", DEV])
+        run(["ip", "-n", NS["cl"], "route", "add", f"{VIP}/32", "via", ADDR["lb"]])
+        os.mkdir(self.bpffs)
+        run(["mount", "-t", "bpf", "bpf", self.bpffs])
+        self.bpffs_mounted = True
+        # Native XDP_TX on a veth needs an XDP program on the peer (the
+        # switch's port) for the frames to be received there.
+        xdp_e2e_test.load_xdp_pass(os.path.join(self.bpffs, "pass"))
+        run(["ip", "-n", NS["sw"], "link", "set", "dev", "plb", "xdpdrv", "pinned", os.path.join(self.bpffs, "pass")])
 
     def backends(self):
         t0 = self.step(f"starting {len(BACKENDS)} HTTP backends ({', '.join(ADDR[b] for b in BACKENDS)}, VIP "
@@ -254,9 +280,18 @@ class Demo:
         self.etcdctl("put", ETCD_PREFIX + ADDR[b], json.dumps({"address": ADDR[b], **extra}))
 
     def start_sluiced(self):
-        t0 = self.step(f"starting sluiced (DPDK, af_packet on veth {DEV}, no hugepages)")
+        if self.xdp:
+            t0 = self.step(f"starting sluiced (XDP, native on veth {DEV}, maps pinned on this run's bpffs)")
+        else:
+            t0 = self.step(f"starting sluiced (DPDK, af_packet on veth {DEV}, no hugepages)")
         with open(os.path.join(ROOT, "config", "demo.toml")) as f:
             text = f.read()
+        if self.xdp:
+            text, n = re.subn(r'(?m)^type = "dpdk"$', 'type = "xdp"', text)
+            if n != 1 or "\n[network]\n" not in text:
+                raise Failure("config/demo.toml has no [dataplane] type line or [network] section")
+            text = text.replace("\n[network]\n", f'\n[dataplane.xdp]\ninterfaces = ["{DEV}"]\n'
+                                f'pin_path = "{self.bpffs}/sluice"\n\n[network]\n', 1)
         state = os.path.join(self.workdir, "state")
         text, n = re.subn(r'(?m)^state_dir = ".*"$', f'state_dir = "{state}"', text)
         if n != 1:
@@ -445,6 +480,8 @@ class Demo:
         self.procs.kill_all()
         for ns in NS.values():
             run(["ip", "netns", "del", ns], check_rc=False)
+        if self.bpffs_mounted:  # the pinned maps and pass program go with it
+            run(["umount", self.bpffs], check_rc=False)
         # sluiced's EAL runtime directory (--file-prefix=sluiced-PID), if it made one.
         spid = self.procs.pid("sluiced") if "sluiced" in self.procs.procs else None
         if spid:
@@ -460,6 +497,8 @@ class Demo:
             left.append(f"hugepages {hugepages()} (before: {self.hugepages_before})")
         if spid and os.path.exists(f"/var/run/dpdk/sluiced-{spid}"):
             left.append(f"/var/run/dpdk/sluiced-{spid}")
+        if self.bpffs_mounted and os.path.ismount(self.bpffs):
+            left.append(f"bpffs {self.bpffs}")
         return left
 
 
@@ -482,6 +521,7 @@ def main():
     parser.add_argument("--build-dir", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--xdp", action="store_true", help="the XDP data plane instead of DPDK")
     parser.add_argument("--first-step", type=int, default=3)
     parser.add_argument("--total-steps", type=int, default=13)
     args = parser.parse_args()
