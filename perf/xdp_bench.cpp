@@ -13,7 +13,10 @@
 // iteration (time preempted by other tasks excluded). Scenarios: one
 // established flow, a new flow (SYN) per packet into an emptied table, 10k
 // and 1M flows cycling through the connection table after one warm-up pass
-// (conn_hits/conn_misses of the measured rounds show whether they fit).
+// (conn_hits/conn_misses of the measured rounds show whether they fit),
+// and new flows into a table already full (syn_full_table: every insert
+// evicts). conn_evictions = inserts during the rounds minus the growth in
+// entries (a batch walk of the table before and after).
 // The run is pinned to one CPU. Needs root. Usage: xdp_bench [rounds (default 9)] [scenario]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -164,6 +167,24 @@ void clear_conns(int fd)
     }
 }
 
+// Entries in the connection table (a non-destructive batch walk).
+uint64_t count_conns(int fd)
+{
+    std::vector<sluice_flow_key> keys(8192);
+    std::vector<sluice_conn> values(8192);
+    uint64_t total = 0, cursor = 0;
+    bool first = true;
+    for (;;) {
+        uint32_t count = static_cast<uint32_t>(keys.size());
+        const int r = bpf_map_lookup_batch(fd, first ? nullptr : &cursor, &cursor, keys.data(), values.data(), &count,
+                                           nullptr);
+        if (r != 0 && errno != ENOENT) die("xdp_bench: count connections");
+        total += count;
+        first = false;
+        if (r != 0) return total;  // ENOENT: the walk is complete
+    }
+}
+
 uint32_t jited_bytes(int prog_fd)
 {
     bpf_prog_info info{};
@@ -208,6 +229,10 @@ int main(int argc, char** argv)
     const int pass = bpf_program__fd(skel->progs.bench_pass);
     const int min_ipip = bpf_program__fd(skel->progs.bench_min_ipip);
     const int conn_ipip = bpf_program__fd(skel->progs.bench_conn_ipip);
+    bpf_map_info conn_info{};
+    uint32_t conn_info_len = sizeof(conn_info);
+    if (bpf_obj_get_info_by_fd(conns, &conn_info, &conn_info_len) != 0) die("xdp_bench: conn table info");
+    const uint32_t conn_capacity = conn_info.max_entries;
     struct Scenario {
         const char* name;
         const char* encap;
@@ -215,14 +240,16 @@ int main(int argc, char** argv)
         uint32_t flows;   // distinct flows cycled through; 0 = a new flow per packet
         uint8_t flags;
         uint32_t repeat;  // iterations per round
+        uint32_t prefill; // 1: fill the table with new flows before the rounds
         double goal_ns;   // issue #4: 0.8 x Katran on this machine kind; 0 = none
     };
     const Scenario scenarios[] = {
-        {"established", "ipip4in4", 0, 1, 0x10, 200000, 38},
-        {"syn", "ipip4in4", 0, 0, 0x02, 50000, 88},
-        {"flows_10k", "ipip4in4", 0, 10000, 0x10, 200000, 56},
-        {"flows_1m", "ipip4in4", 0, 1000000, 0x10, 1000000, 172},
-        {"established", "gue4in6", 1, 1, 0x10, 200000, 0},
+        {"established", "ipip4in4", 0, 1, 0x10, 200000, 0, 38},
+        {"syn", "ipip4in4", 0, 0, 0x02, 50000, 0, 88},
+        {"syn_full_table", "ipip4in4", 0, 0, 0x02, 50000, 1, 0},  // prefill: table size + 50k
+        {"flows_10k", "ipip4in4", 0, 10000, 0x10, 200000, 0, 56},
+        {"flows_1m", "ipip4in4", 0, 1000000, 0x10, 1000000, 0, 172},
+        {"established", "gue4in6", 1, 1, 0x10, 200000, 0, 0},
     };
     for (const Scenario& s : scenarios) {
         if (!only.empty() && only != s.name) continue;
@@ -231,6 +258,8 @@ int main(int argc, char** argv)
         // Warm-up: every flow once, so the measured rounds are all hits
         // when the table holds them (SYN: flows never repeat anyway).
         if (s.flows != 0) (void)h.run(lb, s.flows < 1000 ? 1000 : s.flows);
+        if (s.prefill != 0) (void)h.run(lb, conn_capacity + 50000);
+        const uint64_t entries_before = count_conns(conns);
         std::vector<double> harness, min, floor, prog;
         const sluice_stats before = *(*dp)->read_stats();
         for (uint32_t r = 0; r < rounds; ++r) {
@@ -241,18 +270,24 @@ int main(int argc, char** argv)
             prog.push_back(h.run(lb, s.repeat) - p);
         }
         const sluice_stats st = *(*dp)->read_stats();
-        const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
+        const uint64_t entries_after = count_conns(conns);
+        // Every insert that did not grow the table evicted an entry (no
+        // timeouts or deletes during the rounds; bench_conn_ipip's inserts
+        // count as misses too, so its flows are added to the misses).
+        const uint64_t inserts = (st.conn_misses - before.conn_misses) * (s.flows == 0 && s.vip == 0 ? 2 : 1);
+        const uint64_t evictions = inserts - (entries_after - entries_before);        const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
         std::printf("{\"bench\":\"xdp_lb\",\"scenario\":\"%s\",\"encap\":\"%s\",\"flows\":%u,\"iterations\":%llu,"
                     "\"frame_bytes\":118,\"program_ns\":%.1f,\"program_ns_min\":%.1f,\"harness_ns\":%.1f,"
                     "\"min_ipip_ns\":%.1f,\"ratio_to_min_ipip\":%.2f,\"conn_floor_ns\":%.1f,\"ratio_to_conn_floor\":%.2f,"
                     "\"goal_ns\":%.0f,\"conn_hits\":%llu,"
-                    "\"conn_misses\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
+                    "\"conn_misses\":%llu,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
                     s.name, s.encap, s.flows == 0 ? rounds * s.repeat : s.flows,
                     static_cast<unsigned long long>(rounds) * s.repeat, prog_ns,
                     *std::min_element(prog.begin(), prog.end()), median(harness), min_ns,
                     min_ns > 0 ? prog_ns / min_ns : 0.0, floor_ns, floor_ns > 0 ? prog_ns / floor_ns : 0.0, s.goal_ns,
                     static_cast<unsigned long long>(st.conn_hits - before.conn_hits),
                     static_cast<unsigned long long>(st.conn_misses - before.conn_misses),
+                    static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions),
                     (*dp)->program_instructions(), jited_bytes(lb));
         std::fflush(stdout);
     }
