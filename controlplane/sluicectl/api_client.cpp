@@ -34,6 +34,7 @@ std::variant<ApiClient, Failure> ApiClient::create(const ApiOptions& options)
     client->set_connection_timeout(seconds, micros);
     client->set_read_timeout(seconds, micros);
     client->set_write_timeout(seconds, micros);
+    client->set_tcp_nodelay(true);  // small requests, answered at once: no Nagle delay
     if (options.token) client->set_bearer_token_auth(*options.token);
     return ApiClient(std::move(url), std::move(client));
 }
