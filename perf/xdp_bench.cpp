@@ -280,13 +280,15 @@ int main(int argc, char** argv)
                     "\"frame_bytes\":118,\"program_ns\":%.1f,\"program_ns_min\":%.1f,\"harness_ns\":%.1f,"
                     "\"min_ipip_ns\":%.1f,\"ratio_to_min_ipip\":%.2f,\"conn_floor_ns\":%.1f,\"ratio_to_conn_floor\":%.2f,"
                     "\"goal_ns\":%.0f,\"conn_hits\":%llu,"
-                    "\"conn_misses\":%llu,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
+                    "\"conn_misses\":%llu,\"all_forwarded\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
                     s.name, s.encap, s.flows == 0 ? rounds * s.repeat : s.flows,
                     static_cast<unsigned long long>(rounds) * s.repeat, prog_ns,
                     *std::min_element(prog.begin(), prog.end()), median(harness), min_ns,
                     min_ns > 0 ? prog_ns / min_ns : 0.0, floor_ns, floor_ns > 0 ? prog_ns / floor_ns : 0.0, s.goal_ns,
                     static_cast<unsigned long long>(st.conn_hits - before.conn_hits),
                     static_cast<unsigned long long>(st.conn_misses - before.conn_misses),
+                    // Every measured iteration ran to a forward (tx), none passed or dropped.
+                    st.tx_packets - before.tx_packets == static_cast<uint64_t>(rounds) * s.repeat ? "true" : "false",
                     static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions),
                     (*dp)->program_instructions(), jited_bytes(lb));
         std::fflush(stdout);
