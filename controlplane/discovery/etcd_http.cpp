@@ -1,7 +1,10 @@
-// libcurl multi driver for the etcd source: one transfer at a time, woken
+// libcurl multi driver for the etcd source: one transfer at a time (and a
+// watch's liveness probe beside it), woken
 // by curl_multi_wakeup for shutdown.
 #include "discovery/etcd_http.h"
 
+#include <algorithm>
+#include <memory>
 #include <mutex>
 
 namespace sluice::discovery {
@@ -70,18 +73,40 @@ void EtcdHttp::wake()
     }
 }
 
-Result<long> EtcdHttp::perform(Transfer& t)
+Result<long> EtcdHttp::perform(Transfer& t, const Probe* probe, const std::string& token)
 {
+    using Clock = std::chrono::steady_clock;
     if (multi_ == nullptr) {
         return make_error("curl_multi_init failed");
     }
     curl_multi_add_handle(multi_, t.easy);
+    std::unique_ptr<Transfer> probing;  // in flight
+    auto next_probe = Clock::now() + (probe ? probe->interval : std::chrono::milliseconds(0));
+    auto end_probe = [&] {
+        if (probing) {
+            curl_multi_remove_handle(multi_, probing->easy);
+            probing.reset();
+        }
+    };
     CURLcode result = CURLE_OK;
     bool done = false;
     while (!done) {
         if (stopping_()) {
+            end_probe();
             curl_multi_remove_handle(multi_, t.easy);
             return make_error("stopped");
+        }
+        if (probe && !probing && Clock::now() >= next_probe) {
+            probing = std::make_unique<Transfer>();
+            probing->easy = curl_easy_init();
+            if (probing->easy == nullptr) {
+                probing.reset();
+            } else {
+                prepare(*probing, probe->url, probe->body, token);
+                curl_easy_setopt(probing->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(probe->timeout.count()));
+                curl_multi_add_handle(multi_, probing->easy);
+            }
+            next_probe = Clock::now() + probe->interval;
         }
         int running = 0;
         if (curl_multi_perform(multi_, &running) != CURLM_OK) {
@@ -89,15 +114,41 @@ Result<long> EtcdHttp::perform(Transfer& t)
         }
         int queued = 0;
         while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-            if (msg->msg == CURLMSG_DONE && msg->easy_handle == t.easy) {
+            if (msg->msg != CURLMSG_DONE) {
+                continue;
+            }
+            if (msg->easy_handle == t.easy) {
                 result = msg->data.result;
                 done = true;
+            } else if (probing && msg->easy_handle == probing->easy) {
+                long status = 0;
+                curl_easy_getinfo(probing->easy, CURLINFO_RESPONSE_CODE, &status);
+                const CURLcode r = msg->data.result;
+                std::string why;
+                if (r != CURLE_OK) {
+                    why = probing->error[0] != '\0' ? probing->error : curl_easy_strerror(r);
+                } else if (status != 200) {
+                    why = "HTTP " + std::to_string(status);
+                }
+                end_probe();
+                if (!why.empty()) {
+                    curl_multi_remove_handle(multi_, t.easy);
+                    return make_error("liveness probe " + probe->url + " (every " +
+                                      std::to_string(probe->interval.count()) + " ms, timeout " +
+                                      std::to_string(probe->timeout.count()) + " ms) failed: " + why);
+                }
             }
         }
         if (!done) {
-            curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+            int wait_ms = 1000;
+            if (probe && !probing) {
+                const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_probe - Clock::now());
+                wait_ms = static_cast<int>(std::clamp<int64_t>(until.count(), 0, 1000));
+            }
+            curl_multi_poll(multi_, nullptr, 0, wait_ms, nullptr);
         }
     }
+    end_probe();
     curl_multi_remove_handle(multi_, t.easy);
     if (t.aborted) {
         return 0L;
@@ -141,6 +192,19 @@ void setup(CURL* easy, const std::string& url, const std::string& body, curl_sli
 
 }  // namespace
 
+void EtcdHttp::prepare(Transfer& t, const std::string& url, const std::string& body, const std::string& token)
+{
+    t.body = body;
+    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
+    if (!token.empty()) {
+        t.headers = curl_slist_append(t.headers, ("Authorization: " + token).c_str());
+    }
+    setup(t.easy, url, t.body, t.headers, tls_, connect_timeout_);
+    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Transfer::write);
+    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
+}
+
 Result<std::string> EtcdHttp::post(const std::string& url, const std::string& body, const std::string& token,
                                    std::chrono::milliseconds timeout)
 {
@@ -149,16 +213,8 @@ Result<std::string> EtcdHttp::post(const std::string& url, const std::string& bo
     if (t.easy == nullptr) {
         return make_error("curl_easy_init failed");
     }
-    t.body = body;
-    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
-    if (!token.empty()) {
-        t.headers = curl_slist_append(t.headers, ("Authorization: " + token).c_str());
-    }
-    setup(t.easy, url, t.body, t.headers, tls_, connect_timeout_);
+    prepare(t, url, body, token);
     curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Transfer::write);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
     auto status = perform(t);
     if (!status) {
         return make_error(url + ": " + status.error());
@@ -170,24 +226,16 @@ Result<std::string> EtcdHttp::post(const std::string& url, const std::string& bo
 }
 
 Result<void> EtcdHttp::stream(const std::string& url, const std::string& body, const std::string& token,
-                              const std::function<bool(std::string_view)>& on_data)
+                              const std::function<bool(std::string_view)>& on_data, const Probe* probe)
 {
     Transfer t;
     t.easy = curl_easy_init();
     if (t.easy == nullptr) {
         return make_error("curl_easy_init failed");
     }
-    t.body = body;
     t.on_data = &on_data;
-    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
-    if (!token.empty()) {
-        t.headers = curl_slist_append(t.headers, ("Authorization: " + token).c_str());
-    }
-    setup(t.easy, url, t.body, t.headers, tls_, connect_timeout_);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, &Transfer::write);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
-    auto status = perform(t);
+    prepare(t, url, body, token);
+    auto status = perform(t, probe, token);
     if (!status) {
         return make_error(url + ": " + status.error());
     }

@@ -36,13 +36,25 @@ public:
     Result<std::string> post(const std::string& url, const std::string& body, const std::string& token,
                              std::chrono::milliseconds timeout);
 
+    // A request that must succeed every `interval` while a stream runs. A
+    // quiet watch says nothing, and TCP keepalive only proves the peer's
+    // kernel is there: a hung etcd (stopped, deadlocked, cut from its
+    // quorum) keeps both. A linearizable read answered within `timeout`
+    // proves the server serves.
+    struct Probe {
+        std::string url;
+        std::string body;
+        std::chrono::milliseconds interval{5000};
+        std::chrono::milliseconds timeout{3000};
+    };
+
     // POSTs and hands each received piece of the body to `on_data` until the
     // server ends the response (an error: a watch never ends by itself),
-    // the transfer fails, stop is requested, or `on_data` returns false
-    // (success). No total timeout; TCP keepalive finds a dead peer. Worker
-    // thread only.
+    // the transfer fails, stop is requested, `probe` (if given) fails or
+    // times out (an error naming it), or `on_data` returns false (success).
+    // No total timeout. Worker thread only.
     Result<void> stream(const std::string& url, const std::string& body, const std::string& token,
-                        const std::function<bool(std::string_view)>& on_data);
+                        const std::function<bool(std::string_view)>& on_data, const Probe* probe = nullptr);
 
     // Wakes a transfer blocked in curl_multi_poll so it sees `stopping`.
     // Any thread.
@@ -50,7 +62,10 @@ public:
 
 private:
     struct Transfer;
-    Result<long> perform(Transfer& transfer);
+    // Runs `transfer` to its end; with `probe`, also issues the probe every
+    // probe->interval on the same multi handle and fails when one fails.
+    Result<long> perform(Transfer& transfer, const Probe* probe = nullptr, const std::string& token = {});
+    void prepare(Transfer& t, const std::string& url, const std::string& body, const std::string& token);
 
     HttpTls tls_;
     std::chrono::milliseconds connect_timeout_;

@@ -169,6 +169,12 @@ Result<void> EtcdSource::session(const std::string& endpoint)
                             {"range_end", base64_encode(prefix_range_end(config_.prefix))},
                             {"start_revision", std::to_string(revision_ + 1)},
                             {"progress_notify", true}}}};
+    // A single-key linearizable read (the prefix itself, usually absent):
+    // cheap, and it needs the quorum, so a member cut off from its cluster
+    // fails it too.
+    const EtcdHttp::Probe probe{endpoint + "/v3/kv/range",
+                                json{{"key", base64_encode(config_.prefix)}, {"limit", 1}, {"keys_only", true}}.dump(),
+                                options_.etcd_probe_interval, options_.etcd_probe_timeout};
     JsonObjectSplitter splitter;
     Result<void> verdict;
     bool restart = false;
@@ -185,7 +191,7 @@ Result<void> EtcdSource::session(const std::string& endpoint)
             }
         }
         return true;
-    });
+    }, &probe);
     if (!verdict) {
         return verdict;
     }

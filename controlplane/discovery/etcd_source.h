@@ -10,6 +10,12 @@
 //     (exponential, capped, with jitter) and resumes the watch from the
 //     last revision seen, so nothing between is missed; meanwhile the last
 //     good set is kept and the status is stale;
+//   - a watch is only as good as the server behind it: while it runs, a
+//     linearizable read must succeed every etcd_probe_interval within
+//     etcd_probe_timeout (SourceOptions; 5 s and 3 s), or the session ends
+//     as failed (stale, last good set kept) and reconnects. A quiet watch
+//     and TCP keepalives cannot tell a stopped or quorum-less etcd from an
+//     idle one;
 //   - a watch refused because its revision was compacted re-reads the whole
 //     prefix (the events in between are gone), and so does a store whose
 //     revision is behind the one already seen (restored from a backup).

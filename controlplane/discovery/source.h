@@ -59,6 +59,8 @@ using UpdateCallback = std::function<void(const BackendSet&)>;
 struct SourceOptions {
     std::chrono::milliseconds backoff_initial{200};  // etcd: first reconnect delay
     std::chrono::milliseconds backoff_max{10000};    // etcd: reconnect delay cap (before jitter)
+    std::chrono::milliseconds etcd_probe_interval{5000};  // etcd: a linearizable read this often while watching
+    std::chrono::milliseconds etcd_probe_timeout{3000};   // etcd: ... must answer within this, or the watch is stale
     std::chrono::milliseconds file_settle{20};       // file: quiet time before re-reading
     std::chrono::milliseconds file_rewatch{1000};    // file: retry a lost directory watch
     std::chrono::milliseconds dns_min_refresh{1000}; // dns: TTL clamp, lower bound

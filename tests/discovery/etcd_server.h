@@ -90,6 +90,9 @@ public:
         return wait_until([&] { return process_.running() && ctl("endpoint health").has_value(); }, 20s);
     }
     void stop() { process_.stop(); }
+    // Freezes the server (SIGSTOP): its sockets stay open, it answers nothing.
+    void pause() { process_.signal(SIGSTOP); }
+    void resume() { process_.signal(SIGCONT); }
 
     // etcdctl against the port currently served.
     std::optional<std::string> ctl(const std::string& args) const

@@ -177,6 +177,42 @@ TEST(EtcdSource, OutageKeepsLastGoodThenResyncs)
     (*src)->stop();
 }
 
+// A frozen etcd (SIGSTOP: connections open, TCP keepalives answered by the
+// kernel, nothing served) is noticed by the watch's liveness probe: stale
+// within interval + timeout, the last good set kept; once it thaws the
+// watch resumes and sees what changed.
+TEST(EtcdSource, FrozenServerIsStaleThenResumes)
+{
+    REQUIRE_ETCD();
+    EtcdServer etcd;
+    ASSERT_TRUE(etcd.start()) << read_file(etcd.log_path());
+    ASSERT_TRUE(etcd.put(kPrefix + "a", backend("10.0.0.1")));
+    Recorder rec;
+    SourceOptions options = fast_options();
+    options.etcd_probe_interval = 300ms;
+    options.etcd_probe_timeout = 300ms;
+    auto src = make_source(etcd_service({etcd.url()}), rec.callback(), options);
+    ASSERT_TRUE(src && (*src)->start());
+    ASSERT_TRUE(rec.wait_for_text("10.0.0.1:80 w=100", kBound));
+    // Probes pass while it serves: still ok after several intervals.
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ((*src)->status().state, SourceState::kOk) << (*src)->status().last_error;
+
+    etcd.pause();
+    EXPECT_TRUE(wait_until([&] { return (*src)->status().state == SourceState::kStale; }, 5s))
+        << "state " << static_cast<int>((*src)->status().state);
+    const auto st = (*src)->status();
+    EXPECT_NE(st.last_error.find("liveness probe"), std::string::npos) << st.last_error;
+    EXPECT_EQ(st.backend_count, 1u);
+    EXPECT_EQ(rec.count(), 1u);
+
+    etcd.resume();
+    ASSERT_TRUE(etcd.put(kPrefix + "b", backend("10.0.0.2")));
+    EXPECT_TRUE(rec.wait_for_text("10.0.0.1:80 w=100 10.0.0.2:80 w=100", kBound)) << rec.last_text();
+    EXPECT_TRUE(wait_until([&] { return (*src)->status().state == SourceState::kOk; }, kBound));
+    (*src)->stop();
+}
+
 // Changes plus a compaction while the watcher cannot connect: the resumed watch is refused
 // as compacted, and a full re-read (the only way to see them now) brings the new set.
 TEST(EtcdSource, CompactionForcesFullReread)
