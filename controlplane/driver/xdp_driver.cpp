@@ -106,12 +106,18 @@ std::optional<model::MacAddress> XdpDriver::lookup_neighbor(const model::IpAddre
     return std::nullopt;
 }
 
+void XdpDriver::warn_once(const std::string& message)
+{
+    if (warned_.size() > 64) warned_.clear();  // bounded; a repeat after that is logged again
+    if (warned_.insert(message).second) log_(LogSeverity::kWarn, message + " (logged once)");
+}
+
 bool XdpDriver::refresh_neighbors(const ForwardingPlan& plan, bool probe_now)
 {
     if (!netlink_) return false;
     auto table = netlink_->read(egress_ifindexes_);
     if (!table) {
-        log_(LogSeverity::kWarn, "reading the kernel's neighbour table: " + table.error());
+        warn_once("reading the kernel's neighbour table: " + table.error());
         return false;
     }
     const auto now = Clock::now();
@@ -126,7 +132,7 @@ bool XdpDriver::refresh_neighbors(const ForwardingPlan& plan, bool probe_now)
         const auto every = it == table->end() ? kProbeMissing : kProbeStale;
         if (!fresh && (probe_now || last == last_probe_.end() || now - last->second >= every)) {
             for (uint32_t ifindex : egress_ifindexes_) {
-                if (auto r = netlink_->probe(a, ifindex); !r) log_(LogSeverity::kWarn, r.error());
+                if (auto r = netlink_->probe(a, ifindex); !r) warn_once(r.error());
             }
             probed[a] = now;
         } else if (last != last_probe_.end()) {

@@ -62,6 +62,8 @@ private:
     bool refresh_neighbors(const ForwardingPlan& plan, bool probe_now);
     Result<void> apply(const ForwardingPlan& plan);
     void log_next_hops(const ForwardingPlan& plan);
+    // Neighbour-table trouble repeats every poll: each message is logged once.
+    void warn_once(const std::string& message);
 
     model::XdpSettings settings_;
     std::map<model::IpAddress, model::MacAddress> static_neighbors_;
@@ -77,6 +79,7 @@ private:
     std::map<model::IpAddress, Clock::time_point> last_probe_;
     Clock::time_point next_refresh_{};
     std::map<model::IpAddress, std::optional<model::MacAddress>> logged_next_hops_;
+    std::set<std::string> warned_;
 
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)
     std::vector<uint32_t> stats_ids_;        // every backend id published since start
