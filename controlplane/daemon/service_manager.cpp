@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "daemon/service_state.h"
 #include "daemon/state_file.h"
@@ -486,8 +487,41 @@ Result<void> ServiceManager::publish_now()
                                      " draining=" + std::to_string(draining) + " mode=" +
                                      health::pool_mode_name(modes[idx]) + " fingerprint=" + fp);
     }
+    remember_ids_locked(*next, t2);
     plan_ = std::move(next);
     return {};
+}
+
+void ServiceManager::remember_ids_locked(const driver::ForwardingPlan& next, Clock::time_point now)
+{
+    const auto quarantine = driver::id_quarantine(config_.timeouts);
+    std::map<std::string, const driver::PlanService*> before;
+    if (plan_) {
+        for (const auto& ps : plan_->services) before.emplace(ps.name, &ps);
+    }
+    std::map<std::string, std::map<model::IpAddress, LastId>> kept;
+    for (const auto& ps : next.services) {
+        auto& ids = kept[ps.name];
+        if (auto it = last_ids_.find(ps.name); it != last_ids_.end()) ids = std::move(it->second);
+        std::erase_if(ids, [&](const auto& e) { return now - e.second.left > quarantine; });
+        const auto old = before.find(ps.name);
+        if (old == before.end()) continue;
+        const auto& was = old->second->backends;
+        const auto same = [](const driver::PlanBackend& a, const driver::PlanBackend& b) {
+            return a.id == b.id && a.address == b.address;
+        };
+        // Most publications leave most services' backends as they were.
+        if (std::equal(was.begin(), was.end(), ps.backends.begin(), ps.backends.end(), same)) continue;
+        std::set<model::IpAddress> now_in;
+        for (const auto& b : ps.backends) {
+            now_in.insert(b.address);
+            ids.erase(b.address);
+        }
+        for (const auto& b : was) {
+            if (now_in.count(b.address) == 0) ids[b.address] = LastId{b.id, now};
+        }
+    }
+    last_ids_ = std::move(kept);
 }
 
 Result<void> ServiceManager::set_drain(const std::string& service, const std::string& backend, bool drain)

@@ -154,6 +154,18 @@ private:
     std::optional<Clock::time_point> hold_until_;
     std::optional<Clock::time_point> retry_at_;    // a failed publication is retried then  // start-up: first probe results due by then
     std::shared_ptr<const driver::ForwardingPlan> plan_;
+    // Backends that left the plan but are still listed (unhealthy, or
+    // removed and draining): the id they had, so their counters (and the
+    // VIP's, their sum) do not fall back to 0 while they are listed. The
+    // data plane keeps counting per id and the id stays theirs for the
+    // quarantine; forgotten after it. Per service, by address.
+    struct LastId {
+        uint32_t id;
+        Clock::time_point left;
+    };
+    std::map<std::string, std::map<model::IpAddress, LastId>> last_ids_;
+    // Updates last_ids_ from the plan in force to `next`. mu_ held.
+    void remember_ids_locked(const driver::ForwardingPlan& next, Clock::time_point now);
     PublishStats stats_;
     health::AllDownCounters all_down_;
     std::shared_ptr<health::HealthChecker> health_;  // set by start(), cleared by stop()

@@ -2,6 +2,8 @@
 // from the config, the source's status, health, drains, the plan in force
 // and the data plane's per-backend counters.
 #include <cstdio>
+#include <map>
+#include <optional>
 
 #include "daemon/service_manager.h"
 #include "daemon/service_state.h"
@@ -82,12 +84,15 @@ std::vector<api::ServiceView> ServiceManager::view(const driver::DataplaneStats&
             }
         }
         std::map<uint32_t, uint32_t> slots;
+        std::map<model::IpAddress, const driver::PlanBackend*> in_plan;
         if (ps) {
             v.fingerprint = hex16(ps->fingerprint);
             for (uint32_t id : ps->ring) {
                 if (id != SLUICE_BACKEND_NONE) ++slots[id];
             }
+            for (const auto& pb : ps->backends) in_plan.emplace(pb.address, &pb);
         }
+        const auto last_ids = last_ids_.find(s.name);
         // The discovered backends, then the departed ones still draining
         // (drain_source "removed"; not in the discovered or persisted set).
         const auto add_backend = [&](const discovery::BackendEntry& e) {
@@ -112,16 +117,21 @@ std::vector<api::ServiceView> ServiceManager::view(const driver::DataplaneStats&
             } else {
                 b.health = "unknown";
             }
-            if (ps) {
-                for (const auto& pb : ps->backends) {
-                    if (pb.address != e.address) continue;
-                    b.backend_id = pb.id;
-                    b.slots = slots[pb.id];
-                    b.in_table = b.slots > 0;
-                    if (const auto c = sent.find(pb.id); c != sent.end()) {
-                        b.packets = c->second.packets;
-                        b.bytes = c->second.bytes;
-                    }
+            std::optional<uint32_t> counted;  // the id whose counters are this backend's
+            if (const auto pb = in_plan.find(e.address); pb != in_plan.end()) {
+                b.backend_id = pb->second->id;
+                b.slots = slots[pb->second->id];
+                b.in_table = b.slots > 0;
+                counted = pb->second->id;
+            } else if (last_ids != last_ids_.end()) {
+                // Out of the plan (down, or departed): what it was sent
+                // while it had its last id, so the counter never goes back.
+                if (const auto l = last_ids->second.find(e.address); l != last_ids->second.end()) counted = l->second.id;
+            }
+            if (counted) {
+                if (const auto c = sent.find(*counted); c != sent.end()) {
+                    b.packets = c->second.packets;
+                    b.bytes = c->second.bytes;
                 }
             }
             // The data plane counts per backend, not per VIP: a VIP's

@@ -202,6 +202,13 @@ TEST(ServiceManager, UnhealthyBackendLeavesAndReturns)
     ASSERT_TRUE(runner.start(config).ok());
     auto& fake = runner.driver();
     ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1 127.0.0.2"; }, kBound));
+    // What the data plane counted per id, for the counters in the view.
+    ASSERT_TRUE(dt::wait_until([&] { return runner.manager().view({})[0].backends[1].in_table; }, kBound));
+    const auto first_view = runner.manager().view({});
+    driver::DataplaneStats counted;
+    counted.backends.push_back({first_view[0].backends[0].backend_id, sluice_counter{10, 1000}});
+    counted.backends.push_back({first_view[0].backends[1].backend_id, sluice_counter{20, 2000}});
+    EXPECT_EQ(runner.manager().view(counted)[0].packets, 30u);
 
     two.reset();  // connection refused from now on
     const auto down_at = std::chrono::steady_clock::now();
@@ -219,9 +226,19 @@ TEST(ServiceManager, UnhealthyBackendLeavesAndReturns)
                    !view[0].backends[1].in_table && view[0].backends[0].health == "up" && view[0].backends[0].in_table;
         },
         kBound));
+    // Out of the table, its counters (and the VIP's sum) stay where they
+    // were: Prometheus counters must not go back on a health flap.
+    const auto down_view = runner.manager().view(counted);
+    EXPECT_EQ(down_view[0].backends[1].packets, 20u);
+    EXPECT_EQ(down_view[0].backends[1].bytes, 2000u);
+    EXPECT_EQ(down_view[0].packets, 30u);
 
     Listener back("127.0.0.2", port_two);
     EXPECT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "web") == "127.0.0.1 127.0.0.2"; }, kBound));
+    // Back within the quarantine: the same id, so the same counters.
+    EXPECT_TRUE(dt::wait_until([&] { return runner.manager().view({})[0].backends[1].in_table; }, kBound));
+    EXPECT_EQ(runner.manager().view({})[0].backends[1].backend_id, first_view[0].backends[1].backend_id);
+    EXPECT_EQ(runner.manager().view(counted)[0].backends[1].packets, 20u);
 }
 
 // A removed backend keeps its health probe while it drains; once that check
