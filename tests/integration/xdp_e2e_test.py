@@ -630,6 +630,9 @@ def check_neighbor_change(procs, tools, vips):
     new_mac = "02:00:5e:00:53:21"
     run(["ip", "-n", NS["b1"], "link", "set", DEV, "address", new_mac])
     run(["ip", "-n", NS["lb"], "neigh", "del", ADDR["b1"], "dev", DEV])
+    # The gateway (IPIP/GUE to b1) and the client must not keep b1's old MAC either.
+    for role in ("gw", "cl"):
+        run(["ip", "-n", NS[role], "neigh", "flush", "to", ADDR["b1"], "dev", DEV])
     wait_for_log(procs, "sluiced-1", f"next hop {ADDR['b1']} lost its MAC", 10)
     wait_for_log(procs, "sluiced-1", f"next hop {ADDR['b1']} is at {new_mac}", 10)
     out = run(["/usr/bin/python3", "-c", CLIENT, DEV, str(VIP_PORT), "30", VIPS["dsr"]], ns=NS["cl"], timeout=60)
