@@ -36,10 +36,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-SKIP = 77
-CMD_TIMEOUT = 15
+import dpdk_e2e_test as e2e  # shared helpers (its main() does not run)
+from dpdk_e2e_test import Failure, check, counters_from_log, link_mac, require, run, sysctl
+
+CMD_TIMEOUT = e2e.CMD_TIMEOUT
 START_TIMEOUT = 30       # seconds for sluiced to report it is running
 STOP_TIMEOUT = 15        # seconds for sluiced to exit after SIGTERM
 CONNECTIONS = 90         # per VIP
@@ -231,102 +232,19 @@ exchange("after")
 """
 
 
-def in_ci():
-    return os.environ.get("CI") == "true"
+class Processes(e2e.Processes):
+    """dpdk_e2e_test's processes (started by PID file, killed by PID), plus
+    one whose stdin and stdout are pipes to this test."""
 
-
-def require(condition, why):
-    """Skips on a developer machine, fails in CI, when `condition` is false."""
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def run(cmd, ns=None, check_rc=True, timeout=CMD_TIMEOUT, env=None):
-    if ns is not None:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if check_rc and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
-    return result
-
-
-def sysctl(ns, *settings):
-    for s in settings:
-        run(["sysctl", "-qw", s], ns=ns)
-
-
-def link_mac(ns, dev):
-    return json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", dev]).stdout)[0]["address"]
-
-
-class Processes:
-    """Background processes started as `sh -c 'echo $$ >PIDFILE; exec CMD'`
-    inside a namespace, so each is killed by its own PID, never by name."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.procs = {}  # name -> (Popen of `ip netns exec`, pidfile, logfile)
-
-    def start(self, name, ns, argv, stdin=None, stdout=None):
+    def start_piped(self, name, ns, argv):
         pidfile = os.path.join(self.workdir, f"{name}.pid")
         logpath = os.path.join(self.workdir, f"{name}.log")
-        log = open(logpath, "w")
         quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in argv)
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", f"echo $$ >{pidfile}; exec {quoted}"],
-                                stdin=stdin, stdout=stdout if stdout is not None else log,
-                                stderr=log if stdout is not None else subprocess.STDOUT, text=True)
-        log.close()
+        with open(logpath, "w") as log:
+            proc = subprocess.Popen(["ip", "netns", "exec", ns, "sh", "-c", f"echo $$ >{pidfile}; exec {quoted}"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         self.procs[name] = (proc, pidfile, logpath)
         return proc
-
-    def pid(self, name):
-        _, pidfile, _ = self.procs[name]
-        try:
-            with open(pidfile) as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def log(self, name):
-        with open(self.procs[name][2], errors="replace") as f:
-            return f.read()
-
-    def signal(self, name, signo):
-        pid = self.pid(name)
-        if pid is not None:
-            try:
-                os.kill(pid, signo)
-            except ProcessLookupError:
-                pass
-
-    def wait(self, name, timeout):
-        try:
-            return self.procs[name][0].wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill_all(self):
-        for name, (proc, _, _) in self.procs.items():
-            if proc.poll() is None:
-                self.signal(name, signal.SIGKILL)
-                try:
-                    proc.wait(timeout=CMD_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 def setup():
@@ -388,24 +306,6 @@ def load_xdp_pass(pin):
     os.close(fd)
     if rc != 0:
         raise RuntimeError(f"BPF_OBJ_PIN {pin}: {os.strerror(ctypes.get_errno())}")
-
-
-def counters_from_log(text):
-    """The last "final counters:" block sluiced printed on exit."""
-    counters, backends = {}, {}
-    lines = text.splitlines()
-    if "final counters:" not in lines:
-        return None, None
-    start = len(lines) - 1 - lines[::-1].index("final counters:")
-    for line in lines[start + 1:]:
-        if not line.startswith("  "):
-            break
-        parts = line.split()
-        if parts[0] == "backend":  # backend SERVICE ADDRESS id N packets P bytes B
-            backends[(parts[1], parts[2])] = int(parts[6])
-        else:
-            counters[parts[0]] = int(parts[1])
-    return counters, backends
 
 
 def xdp_attached(ns):
@@ -502,10 +402,9 @@ def sluicectl_json(tools, *args):
 
 def run_test(procs, workdir, pins, tools, started):
     macs = {role: link_mac(NS[role], DEV) for role in ("cl", "lb", "gw") + BACKENDS}
-    env_build = dict(os.environ, SLUICE_BUILD_DIR=tools["build_dir"])
     for b in BACKENDS:
-        run(["ip", "netns", "exec", NS[b], tools["decap"], "attach", DEV, "--local", ADDR[b],
-             "--gue-port", str(GUE_PORT)], env=env_build)
+        run(["env", f"SLUICE_BUILD_DIR={tools['build_dir']}", tools["decap"], "attach", DEV, "--local", ADDR[b],
+             "--gue-port", str(GUE_PORT)], ns=NS[b])
         ready = os.path.join(workdir, f"{b}.ready")
         procs.start(f"server-{b}", NS[b], ["/usr/bin/python3", "-u", "-c", SERVER, b, ready, str(VIP_PORT)])
     deadline = time.monotonic() + CMD_TIMEOUT
@@ -566,8 +465,8 @@ def run_test(procs, workdir, pins, tools, started):
     check_neighbor_change(procs, tools, vips)
 
     # Long-lived connections, opened before the restart.
-    long_lived = procs.start("long-lived", NS["cl"], ["/usr/bin/python3", "-u", "-c", LONG_LIVED, str(VIP_PORT)]
-                             + vips, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    long_lived = procs.start_piped("long-lived", NS["cl"], ["/usr/bin/python3", "-u", "-c", LONG_LIVED, str(VIP_PORT)]
+                                   + vips)
     before = json.loads(long_lived.stdout.readline() or "{}")
     check(set(before) == set(vips) and all(v in BACKENDS for v in before.values()),
           f"long-lived connections did not start: {before} {procs.log('long-lived')}")
