@@ -164,6 +164,7 @@ public:
         if (spent < preempted_tsc_) {
             busy_tsc += spent;
             busy_packets += packets_;
+            ++busy_iterations;
         } else {
             ++preempted_iterations;
         }
@@ -171,6 +172,7 @@ public:
 
     uint64_t busy_tsc = 0;              // iterations that moved packets and kept the CPU
     uint64_t busy_packets = 0;          // packets of those iterations
+    uint64_t busy_iterations = 0;       // those iterations
     uint64_t preempted_iterations = 0;  // set aside: longer than preempted_tsc
 
 private:
@@ -203,6 +205,7 @@ struct RunResult {
     uint64_t busy_tsc = 0;              // WorkerLoop::busy_tsc, preemptions included
     uint64_t clean_tsc = 0;             // TimedPipeline: iterations not preempted
     uint64_t clean_packets = 0;
+    uint64_t clean_iterations = 0;
     uint64_t preempted_iterations = 0;
     sluice_stats stats{};  // the worker's counters for this run
 };
@@ -296,6 +299,7 @@ RunResult run(Harness& h, Inner& inner, sluice_stats& stats, uint64_t total,
     r.busy_tsc = loop->busy_tsc;
     r.clean_tsc = pipeline.busy_tsc;
     r.clean_packets = pipeline.busy_packets;
+    r.clean_iterations = pipeline.busy_iterations;
     r.preempted_iterations = pipeline.preempted_iterations;
     r.stats = stats;
     return r;
@@ -315,6 +319,15 @@ double raw_ns_per_packet(const RunResult& r)
     return r.stats.rx_packets == 0 ? 0.0 : tsc_ns(r.busy_tsc) / static_cast<double>(r.stats.rx_packets);
 }
 
+// Packets per loop iteration that moved any (at most 32 per RX burst): 32
+// means full bursts, the worker's cost under load. Smaller would spread the
+// per-iteration costs (rx/tx calls, RCU, timing) over fewer packets.
+double packets_per_iteration(const RunResult& r)
+{
+    return r.clean_iterations == 0 ? 0.0
+                                   : static_cast<double>(r.clean_packets) / static_cast<double>(r.clean_iterations);
+}
+
 double mpps(const RunResult& r) { return r.seconds > 0 ? static_cast<double>(r.stats.rx_packets) / r.seconds / 1e6 : 0; }
 
 void print_result(const char* scenario, const RunResult* sluice, const RunResult* macswap, uint64_t flows,
@@ -326,19 +339,20 @@ void print_result(const char* scenario, const RunResult* sluice, const RunResult
         const sluice_stats& s = sluice->stats;
         const double rx = static_cast<double>(s.rx_packets);
         std::printf(",\"packets\":%lu,\"mpps_end_to_end\":%.2f,\"worker_ns_per_packet\":%.2f,"
-                    "\"worker_ns_per_packet_raw\":%.2f,\"preempted_iterations\":%lu,"
+                    "\"worker_ns_per_packet_raw\":%.2f,\"preempted_iterations\":%lu,\"packets_per_iteration\":%.1f,"
                     "\"conn_entries\":%lu,\"conn_hit_rate\":%.4f,\"evictions_per_packet\":%.4f,\"drops\":%lu",
                     static_cast<unsigned long>(s.rx_packets), mpps(*sluice), ns_per_packet(*sluice),
                     raw_ns_per_packet(*sluice), static_cast<unsigned long>(sluice->preempted_iterations),
+                    packets_per_iteration(*sluice),
                     static_cast<unsigned long>(conn_entries), rx > 0 ? static_cast<double>(s.conn_hits) / rx : 0.0,
                     rx > 0 ? static_cast<double>(s.conn_evictions) / rx : 0.0,
                     static_cast<unsigned long>(total_drops(s)));
     }
     if (macswap != nullptr) {
         std::printf(",\"macswap_mpps_end_to_end\":%.2f,\"macswap_ns_per_packet\":%.2f,"
-                    "\"macswap_preempted_iterations\":%lu",
+                    "\"macswap_preempted_iterations\":%lu,\"macswap_packets_per_iteration\":%.1f",
                     mpps(*macswap), ns_per_packet(*macswap),
-                    static_cast<unsigned long>(macswap->preempted_iterations));
+                    static_cast<unsigned long>(macswap->preempted_iterations), packets_per_iteration(*macswap));
     }
     if (sluice != nullptr && macswap != nullptr && ns_per_packet(*macswap) > 0) {
         std::printf(",\"ratio_to_macswap\":%.2f", ns_per_packet(*sluice) / ns_per_packet(*macswap));
