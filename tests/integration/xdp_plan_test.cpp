@@ -220,4 +220,42 @@ TEST(XdpDescription, NextHopsAreTheNeededOnes)
               (std::vector<IpAddress>{ip("192.0.2.1"), ip("192.0.2.21")}));
 }
 
+// IPv6: the node's IPv6 tunnel source, the IPv6 gateway's MAC as next hop
+// when there is no IPv4 gateway, IPv6 VIP keys and backends, and the IPv6
+// gateway as the next hop to resolve for IPv6 backends behind IPIP.
+TEST(XdpDescription, Ipv6NodeVipsAndNextHops)
+{
+    const std::string node = R"(
+[dataplane]
+type = "xdp"
+[dataplane.xdp]
+interfaces = ["eth1"]
+[network]
+source_ipv6 = "2001:db8::2"
+gateway_ipv6 = "2001:db8::1"
+)";
+    auto r = sluice::config::load_string(node + service("v6", "[2001:db8::100]:443", "ipip",
+                                                        R"({address="2001:db8::21"},{address="2001:db8::22"})"),
+                                         "xdp_plan_test_v6.toml");
+    ASSERT_TRUE(r.ok());
+    PlanBuilder builder;
+    auto plan = builder.build(*r.config);
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    auto d = sluice::driver::build_xdp_description(
+        *plan, {interfaces()[0]}, [](const IpAddress& a) -> std::optional<MacAddress> {
+            if (a == ip("2001:db8::1")) return mac("02:00:00:00:06:01");
+            return std::nullopt;
+        });
+    ASSERT_TRUE(d.ok()) << d.error();
+    EXPECT_TRUE(mac_is(d->ports[0].nexthop_mac, "02:00:00:00:06:01"));
+    const IpAddress src = ip("2001:db8::2");
+    EXPECT_EQ(std::memcmp(d->node.local_v6.bytes, src.bytes.data(), 16), 0);
+    ASSERT_EQ(d->vips.size(), 1u);
+    EXPECT_EQ(d->vips[0].key.family, SLUICE_FAMILY_IPV6);
+    EXPECT_EQ(d->vips[0].key.port, __builtin_bswap16(443));
+    ASSERT_EQ(d->backends.size(), 2u);
+    for (const auto& b : d->backends) EXPECT_EQ(b.family, SLUICE_FAMILY_IPV6);
+    EXPECT_EQ(sluice::driver::xdp_next_hop_addresses(*plan), (std::vector<IpAddress>{ip("2001:db8::1")}));
+}
+
 }  // namespace
