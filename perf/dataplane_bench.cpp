@@ -10,7 +10,13 @@
 // on shared machines and ratios do not.
 //
 // Usage: dataplane_bench [--packets N] [--scenario NAME|all] [--pipeline sluice|macswap|both]
-//                        [--flows N] [--conn-entries N]
+//                        [--flows N] [--conn-entries N] [--filters none|rate_limit]
+//
+// --filters rate_limit runs the runtime's FilteredSluicePipeline with a
+// per-VIP rate limit too high ever to drop, so every packet goes through the
+// filter hook and takes a token (the cost of any configured filter); the
+// default runs SluicePipeline, which is what the runtime runs when no filter
+// is configured.
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
@@ -36,7 +42,9 @@
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/rcu_publisher.h"
 #include "dataplane/dpdk/sluice_pipeline.h"
+#include "dataplane/dpdk/snapshot.h"
 #include "dataplane/dpdk/worker_loop.h"
+#include "filter/filter_set.h"
 #include "maglev/maglev.h"
 #include "perf/bench_packets.h"
 
@@ -44,6 +52,7 @@ namespace {
 
 using sluice::dpdk::WorkerLoop;
 using Publisher = sluice::dpdk::RcuPublisher<sluice::core::ForwardingState>;
+using FilteredPublisher = sluice::dpdk::RcuPublisher<sluice::dpdk::Snapshot>;
 
 constexpr uint32_t kBackends = 100;
 constexpr uint32_t kRingSize = 65537;  // SLUICE_DEFAULT_RING_SIZE, the paper's M
@@ -127,6 +136,20 @@ std::unique_ptr<const sluice::core::ForwardingState> make_state(uint16_t port_id
     auto st = b.build();
     if (!st) die(st.error().c_str());
     return std::move(*st);
+}
+
+// Filters for --filters rate_limit: the VIP (id 0) limited to the largest
+// rate and burst the filters accept, so nothing is dropped and every packet
+// (and every new flow) takes a token.
+std::shared_ptr<const sluice::filter::FilterSet> make_rate_limit_filters()
+{
+    sluice::filter::FilterConfig config;
+    constexpr uint64_t kRate = sluice::filter::kMaxRatePerSec;
+    constexpr uint64_t kBurst = sluice::filter::kMaxBurst;
+    config.rate_limits.vip[0] = {kRate, kBurst, kRate, kBurst};
+    auto set = sluice::filter::FilterSet::build(config, 1);
+    if (!set) die(set.error().c_str());
+    return std::move(*set);
 }
 
 // Wraps a pipeline to time each loop iteration (rx burst, process, tx, as
@@ -330,11 +353,11 @@ double packets_per_iteration(const RunResult& r)
 
 double mpps(const RunResult& r) { return r.seconds > 0 ? static_cast<double>(r.stats.rx_packets) / r.seconds / 1e6 : 0; }
 
-void print_result(const char* scenario, const RunResult* sluice, const RunResult* macswap, uint64_t flows,
-                  uint64_t conn_entries)
+void print_result(const char* scenario, const char* filters, const RunResult* sluice, const RunResult* macswap,
+                  uint64_t flows, uint64_t conn_entries)
 {
-    std::printf("{\"bench\":\"dataplane\",\"scenario\":\"%s\",\"flows\":%lu", scenario,
-                static_cast<unsigned long>(flows));
+    std::printf("{\"bench\":\"dataplane\",\"scenario\":\"%s\",\"filters\":\"%s\",\"flows\":%lu", scenario,
+                filters, static_cast<unsigned long>(flows));
     if (sluice != nullptr) {
         const sluice_stats& s = sluice->stats;
         const double rx = static_cast<double>(s.rx_packets);
@@ -368,6 +391,7 @@ struct Options {
     bool run_macswap = true;
     uint64_t flows = 1'000'000;        // established_many_flows
     uint64_t conn_entries = 4'194'304;  // per worker, as the production sizing
+    std::string filters = "none";       // or "rate_limit"
 };
 
 bool parse_options(int argc, char** argv, Options& o)
@@ -388,6 +412,9 @@ bool parse_options(int argc, char** argv, Options& o)
             o.flows = std::strtoull(argv[++i], nullptr, 10);
         } else if (a == "--conn-entries" && has_value) {
             o.conn_entries = std::strtoull(argv[++i], nullptr, 10);
+        } else if (a == "--filters" && has_value) {
+            o.filters = argv[++i];
+            if (o.filters != "none" && o.filters != "rate_limit") return false;
         } else {
             return false;
         }
@@ -403,7 +430,8 @@ int main(int argc, char** argv)
     if (!parse_options(argc, argv, opt)) {
         std::fprintf(stderr,
                      "usage: dataplane_bench [--packets N] [--scenario established_1_flow|established_many_flows|"
-                     "syn_new_flows|all] [--pipeline sluice|macswap|both] [--flows N] [--conn-entries N]\n");
+                     "syn_new_flows|all] [--pipeline sluice|macswap|both] [--flows N] [--conn-entries N] "
+                     "[--filters none|rate_limit]\n");
         return 64;
     }
     auto eal = sluice::dpdk::Eal::init({"--no-huge", "--no-pci", "-m", "1024", "--no-shconf", "-l", "0-1",
@@ -415,9 +443,30 @@ int main(int argc, char** argv)
     // TSC ticks, so nothing expires during a run.
     const uint64_t hz = rte_get_tsc_hz();
     sluice::core::Worker worker({static_cast<uint32_t>(opt.conn_entries), 3600 * hz, 30 * hz, 60 * hz});
-    auto publisher = Publisher::create(1, make_state(h.port));
-    if (!publisher) die(publisher.error().c_str());
-    sluice::dpdk::SluicePipeline sluice_pipeline(worker, **publisher, 0);
+    // One of the two pipelines, as the runtime picks: filterless unless a
+    // filter is configured.
+    std::unique_ptr<Publisher> publisher;
+    std::unique_ptr<FilteredPublisher> filtered_publisher;
+    std::unique_ptr<sluice::dpdk::SluicePipeline> plain_pipeline;
+    std::unique_ptr<sluice::dpdk::FilteredSluicePipeline> filtered_pipeline;
+    if (opt.filters == "none") {
+        auto p = Publisher::create(1, make_state(h.port));
+        if (!p) die(p.error().c_str());
+        publisher = std::move(*p);
+        plain_pipeline = std::make_unique<sluice::dpdk::SluicePipeline>(worker, *publisher, 0);
+    } else {
+        auto snapshot = std::make_unique<sluice::dpdk::Snapshot>();
+        snapshot->forwarding = make_state(h.port);
+        snapshot->filters = make_rate_limit_filters();
+        auto p = FilteredPublisher::create(1, std::move(snapshot));
+        if (!p) die(p.error().c_str());
+        filtered_publisher = std::move(*p);
+        filtered_pipeline = std::make_unique<sluice::dpdk::FilteredSluicePipeline>(worker, *filtered_publisher, 0, 1);
+    }
+    const auto run_sluice = [&](uint64_t packets, const std::function<void(rte_mbuf*, uint64_t)>& fill) {
+        return plain_pipeline ? run(h, *plain_pipeline, worker.stats, packets, fill)
+                              : run(h, *filtered_pipeline, worker.stats, packets, fill);
+    };
     sluice_stats macswap_stats{};
     sluice::dpdk::MacSwapPipeline macswap(&macswap_stats);
 
@@ -445,10 +494,10 @@ int main(int argc, char** argv)
         RunResult ours;
         if (opt.run_macswap) base = run(h, macswap, macswap_stats, opt.packets, sc.fill);
         if (opt.run_sluice) {
-            if (sc.warm) run(h, sluice_pipeline, worker.stats, std::max<uint64_t>(sc.flows, 1024), sc.fill);
-            ours = run(h, sluice_pipeline, worker.stats, opt.packets, sc.fill);
+            if (sc.warm) run_sluice(std::max<uint64_t>(sc.flows, 1024), sc.fill);
+            ours = run_sluice(opt.packets, sc.fill);
         }
-        print_result(sc.name, opt.run_sluice ? &ours : nullptr, opt.run_macswap ? &base : nullptr,
+        print_result(sc.name, opt.filters.c_str(), opt.run_sluice ? &ours : nullptr, opt.run_macswap ? &base : nullptr,
                      sc.flows == 0 ? ours.stats.conn_misses : sc.flows, opt.conn_entries);
     }
     if (!matched) die("no such scenario");
