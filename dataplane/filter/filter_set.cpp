@@ -111,46 +111,4 @@ void FilterSet::filter_burst(WorkerRateLimiter& limiter, uint32_t worker, const 
     }
 }
 
-uint8_t FilterSet::after_acl(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt,
-                             uint64_t now_ns) const
-{
-    const uint16_t vip = pkt.vip_id;
-    if (any_rate_limit_ && vip < SLUICE_MAX_VIPS) {
-        if (!limiter.take_packet(vip, now_ns)) {
-            return SLUICE_DROP_RATE_LIMIT_PACKETS;
-        }
-        if (pkt.new_flow && !limiter.take_new_flow(vip, now_ns)) {
-            return SLUICE_DROP_RATE_LIMIT_NEW_FLOWS;
-        }
-    }
-    switch (payload_->match(pkt.payload, pkt.payload_len, vip, worker)) {
-    case PayloadVerdict::kNoMatch:
-        return kFilterPass;
-    case PayloadVerdict::kMatch:
-        return SLUICE_DROP_PAYLOAD_RULE;
-    case PayloadVerdict::kError:
-        return SLUICE_DROP_INTERNAL;
-    }
-    return SLUICE_DROP_INTERNAL;
-}
-
-uint8_t FilterSet::check(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt,
-                         uint64_t now_ns) const
-{
-    if (!acl_->allows_everything()) {
-        uint8_t verdict;
-        if (pkt.family == SLUICE_FAMILY_IPV4) {
-            verdict = acl_->check_v4(pkt.src.v4, pkt.vip_id);
-        } else if (pkt.family == SLUICE_FAMILY_IPV6) {
-            verdict = acl_->check_v6(pkt.src.bytes, pkt.vip_id);
-        } else {
-            return SLUICE_DROP_INTERNAL;  // the parser never hands us another family
-        }
-        if (verdict != SLUICE_ACL_ALLOW) {
-            return kDropAclDeny;
-        }
-    }
-    return after_acl(limiter, worker, pkt, now_ns);
-}
-
 }  // namespace sluice::filter

@@ -84,7 +84,27 @@ public:
     {
         limiter.sync(*limits_, generation_, now_ns);
     }
-    uint8_t check(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const;
+    // In the header, with the payload scan's "no rule for this VIP" test
+    // before its call: three calls per packet cost the DPDK worker more than
+    // the checks themselves (callgrind, rate-limited VIP: 790 -> 759
+    // instructions per packet).
+    uint8_t check(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const
+    {
+        if (!acl_->allows_everything()) {
+            uint8_t verdict;
+            if (pkt.family == SLUICE_FAMILY_IPV4) {
+                verdict = acl_->check_v4(pkt.src.v4, pkt.vip_id);
+            } else if (pkt.family == SLUICE_FAMILY_IPV6) {
+                verdict = acl_->check_v6(pkt.src.bytes, pkt.vip_id);
+            } else {
+                return SLUICE_DROP_INTERNAL;  // the parser never hands us another family
+            }
+            if (verdict != SLUICE_ACL_ALLOW) {
+                return SLUICE_DROP_ACL_DENY;
+            }
+        }
+        return after_acl(limiter, worker, pkt, now_ns);
+    }
 
     const Acl& acl() const { return *acl_; }
     const PayloadRules& payload_rules() const { return *payload_; }
@@ -96,7 +116,30 @@ public:
 private:
     FilterSet() = default;
     // Steps 2 and 3 (token buckets, payload rules) for a packet the ACL admitted.
-    uint8_t after_acl(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const;
+    uint8_t after_acl(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const
+    {
+        const uint16_t vip = pkt.vip_id;
+        if (any_rate_limit_ && vip < SLUICE_MAX_VIPS) {
+            if (!limiter.take_packet(vip, now_ns)) {
+                return SLUICE_DROP_RATE_LIMIT_PACKETS;
+            }
+            if (pkt.new_flow && !limiter.take_new_flow(vip, now_ns)) {
+                return SLUICE_DROP_RATE_LIMIT_NEW_FLOWS;
+            }
+        }
+        if (!payload_->has_rules_for(vip)) {
+            return kFilterPass;  // what match() answers too, without the call
+        }
+        switch (payload_->match(pkt.payload, pkt.payload_len, vip, worker)) {
+        case PayloadVerdict::kNoMatch:
+            return kFilterPass;
+        case PayloadVerdict::kMatch:
+            return SLUICE_DROP_PAYLOAD_RULE;
+        case PayloadVerdict::kError:
+            return SLUICE_DROP_INTERNAL;
+        }
+        return SLUICE_DROP_INTERNAL;
+    }
 
     std::unique_ptr<Acl> acl_;
     std::unique_ptr<PayloadRules> payload_;
