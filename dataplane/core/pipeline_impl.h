@@ -333,10 +333,7 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     for (uint16_t i = 0; i < n; ++i) {
         // The next packet's headers load while this one is parsed (l3fwd).
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        const Packet& pkt = *pkts[i];
-        s.rx_packets++;
-        s.rx_bytes += pkt.len;
-        if (classify_packet(pkt, st, c[i], out[i])) {
+        if (classify_packet(*pkts[i], st, c[i], out[i])) {
             w.conns.prefetch(c[i].hash);
         } else {
             c[i].vip = nullptr;
@@ -347,6 +344,11 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     }
     for (uint16_t i = 0; i < n; ++i) {
         Packet& pkt = *pkts[i];
+        // Counted here rather than in pass 1, packet by packet as each
+        // verdict is: a reader of the counters mid-burst sees the rx count
+        // move with the work done.
+        s.rx_packets++;
+        s.rx_bytes += pkt.len;  // before the rewrite changes it
         if (c[i].vip != nullptr) out[i] = forward_classified(w, pkt, c[i], st, now, filter);
         const Verdict v = out[i];
         if (v.counted_as_tx()) {
