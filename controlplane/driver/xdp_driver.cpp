@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "loader/xdp_dataplane.h"
@@ -161,6 +163,43 @@ Result<void> XdpDriver::apply(const ForwardingPlan& plan)
     return {};
 }
 
+Result<void> XdpDriver::forget_moved_ids(const ForwardingPlan& initial)
+{
+    // Pinned connection entries name backends by the ids the previous
+    // process assigned; this one assigns its own (the same ones for the
+    // same config in the same order, not after other changes). An entry
+    // whose id now means another backend, or none, is forgotten: its flow
+    // is picked again by Maglev (the same backend wherever the table did
+    // not change) instead of following the id to a stranger.
+    auto pinned = dp_->current_backends();
+    if (!pinned) return Error{"pinned backends: " + pinned.error()};
+    std::map<uint32_t, const model::IpAddress*> now;
+    for (const PlanService& s : initial.services) {
+        for (const PlanBackend& b : s.backends) now.emplace(b.id, &b.address);
+    }
+    std::set<uint32_t> moved;
+    for (const auto& [id, be] : *pinned) {
+        const auto it = now.find(id);
+        const bool same = it != now.end() &&
+                          be.family == (it->second->is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6) &&
+                          std::memcmp(be.addr.bytes, it->second->bytes.data(), sizeof(be.addr.bytes)) == 0;
+        if (!same) moved.insert(id);
+    }
+    if (pinned->empty()) return {};
+    if (moved.empty()) {
+        log_(LogSeverity::kInfo, "pinned state: " + std::to_string(pinned->size()) +
+                                     " backend(s) keep their ids; established flows keep their backends");
+        return {};
+    }
+    auto forgotten = dp_->forget_connections_to(moved);
+    if (!forgotten) return Error{forgotten.error()};
+    log_(LogSeverity::kWarn, "pinned state: " + std::to_string(moved.size()) + " of " +
+                                 std::to_string(pinned->size()) +
+                                 " backend id(s) name another backend or none now; forgot their " +
+                                 std::to_string(*forgotten) + " connection entries (those flows are picked by Maglev)");
+    return {};
+}
+
 Result<void> XdpDriver::start(const ForwardingPlan& initial)
 {
     if (running_ || dp_) return make_error("data plane already started");
@@ -204,6 +243,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
         refresh_neighbors(initial, false);
     }
 
+    if (auto r = forget_moved_ids(initial); !r) return fail(r.error());
     if (auto r = apply(initial); !r) return fail(r.error());
     for (const XdpInterface& itf : interfaces_) {
         uint32_t existing = 0;

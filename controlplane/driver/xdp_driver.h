@@ -52,6 +52,9 @@ public:
     static constexpr std::chrono::milliseconds kNeighborInterval{250};
 
 private:
+    // start(): forgets pinned connection entries whose backend id the new
+    // plan gives another backend (or none). Before the first apply().
+    Result<void> forget_moved_ids(const ForwardingPlan& initial);
     using Clock = std::chrono::steady_clock;
 
     Result<std::vector<XdpInterface>> resolve_interfaces(const NodePlan& node) const;

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "xdp_lb.skel.h"
@@ -231,14 +232,78 @@ Result<std::vector<sluice_counter>> XdpDataplane::read_backend_counters(const st
     return out;
 }
 
+namespace {
+
+// Every (key, value) of the connection table that `want` selects, by one
+// walk with the batch interface (a get_next_key walk that deletes as it goes
+// restarts from the first key after every delete: quadratic at 1M entries).
+Result<std::vector<sluice_flow_key>> conn_keys(int fd, const std::function<bool(const sluice_conn&)>& want)
+{
+    constexpr uint32_t kBatch = 4096;
+    std::vector<sluice_flow_key> keys(kBatch), out;
+    std::vector<sluice_conn> values(kBatch);
+    sluice_flow_key out_batch{};
+    void* in_batch = nullptr;
+    sluice_flow_key in_copy{};
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    for (;;) {
+        uint32_t count = kBatch;
+        const int r = bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), values.data(), &count, &opts);
+        const int err = r != 0 ? errno : 0;
+        if (r != 0 && err != ENOENT) return make_error("conn table walk: " + errno_text(err));
+        for (uint32_t i = 0; i < count; ++i) {
+            if (want(values[i])) out.push_back(keys[i]);
+        }
+        if (r != 0) break;  // ENOENT: that was the last batch
+        in_copy = out_batch;
+        in_batch = &in_copy;
+    }
+    return out;
+}
+
+Result<size_t> delete_keys(int fd, const std::vector<sluice_flow_key>& keys)
+{
+    size_t deleted = 0;
+    for (const sluice_flow_key& k : keys) {
+        if (bpf_map_delete_elem(fd, &k) == 0) {
+            ++deleted;
+        } else if (errno != ENOENT) {  // gone meanwhile (LRU eviction) is fine
+            return make_error("conn table delete: " + errno_text(errno));
+        }
+    }
+    return deleted;
+}
+
+}  // namespace
+
 Result<void> XdpDataplane::clear_connections()
 {
     const int fd = bpf_map__fd(skel_->maps.sluice_conns_v1);
-    sluice_flow_key key{};
-    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
-        if (bpf_map_delete_elem(fd, &key) != 0) return make_error("conn table: " + errno_text(errno));
-    }
+    auto keys = conn_keys(fd, [](const sluice_conn&) { return true; });
+    if (!keys) return Error{keys.error()};
+    if (auto d = delete_keys(fd, *keys); !d) return Error{d.error()};
     return {};
+}
+
+Result<std::map<uint32_t, sluice_backend>> XdpDataplane::current_backends() const
+{
+    const int fd = bpf_map__fd(skel_->maps.sluice_backends_v1);
+    std::map<uint32_t, sluice_backend> out;
+    for (uint32_t id = 0; id < SLUICE_MAX_BACKENDS; ++id) {
+        sluice_backend be{};
+        if (bpf_map_lookup_elem(fd, &id, &be) != 0) return make_error("backends map: " + errno_text(errno));
+        if ((be.flags & SLUICE_BACKEND_F_VALID) != 0) out.emplace(id, be);
+    }
+    return out;
+}
+
+Result<size_t> XdpDataplane::forget_connections_to(const std::set<uint32_t>& backend_ids)
+{
+    if (backend_ids.empty()) return size_t{0};
+    const int fd = bpf_map__fd(skel_->maps.sluice_conns_v1);
+    auto keys = conn_keys(fd, [&](const sluice_conn& c) { return backend_ids.count(c.backend_id) != 0; });
+    if (!keys) return Error{keys.error()};
+    return delete_keys(fd, *keys);
 }
 
 Result<RingInfo> XdpDataplane::live_ring(uint32_t vip_id) const

@@ -92,6 +92,14 @@ public:
     Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
+    // The valid backends the maps hold now, by id: what a previous process
+    // left in pinned maps, before the first apply() of this one.
+    Result<std::map<uint32_t, sluice_backend>> current_backends() const;
+    // Deletes every connection entry that names one of `backend_ids` (one
+    // walk of the table); returns how many. A restarted sluiced calls it
+    // for ids whose backend it assigns differently from the process that
+    // pinned the table, so no flow follows an id to another backend.
+    Result<size_t> forget_connections_to(const std::set<uint32_t>& backend_ids);
     // The live ring of a service, if it has one.
     Result<RingInfo> live_ring(uint32_t vip_id) const;
 

@@ -416,8 +416,52 @@ def xdp_restart(s, plane):
     spread_check(e2e.run_burst(topo, range(30000, 30300)), topo.backends, "new connections after the restart")
 
 
+def xdp_restart_changed(s, plane):
+    """Restarted with a backend fewer, the new process numbers the backends
+    differently: pinned connection entries must not follow an id to another
+    backend. b1 leaves, so ids 0/1/2 (b1/b2/b3) become 0/1 (b2/b3)."""
+    check(plane == "xdp", "xdp-restart-changed is about the XDP plane's pinned maps: run it with --plane xdp")
+    topo = s.topology(backends=("b1", "b2", "b3"))
+    topo.attach_decap(s.env)
+    servers = e2e.Backends(s, topo)
+    servers.start_all()
+    svc = e2e.service(health_check=health_check("tcp"), backends=[{"address": topo.addr[b]} for b in topo.backends])
+    node = start_node(s, topo, [svc], plane)
+    wait_in_table(node, [topo.addr[b] for b in topo.backends])
+    ids0 = {a: v["backend_id"] for a, v in node.backends().items()}
+    ports = range(40000, 40030)
+    conns = e2e.LongLived(topo, ports, period=0.2).start()
+    first = {st["port"]: st["backends"][0] for st in conns.conns if st["backends"]}
+    check(len(first) == len(ports), f"long-lived connections failed at once: {conns.conns[:3]}")
+    rc = node.stop()
+    check(rc == 0, f"sluiced exited {rc} after SIGTERM, want 0")
+    at_stop = conns.answers()
+    svc2 = dict(svc, backends=[{"address": topo.addr[b]} for b in ("b2", "b3")])
+    node.write_config(node.config_text([svc2]))
+    node.start()
+    wait_in_table(node, [topo.addr[b] for b in ("b2", "b3")])
+    ids1 = {a: v["backend_id"] for a, v in node.backends().items()}
+    check(any(ids1[a] != ids0[a] for a in ids1), f"the ids did not change ({ids0} -> {ids1}): nothing to prove")
+    check("forgot" in node.log(), "the restarted node did not report forgetting the moved ids' connections")
+    # Flows whose new Maglev pick is their old backend must keep it; without
+    # forgetting, b2's entries (old id 1 = b3's new id) would go to b3.
+    now = node.lookups(topo.addr[e2e.CLIENT], list(ports))
+    keep = [p for p in first if first[p] != "b1" and topo.addr[first[p]] == now[p]]
+    check(len(keep) >= 5, f"only {len(keep)} connections both survive by Maglev and were not on b1: {first} {now}")
+
+    def answered_again():
+        a = conns.answers()
+        return all(a[p] >= at_stop[p] + 5 for p in keep) or any(st["error"] for st in conns.conns if st["port"] in keep)
+    e2e.wait_for("the kept connections to answer 5 times after the restart", answered_again, 30, 0.1)
+    states = {st["port"]: st for st in conns.stop()}
+    broken = [states[p] for p in keep if states[p]["error"] or states[p]["backends"] != [first[p]]]
+    check(not broken, f"{len(broken)} connections whose backend is unchanged broke or moved: {broken[:4]}")
+    log(f"ok   ids {ids0} -> {ids1}: {len(keep)} connections whose Maglev pick is unchanged kept their backend; "
+        f"the moved ids' pinned entries were forgotten")
+
+
 SCENARIOS = {"backend-kill": backend_kill, "etcd-outage": etcd_outage, "bad-config": bad_config,
-             "xdp-restart": xdp_restart}
+             "xdp-restart": xdp_restart, "xdp-restart-changed": xdp_restart_changed}
 
 
 def main():
