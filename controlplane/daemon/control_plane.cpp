@@ -123,18 +123,32 @@ Result<api::LookupResult> ControlPlane::lookup(const api::LookupRequest& request
     key.dport = htons(request.vip_port);
     key.proto = protocol == model::Protocol::kTcp ? SLUICE_IPPROTO_TCP : SLUICE_IPPROTO_UDP;
     key.family = client->is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6;
+    if ((match->flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) key.sport = 0;  // as the data planes key it
 
     api::LookupResult out;
     out.service = match->name;
     out.flow_hash = sluice_flow_hash(&key);
     out.reason = "no backend";
-    if (match->ring.empty()) return out;
-    out.slot = out.flow_hash % static_cast<uint32_t>(match->ring.size());
-    const uint32_t id = match->ring[out.slot];
-    for (const auto& b : match->backends) {
-        if (b.id == id && id != SLUICE_BACKEND_NONE) {
-            out.backend = b.address.to_string();
+    auto address_of = [&](uint32_t id) -> const driver::PlanBackend* {
+        for (const auto& b : match->backends) {
+            if (b.id == id && id != SLUICE_BACKEND_NONE) return &b;
+        }
+        return nullptr;
+    };
+    if (!match->ring.empty()) {
+        out.slot = out.flow_hash % static_cast<uint32_t>(match->ring.size());
+        if (const driver::PlanBackend* b = address_of(match->ring[out.slot])) {
+            out.backend = b->address.to_string();
             out.reason = "maglev";
+        }
+    }
+    // An established flow keeps the backend its connection entry names, as
+    // long as that backend is still in the plan (active or draining); the
+    // data planes pick again by Maglev when it is not.
+    if (const auto pinned = driver_.connection_backend(key)) {
+        if (const driver::PlanBackend* b = address_of(*pinned)) {
+            out.backend = b->address.to_string();
+            out.reason = "connection table";
         }
     }
     return out;

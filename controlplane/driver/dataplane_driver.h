@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "driver/forwarding_plan.h"
 
 extern "C" {
+#include "abi/flow.h"
 #include "abi/tables.h"
 }
 
@@ -58,6 +60,12 @@ public:
 
     // Counters; any thread.
     virtual DataplaneStats stats() const = 0;
+
+    // The backend id a live connection-table entry pins `key` to, if there
+    // is one (sluicectl lookup: "connection table" versus a Maglev slot).
+    // Any thread; racy by nature (the data plane keeps writing), so an
+    // answer may be a packet out of date. Key as the data plane builds it.
+    virtual std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const = 0;
 
     // Stops the workers, releases the NICs. Idempotent. Control thread only.
     virtual void stop() = 0;

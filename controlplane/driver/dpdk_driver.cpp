@@ -407,6 +407,12 @@ DataplaneStats DpdkDriver::stats() const
     return out;
 }
 
+std::optional<uint32_t> DpdkDriver::connection_backend(const sluice_flow_key& key) const
+{
+    if (!runtime_) return std::nullopt;
+    return runtime_->connection_backend(key);
+}
+
 void DpdkDriver::stop()
 {
     if (!runtime_) return;

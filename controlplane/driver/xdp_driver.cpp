@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <set>
 #include <thread>
@@ -153,6 +154,7 @@ Result<void> XdpDriver::apply(const ForwardingPlan& plan)
                                       [this](const model::IpAddress& a) { return lookup_neighbor(a); });
     if (!desc) return Error{"XDP description: " + desc.error()};
     if (auto r = dp_->apply(*desc); !r) return Error{"XDP maps: " + r.error()};
+    conn_timeout_ns_.store(desc->node.conn_timeout_ns, std::memory_order_relaxed);
     {
         std::lock_guard<std::mutex> lock(stats_mutex_);
         std::set<uint32_t> ids(stats_ids_.begin(), stats_ids_.end());
@@ -375,6 +377,21 @@ DataplaneStats XdpDriver::stats() const
     }
     out.publications = publications_.load(std::memory_order_relaxed);
     return out;
+}
+
+std::optional<uint32_t> XdpDriver::connection_backend(const sluice_flow_key& key) const
+{
+    if (!dp_) return std::nullopt;
+    auto entry = dp_->lookup_connection(key);
+    if (!entry || !*entry) return std::nullopt;
+    // The program ignores an entry idle for longer than its timeout (the
+    // coarse monotonic clock; the LRU reclaims it later).
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    const uint64_t timeout = conn_timeout_ns_.load(std::memory_order_relaxed);
+    if (timeout != 0 && now > (*entry)->last_seen_ns && now - (*entry)->last_seen_ns >= timeout) return std::nullopt;
+    return (*entry)->backend_id;
 }
 
 void XdpDriver::stop()

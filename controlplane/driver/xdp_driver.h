@@ -45,6 +45,7 @@ public:
     // asks it to resolve or refresh next hops, republishes on a change.
     void poll() override;
     DataplaneStats stats() const override;
+    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const override;
     // Detaches from every interface; the pinned maps stay for the next run.
     void stop() override;
 
@@ -87,6 +88,7 @@ private:
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)
     std::vector<uint32_t> stats_ids_;        // every backend id published since start
     std::atomic<uint64_t> publications_{0};
+    std::atomic<uint64_t> conn_timeout_ns_{0};  // the program's idle timeout, for connection_backend()
 };
 
 }  // namespace sluice::driver

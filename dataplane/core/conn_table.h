@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "core/packet.h"
 
@@ -180,6 +181,23 @@ public:
     {
         const Entry* e = find_in(bucket(hash), key, hash);
         return e != nullptr && !expired(*e, now) ? e : nullptr;
+    }
+
+    // A copy of the live entry for a flow, from any thread while the owner
+    // keeps writing (sluicectl lookup): racy by design. The bucket memory
+    // stays mapped and every field is plain data, so the worst a torn read
+    // gives is a miss or a stale answer, never a crash; the copy's key is
+    // compared again so a way reused meanwhile is not reported.
+    std::optional<Entry> peek_copy(const sluice_flow_key& key, uint32_t hash, uint64_t now) const
+    {
+        const Bucket& b = buckets_[hash & mask_];
+        for (uint32_t way = 0; way < kWays; ++way) {
+            if (((b.used >> way) & 1u) == 0 || b.sig[way] != hash) continue;
+            Entry copy;
+            std::memcpy(&copy, &b.entries[way], sizeof copy);
+            if (std::memcmp(&copy.key, &key, sizeof key) == 0 && !expired(copy, now)) return copy;
+        }
+        return std::nullopt;
     }
 
 private:

@@ -339,6 +339,17 @@ RuntimeStats Runtime::stats() const
     return out;
 }
 
+std::optional<uint32_t> Runtime::connection_backend(const sluice_flow_key& key) const
+{
+    const uint32_t hash = sluice_flow_hash(&key);
+    const uint64_t now = rte_rdtsc();  // the workers' clock
+    for (const auto& slot : workers_) {
+        if (slot->state.load(std::memory_order_acquire) != 1) continue;
+        if (auto e = slot->worker->conns.peek_copy(key, hash, now)) return e->backend_id;
+    }
+    return std::nullopt;
+}
+
 void Runtime::stop()
 {
     stop_.store(true, std::memory_order_relaxed);

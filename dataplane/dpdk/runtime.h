@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,10 @@ public:
     // thread while the workers run or after stop().
     RuntimeStats stats() const;
     uint64_t publications() const;
+    // The backend a worker's live connection entry pins `key` to, from the
+    // first worker that has one (RSS puts a flow on one). Any thread, racy:
+    // see ConnectionTable::peek_copy.
+    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const;
 
     // Workers leave their loop and go offline; ports stop. Idempotent.
     // Control thread.

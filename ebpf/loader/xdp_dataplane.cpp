@@ -285,6 +285,15 @@ Result<void> XdpDataplane::clear_connections()
     return {};
 }
 
+Result<std::optional<sluice_conn>> XdpDataplane::lookup_connection(const sluice_flow_key& key) const
+{
+    sluice_conn c{};
+    // A lookup from user space does not refresh the entry's LRU position.
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sluice_conns_v1), &key, &c) == 0) return std::optional(c);
+    if (errno == ENOENT) return std::optional<sluice_conn>();
+    return make_error("conn table lookup: " + errno_text(errno));
+}
+
 Result<std::map<uint32_t, sluice_backend>> XdpDataplane::current_backends() const
 {
     const int fd = bpf_map__fd(skel_->maps.sluice_backends_v1);

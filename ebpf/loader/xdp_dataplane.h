@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -90,6 +91,9 @@ public:
     // What was sent to each of `ids` (packets and bytes after
     // encapsulation), summed over CPUs, in the order of `ids`.
     Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
+    // The connection entry of a flow, if the table has one (live or idle
+    // past the timeout: the caller judges). Any thread, like the two above.
+    Result<std::optional<sluice_conn>> lookup_connection(const sluice_flow_key& key) const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The valid backends the maps hold now, by id: what a previous process

@@ -4,6 +4,9 @@
 // lookups; counters.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
+#include <cstring>
 #include <fstream>
 
 #include "../discovery/support.h"
@@ -13,6 +16,7 @@
 
 extern "C" {
 #include "abi/flow.h"
+#include "abi/wire.h"
 }
 
 namespace sluice::daemon {
@@ -148,6 +152,40 @@ TEST(ControlPlane, LookupFollowsTheTable)
         if (b.id == a->ring[r->slot]) expect = b.address.to_string();
     }
     EXPECT_EQ(r->backend, expect);
+
+    // A connection entry (the data plane's) wins over the slot while its
+    // backend is in the plan: the flow stays where it started.
+    uint32_t other = SLUICE_BACKEND_NONE;
+    std::string other_address;
+    for (const auto& b : a->backends) {
+        if (b.address.to_string() != expect) {
+            other = b.id;
+            other_address = b.address.to_string();
+        }
+    }
+    sluice_flow_key key;
+    std::memset(&key, 0, sizeof key);
+    const uint8_t client[4] = {198, 51, 100, 7}, vip[4] = {192, 0, 2, 10};
+    std::memcpy(key.src.bytes, client, 4);
+    std::memcpy(key.dst.bytes, vip, 4);
+    key.sport = htons(40000);
+    key.dport = htons(80);
+    key.proto = SLUICE_IPPROTO_TCP;
+    key.family = SLUICE_FAMILY_IPV4;
+    fake.set_connection(key, other);
+    auto pinned = f.cp->lookup(req);
+    ASSERT_TRUE(pinned.ok()) << pinned.error();
+    EXPECT_EQ(pinned->reason, "connection table");
+    EXPECT_EQ(pinned->backend, other_address);
+    EXPECT_EQ(pinned->slot, r->slot);  // the slot is still reported
+    // An entry naming a backend the plan no longer has is not followed.
+    sluice_flow_key gone = key;
+    gone.sport = htons(40001);
+    fake.set_connection(gone, 999);
+    auto repick = f.cp->lookup({"198.51.100.7", 40001, "192.0.2.10", 80, "tcp"});
+    ASSERT_TRUE(repick.ok());
+    EXPECT_EQ(repick->reason, "maglev");
+
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP
     EXPECT_TRUE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "udp"}).ok());

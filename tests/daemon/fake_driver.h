@@ -3,6 +3,7 @@
 // convergence benchmark) can wait for and inspect what the manager sent.
 #pragma once
 
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -40,7 +41,22 @@ public:
         s.publications = plans_.size();
         return s;
     }
+    // What set_connection() planted, as a data plane's connection table would answer.
+    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const override
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [k, id] : connections_) {
+            if (std::memcmp(&k, &key, sizeof key) == 0) return id;
+        }
+        return std::nullopt;
+    }
     void stop() override {}
+
+    void set_connection(const sluice_flow_key& key, uint32_t backend_id)
+    {
+        std::lock_guard lock(mu_);
+        connections_.emplace_back(key, backend_id);
+    }
 
     void set_refuse(bool refuse) { refuse_.store(refuse); }
     size_t count() const
@@ -73,6 +89,7 @@ private:
         cv_.notify_all();
     }
     mutable std::mutex mu_;
+    std::vector<std::pair<sluice_flow_key, uint32_t>> connections_;
     mutable std::condition_variable cv_;
     std::vector<Published> plans_;
     std::atomic<bool> refuse_{false};  // set by the test thread, read by the control thread
