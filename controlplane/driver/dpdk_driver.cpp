@@ -329,21 +329,9 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
 
 void DpdkDriver::log_next_hops(const ForwardingPlan& plan)
 {
-    std::map<model::IpAddress, std::optional<model::MacAddress>> now;
-    for (const model::IpAddress& a : next_hop_addresses(plan)) {
-        now[a] = lookup_neighbor(a);
-        const auto before = logged_next_hops_.find(a);
-        if (before != logged_next_hops_.end() && before->second == now[a]) continue;
-        if (now[a]) {
-            log_(LogSeverity::kInfo, "next hop " + a.to_string() + " is at " + now[a]->to_string());
-        } else if (before != logged_next_hops_.end()) {
-            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " lost its MAC: dropped as no_nexthop until "
-                                                                  "it answers again");
-        } else {
-            log_(LogSeverity::kInfo, "next hop " + a.to_string() + ": resolving (ARP/ND)");
-        }
-    }
-    logged_next_hops_ = std::move(now);
+    next_hop_log_.update(
+        next_hop_addresses(plan), [this](const model::IpAddress& a) { return lookup_neighbor(a); },
+        [](const model::IpAddress&) { return std::string(); }, {"ARP/ND", "it answers again"}, log_);
 }
 
 Result<void> DpdkDriver::publish_locked(const ForwardingPlan& plan)

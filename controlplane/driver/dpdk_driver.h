@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "driver/dataplane_driver.h"
+#include "driver/next_hop_log.h"
 #include "driver/dpdk_state.h"
 #include "model/config.h"
 
@@ -74,7 +75,7 @@ private:
     ForwardingPlan plan_;                 // the plan in force
     bool running_ = false;
     uint64_t neighbor_generation_ = 0;    // NeighborManager::generation() the snapshot used
-    std::map<model::IpAddress, std::optional<model::MacAddress>> logged_next_hops_;
+    NextHopLog next_hop_log_;                // what was said about each next hop
     std::shared_ptr<const filter::FilterSet> filters_;  // in force (null: none)
     std::string filters_key_;                           // filter_key() of the config filters_ was built from
 };

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "driver/plan_abi.h"
+
 extern "C" {
 #include "abi/tables.h"
 #include "abi/wire.h"
@@ -11,26 +13,6 @@ extern "C" {
 
 namespace sluice::driver {
 namespace {
-
-sluice_addr to_addr(const model::IpAddress& a)
-{
-    sluice_addr out{};
-    static_assert(sizeof(out.bytes) == sizeof(a.bytes));
-    std::memcpy(out.bytes, a.bytes.data(), sizeof(out.bytes));  // same layout, see model/address.h
-    return out;
-}
-
-uint8_t to_family(const model::IpAddress& a) { return a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6; }
-
-void copy_mac(uint8_t* dst, const std::optional<model::MacAddress>& mac)
-{
-    if (mac) std::memcpy(dst, mac->bytes.data(), 6);
-}
-
-bool uses_gateway(const PlanService& s)
-{
-    return s.forwarding == model::Forwarding::kIpip || s.forwarding == model::Forwarding::kGue;
-}
 
 filter::Prefix to_prefix(const model::Prefix& p)
 {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "driver/plan_abi.h"
+
 extern "C" {
 #include "abi/tables.h"
 #include "abi/wire.h"
@@ -12,26 +14,6 @@ extern "C" {
 
 namespace sluice::driver {
 namespace {
-
-sluice_addr to_addr(const model::IpAddress& a)
-{
-    sluice_addr out{};
-    static_assert(sizeof(out.bytes) == sizeof(a.bytes));
-    std::memcpy(out.bytes, a.bytes.data(), sizeof(out.bytes));  // same layout, see model/address.h
-    return out;
-}
-
-uint8_t to_family(const model::IpAddress& a) { return a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6; }
-
-void copy_mac(uint8_t* dst, const std::optional<model::MacAddress>& mac)
-{
-    if (mac) std::memcpy(dst, mac->bytes.data(), 6);
-}
-
-bool uses_gateway(const PlanService& s)
-{
-    return s.forwarding == model::Forwarding::kIpip || s.forwarding == model::Forwarding::kGue;
-}
 
 void add_acl(const model::Filter& f, uint32_t scope, std::vector<xdp::AclPrefixSpec>& out)
 {

@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "driver/next_hop_log.h"
+#include "driver/plan_abi.h"
 #include "loader/xdp_dataplane.h"
 
 namespace sluice::driver {
@@ -182,9 +184,8 @@ Result<void> XdpDriver::forget_moved_ids(const ForwardingPlan& initial)
     std::set<uint32_t> moved;
     for (const auto& [id, be] : *pinned) {
         const auto it = now.find(id);
-        const bool same = it != now.end() &&
-                          be.family == (it->second->is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6) &&
-                          std::memcmp(be.addr.bytes, it->second->bytes.data(), sizeof(be.addr.bytes)) == 0;
+        const bool same = it != now.end() && be.family == to_family(*it->second) &&
+                          std::memcmp(be.addr.bytes, to_addr(*it->second).bytes, sizeof(be.addr.bytes)) == 0;
         if (!same) moved.insert(id);
     }
     if (pinned->empty()) return {};
@@ -299,22 +300,12 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
 
 void XdpDriver::log_next_hops(const ForwardingPlan& plan)
 {
-    std::map<model::IpAddress, std::optional<model::MacAddress>> now;
-    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
-        now[a] = lookup_neighbor(a);
-        const auto before = logged_next_hops_.find(a);
-        if (before != logged_next_hops_.end() && before->second == now[a]) continue;
-        if (now[a]) {
-            log_(LogSeverity::kInfo, "next hop " + a.to_string() + " is at " + now[a]->to_string() +
-                                         (static_neighbors_.count(a) != 0 ? " (static)" : " (kernel neighbour table)"));
-        } else if (before != logged_next_hops_.end()) {
-            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " lost its MAC: dropped as no_nexthop until "
-                                                                  "the kernel resolves it again");
-        } else {
-            log_(LogSeverity::kInfo, "next hop " + a.to_string() + ": resolving (kernel ARP/ND)");
-        }
-    }
-    logged_next_hops_ = std::move(now);
+    next_hop_log_.update(
+        xdp_next_hop_addresses(plan), [this](const model::IpAddress& a) { return lookup_neighbor(a); },
+        [this](const model::IpAddress& a) {
+            return static_neighbors_.count(a) != 0 ? std::string(" (static)") : std::string(" (kernel neighbour table)");
+        },
+        {"kernel ARP/ND", "the kernel resolves it again"}, log_);
 }
 
 Result<void> XdpDriver::publish(const ForwardingPlan& plan)

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "driver/dataplane_driver.h"
+#include "driver/next_hop_log.h"
 #include "driver/kernel_neighbors.h"
 #include "driver/xdp_description.h"
 #include "model/config.h"
@@ -82,7 +83,7 @@ private:
     std::map<model::IpAddress, model::MacAddress> learned_;  // from the kernel, for the plan's next hops
     std::map<model::IpAddress, Clock::time_point> last_probe_;
     Clock::time_point next_refresh_{};
-    std::map<model::IpAddress, std::optional<model::MacAddress>> logged_next_hops_;
+    NextHopLog next_hop_log_;                // what was said about each next hop
     std::set<std::string> warned_;
 
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)

@@ -25,7 +25,9 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sluice_testlib import SKIP, Failure, check, in_ci, require, run  # noqa: E402
+
 CMD_TIMEOUT = 30
 DELIVERY_TIMEOUT = 3.0
 ABSENCE_WAIT = 1.0
@@ -91,38 +93,6 @@ elif kind == "ipip6":
 elif kind == "gue4":
     socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(inner4(), (b4, gue_port))
 """
-
-
-def in_ci():
-    return os.environ.get("CI") == "true"
-
-
-def require(condition, why):
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def run(cmd, ns=None, check_rc=True, env=None):
-    if ns is not None:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CMD_TIMEOUT, env=env)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
-    return r
 
 
 class Listener:

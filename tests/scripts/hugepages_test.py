@@ -17,31 +17,10 @@ import subprocess
 import sys
 import tempfile
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sluice_testlib import SKIP, Failure, check, in_ci, require  # noqa: E402
+
 NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-
-
-def in_ci():
-    return os.environ.get("CI") == "true"
-
-
-def require(condition, why):
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
 
 
 def nr():

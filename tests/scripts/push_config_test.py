@@ -25,7 +25,9 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sluice_testlib import SKIP, Failure, check, in_ci, require, run  # noqa: E402
+
 CMD_TIMEOUT = 60
 START_TIMEOUT = 30
 PID = os.getpid()
@@ -82,38 +84,6 @@ table_size = 251
 health_check = {{ type = "none" }}
 {backends}
 """
-
-
-def in_ci():
-    return os.environ.get("CI") == "true"
-
-
-def require(condition, why):
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def run(cmd, ns=None, check_rc=True, timeout=CMD_TIMEOUT):
-    if ns is not None:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
-    return r
 
 
 def config_text(workdir, conn_table=4096, extra=None):
