@@ -63,6 +63,9 @@ struct StatsView {
     double last_publish_seconds = 0;  // time the last publish took (build + swap + grace period)
     uint64_t reloads_ok = 0;
     uint64_t reloads_failed = 0;
+    std::string config_path;       // the file sluiced reads (start, SIGHUP, POST /v1/reload)
+    std::string config_sha256;     // of the bytes of the config in force; `sha256sum` of that file
+    std::chrono::system_clock::time_point config_loaded;  // when it came into force
     std::chrono::system_clock::time_point started;
 };
 

@@ -133,6 +133,8 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
         {"publications", stats.publications},
         {"last_publish_seconds", stats.last_publish_seconds},
         {"reloads", {{"ok", stats.reloads_ok}, {"failed", stats.reloads_failed}}},
+        {"config",
+         {{"path", stats.config_path}, {"sha256", stats.config_sha256}, {"loaded", rfc3339(stats.config_loaded)}}},
     };
 }
 

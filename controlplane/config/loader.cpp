@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/digest.h"
 #include "config/sections.h"
 
 namespace sluice::config {
@@ -95,7 +96,10 @@ LoadResult load_file(const std::string& path)
         ctx.error_without_position(std::string("cannot read: ") + std::strerror(errno));
         return finish(ctx, std::nullopt);
     }
-    return load_string(text.str(), path);
+    const std::string bytes = text.str();
+    LoadResult out = load_string(bytes, path);
+    out.sha256 = sha256_hex(bytes);
+    return out;
 }
 
 }  // namespace sluice::config

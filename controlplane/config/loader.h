@@ -18,6 +18,7 @@ namespace sluice::config {
 struct LoadResult {
     std::optional<model::Config> config;  // the model, when valid
     std::vector<Diagnostic> diagnostics;  // errors and warnings, in file order
+    std::string sha256;                   // of the bytes read (config/digest.h); empty if none were
 
     bool ok() const { return config.has_value(); }
 };

@@ -34,6 +34,13 @@ ControlPlane::ControlPlane(std::string config_path, ServiceManager& manager, con
 {
 }
 
+void ControlPlane::set_config_digest(std::string sha256)
+{
+    std::lock_guard lock(config_mu_);
+    config_sha256_ = std::move(sha256);
+    config_loaded_ = std::chrono::system_clock::now();
+}
+
 std::vector<api::ServiceView> ControlPlane::services() const { return manager_.view(driver_.stats()); }
 
 api::StatsView ControlPlane::stats() const
@@ -48,6 +55,12 @@ api::StatsView ControlPlane::stats() const
     out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
     out.reloads_ok = reloads_ok_.load();
     out.reloads_failed = reloads_failed_.load();
+    {
+        std::lock_guard lock(config_mu_);
+        out.config_path = config_path_;
+        out.config_sha256 = config_sha256_;
+        out.config_loaded = config_loaded_;
+    }
     out.started = started_;
     return out;
 }
@@ -83,6 +96,7 @@ Result<api::ReloadResult> ControlPlane::reload()
         return refuse(applied.error());
     }
     if (on_log_level_) on_log_level_(next.daemon.log_level);
+    set_config_digest(loaded.sha256);
     ++reloads_ok_;
     out.applied = true;
     for (const auto& d : out.diagnostics) log_(LogSeverity::kWarn, "msg=\"reload diagnostic\" diagnostic=" + quoted(d));

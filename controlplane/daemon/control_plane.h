@@ -31,13 +31,17 @@ public:
     // Also what SIGHUP runs (on the control thread). Reloads are serialised.
     // A refused reload is not an error: applied = false, with diagnostics.
     Result<api::ReloadResult> reload() override;
-    // Reports the Maglev pick: the data plane's per-core connection tables
-    // are not readable from the control plane, so an established flow that
-    // predates a backend change may in fact sit elsewhere.
+    // The backend a flow's live connection entry names (reason
+    // "connection table", while that backend is in the plan), else the
+    // Maglev slot's ("maglev"); the slot is reported either way.
     Result<api::LookupResult> lookup(const api::LookupRequest& request) const override;
     // The control loop ran within the last few seconds.
     bool alive() const override;
     bool ready() const override;
+
+    // The SHA-256 of the config in force (config::LoadResult::sha256): the
+    // daemon sets it after start-up; reload() after each applied reload.
+    void set_config_digest(std::string sha256);
 
 private:
     const std::string config_path_;
@@ -51,6 +55,9 @@ private:
     std::mutex reload_mu_;  // one reload at a time (SIGHUP and the API may race)
     std::atomic<uint64_t> reloads_ok_{0};
     std::atomic<uint64_t> reloads_failed_{0};
+    mutable std::mutex config_mu_;  // guards the two below
+    std::string config_sha256_;
+    std::chrono::system_clock::time_point config_loaded_;
 };
 
 }  // namespace sluice::daemon

@@ -164,6 +164,7 @@ int run_daemon(const RunOptions& options)
     }
     ControlPlane control(options.config_path, manager, *driver, plane, workers, log_sink(log, "control"),
                          [log](model::LogLevel level) { log->set_level(to_spdlog(level)); });
+    control.set_config_digest(loaded.sha256);
     std::unique_ptr<api::AdminServer> admin;
     auto admin_settings = api::settings_from_config(config.daemon.admin);
     if (admin_settings) {

@@ -161,6 +161,10 @@ int cmd_status(Context& ctx)
                                        human_duration(s.value("last_publish_seconds", 0.0))});
     table.add_row({"reloads", std::to_string(number(s["reloads"], "ok")) + " ok, " +
                                   std::to_string(number(s["reloads"], "failed")) + " failed"});
+    if (s.contains("config") && s["config"].is_object()) {
+        table.add_row({"config", text(s["config"], "path") + " sha256 " + text(s["config"], "sha256").substr(0, 16) +
+                                     "... (since " + text(s["config"], "loaded") + ")"});
+    }
     ctx.out << table.render();
     return alive && is_ready ? kExitOk : kExitFailed;
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "../discovery/etcd_server.h"
 #include "../discovery/support.h"
 #include "config_text.h"
 #include "daemon/control_plane.h"
@@ -82,6 +83,17 @@ TEST(ControlPlane, ReloadAppliesServiceChanges)
         kBound));
     EXPECT_EQ(f.cp->stats().reloads_ok, 1u);
     EXPECT_EQ(f.cp->services().size(), 2u);
+    // The digest of the config in force is the file's, as coreutils computes it.
+    const auto sum = dt::run_capture("sha256sum " + f.path);
+    ASSERT_TRUE(sum.has_value());
+    EXPECT_EQ(f.cp->stats().config_sha256, sum->substr(0, 64));
+    EXPECT_EQ(f.cp->stats().config_path, f.path);
+    // A refused reload leaves it (and the config) as it was.
+    write(f.path, "[daemon\n");
+    auto bad = f.cp->reload();
+    ASSERT_TRUE(bad.ok());
+    EXPECT_FALSE(bad->applied);
+    EXPECT_EQ(f.cp->stats().config_sha256, sum->substr(0, 64));
 }
 
 // A bad file is refused with file:line:column diagnostics; the running plan

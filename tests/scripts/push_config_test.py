@@ -17,6 +17,7 @@ reloaded; a wrong token fails the pre-flight with nothing touched.
 Exit status: 0 pass, 1 fail, 77 skip (no root / 2 CPUs, only when CI is not "true").
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -274,7 +275,12 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
         check(reloads(node) == (before[node][1][0] + 1, before[node][1][1]),
               f"{node}: reload counters {reloads(node)}, before {before[node][1]}")
         check(services(node) == ["extra", "web"], f"{node}: serves {services(node)}")
-    print("ok   good push: both nodes reloaded and serve the new service; PATH.bak holds the previous file")
+        # sluiced's own digest of the config in force is the pushed file's.
+        running = daemons.status(node)["stats"]["config"]["sha256"]
+        check(running == hashlib.sha256(v2.encode()).hexdigest(), f"{node}: runs config sha256 {running}")
+    check(out.count("in force") == len(NODES), f"push output does not name the config in force per node:\n{out}")
+    print("ok   good push: both nodes reloaded and serve the new service (sha256 of the file in force); "
+          "PATH.bak holds the previous file")
 
     # Same file again: idempotent, the backup of v1 stays.
     rc, out = push(v2)
