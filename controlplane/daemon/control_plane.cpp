@@ -84,7 +84,8 @@ Result<api::ReloadResult> ControlPlane::reload()
         return out;
     };
     if (!loaded.ok()) return refuse(config_path_ + " is not valid");
-    const model::Config& next = *loaded.config;
+    model::Config next = *loaded.config;
+    if (next.dataplane.type == model::DataplaneType::kAuto && auto_dataplane_) next.dataplane.type = *auto_dataplane_;
     const std::vector<std::string> restart = restart_required(manager_.config(), next);
     if (!restart.empty()) {
         for (const auto& r : restart) out.diagnostics.push_back(config_path_ + ": error: " + r);

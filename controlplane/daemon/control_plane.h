@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "api/control_plane_view.h"
@@ -42,6 +43,10 @@ public:
     // The SHA-256 of the config in force (config::LoadResult::sha256): the
     // daemon sets it after start-up; reload() after each applied reload.
     void set_config_digest(std::string sha256);
+    // With dataplane.type = "auto", the plane that started: reloaded files
+    // that still say "auto" mean it (else every reload would look like a
+    // data-plane change needing a restart). Before the API starts.
+    void resolve_auto_dataplane(model::DataplaneType type) { auto_dataplane_ = type; }
 
 private:
     const std::string config_path_;
@@ -55,6 +60,7 @@ private:
     std::mutex reload_mu_;  // one reload at a time (SIGHUP and the API may race)
     std::atomic<uint64_t> reloads_ok_{0};
     std::atomic<uint64_t> reloads_failed_{0};
+    std::optional<model::DataplaneType> auto_dataplane_;
     mutable std::mutex config_mu_;  // guards the two below
     std::string config_sha256_;
     std::chrono::system_clock::time_point config_loaded_;

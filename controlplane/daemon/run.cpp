@@ -110,49 +110,63 @@ int run_daemon(const RunOptions& options)
     }
     const config::LoadResult loaded = config::load_file(options.config_path);
     if (!report_load(*log, options.config_path, loaded)) return kExitBadConfig;
-    const model::Config& config = *loaded.config;
+    // A copy: with dataplane.type = "auto" it is set to the plane that
+    // started, so the plan, the manager and every reload see that plane.
+    model::Config config = *loaded.config;
     log->set_level(to_spdlog(config.daemon.log_level));
     log->info("component=daemon msg=\"starting\" version={} config={} services={}", options.version,
               options.config_path, config.services.size());
     log_allocator(*log);
 
-    if (config.dataplane.type == model::DataplaneType::kAuto) {
-        log->warn("component=daemon msg=\"dataplane.type = auto: the XDP fallback is not wired yet, trying DPDK only\"");
-    }
-
     // The one place that knows which plane runs: everything above the
     // driver (manager, API, metrics) sees a DataplaneDriver, a plane name
-    // and a worker count.
-    const bool xdp = config.dataplane.type == model::DataplaneType::kXdp;
-    const std::string plane = xdp ? "xdp" : "dpdk";
+    // and a worker count. "auto" tries DPDK, then XDP when DPDK cannot take
+    // the ports (not bound to a DPDK driver, no hugepages...), and says so.
+    const bool automatic = config.dataplane.type == model::DataplaneType::kAuto;
+    const std::vector<model::DataplaneType> attempts =
+        automatic ? std::vector{model::DataplaneType::kDpdk, model::DataplaneType::kXdp}
+                  : std::vector{config.dataplane.type};
     std::unique_ptr<driver::DataplaneDriver> driver;
+    std::unique_ptr<ServiceManager> manager_owner;
+    std::string plane;
     uint32_t workers = 0;
-    if (xdp) {
-        driver = std::make_unique<driver::XdpDriver>(*config.dataplane.xdp, options.static_neighbors,
-                                                     log_sink(log, "xdp"));
-        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);  // the program runs on whichever CPU takes the interrupt
-        workers = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
-    } else {
-        driver = std::make_unique<driver::DpdkDriver>(*config.dataplane.dpdk, options.static_neighbors,
-                                                      log_sink(log, "dpdk"));
-        workers = static_cast<uint32_t>(config.dataplane.dpdk->worker_lcores.size());
-    }
-    ManagerOptions manager_options;
-    manager_options.state_dir = config.daemon.state_dir;
-    ServiceManager manager(*driver, log_sink(log, "manager"), manager_options);
-    auto plan = manager.prepare(config);
-    if (!plan) {
-        log->error("component=daemon msg={}", quoted("cannot build the forwarding plan: " + plan.error()));
-        return kExitFatal;
-    }
-    for (const std::string& w : plan->warnings) log->warn("component=plan msg={}", quoted(w));
-    auto started = driver->start(*plan);
-    if (!started) {
-        log->error("component=daemon msg={}", quoted("cannot start the " + std::string(xdp ? "XDP" : "DPDK") +
-                                                  " data plane: " + started.error()));
+    for (size_t attempt = 0; attempt < attempts.size(); ++attempt) {
+        const bool xdp = attempts[attempt] == model::DataplaneType::kXdp;
+        config.dataplane.type = attempts[attempt];
+        plane = xdp ? "xdp" : "dpdk";
+        if (xdp) {
+            driver = std::make_unique<driver::XdpDriver>(*config.dataplane.xdp, options.static_neighbors,
+                                                         log_sink(log, "xdp"));
+            const long cpus = sysconf(_SC_NPROCESSORS_ONLN);  // the program runs on whichever CPU takes the interrupt
+            workers = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+        } else {
+            driver = std::make_unique<driver::DpdkDriver>(*config.dataplane.dpdk, options.static_neighbors,
+                                                          log_sink(log, "dpdk"));
+            workers = static_cast<uint32_t>(config.dataplane.dpdk->worker_lcores.size());
+        }
+        ManagerOptions manager_options;
+        manager_options.state_dir = config.daemon.state_dir;
+        manager_owner = std::make_unique<ServiceManager>(*driver, log_sink(log, "manager"), manager_options);
+        auto plan = manager_owner->prepare(config);
+        if (!plan) {
+            log->error("component=daemon msg={}", quoted("cannot build the forwarding plan: " + plan.error()));
+            return kExitFatal;
+        }
+        for (const std::string& w : plan->warnings) log->warn("component=plan msg={}", quoted(w));
+        auto started = driver->start(*plan);
+        if (started) break;
+        const std::string why = "cannot start the " + std::string(xdp ? "XDP" : "DPDK") + " data plane: " +
+                                started.error();
+        manager_owner.reset();
         driver.reset();  // releases what did start (ports, EAL; XDP attachments)
-        return kExitFatal;
+        if (attempt + 1 == attempts.size()) {
+            log->error("component=daemon msg={}", quoted(why));
+            return kExitFatal;
+        }
+        log->warn("component=daemon msg={}", quoted(why + "; dataplane.type = auto: falling back to XDP"));
     }
+    if (automatic) log->info("component=daemon msg=\"dataplane.type = auto: running the {} data plane\"", plane);
+    ServiceManager& manager = *manager_owner;
     // DPDK: the EAL pinned this thread to main_lcore, so every thread made
     // from here on (discovery, health, API) inherits that CPU, never a worker's.
     auto manager_started = manager.start();
@@ -165,6 +179,7 @@ int run_daemon(const RunOptions& options)
     ControlPlane control(options.config_path, manager, *driver, plane, workers, log_sink(log, "control"),
                          [log](model::LogLevel level) { log->set_level(to_spdlog(level)); });
     control.set_config_digest(loaded.sha256);
+    if (automatic) control.resolve_auto_dataplane(config.dataplane.type);
     std::unique_ptr<api::AdminServer> admin;
     auto admin_settings = api::settings_from_config(config.daemon.admin);
     if (admin_settings) {
