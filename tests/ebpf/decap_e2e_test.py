@@ -25,6 +25,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sluice_testlib import in_ci, require  # noqa: E402
+
 SKIP = 77
 CMD_TIMEOUT = 15        # seconds for any one command
 DELIVERY_TIMEOUT = 3.0  # seconds for a payload to reach the listener
@@ -70,21 +73,6 @@ while True:
         data, peer = s.recvfrom(65535)
         print(name, data.decode(errors="replace"), peer[0], flush=True)
 """ % {"vip4": VIP4, "vip6": VIP6, "other4": OTHER_VIP4, "udp": UDP_PORT, "tcp": TCP_PORT}
-
-
-def in_ci():
-    return os.environ.get("CI") == "true"
-
-
-def require(condition, why):
-    """Skips on a developer machine, fails in CI, when `condition` is false."""
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
 
 
 def run(cmd, ns=None, check=True, env=None):

@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sluice_testlib import Failure, check, in_ci, require, run  # noqa: E402,F401  (demo.py uses them too)
+
 SKIP = 77
 CMD_TIMEOUT = 15
 START_TIMEOUT = 30       # seconds for sluiced to report it is running
@@ -210,39 +213,6 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5) as s:
         data += chunk
 print(data.split(b"\r\n\r\n", 1)[-1].decode().strip())
 """
-
-
-def in_ci():
-    return os.environ.get("CI") == "true"
-
-
-def require(condition, why):
-    """Skips on a developer machine, fails in CI, when `condition` is false."""
-    if condition:
-        return
-    if in_ci():
-        print(f"FAIL: required in CI but missing: {why}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: missing {why} (would fail with CI=true)")
-    sys.exit(SKIP)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def run(cmd, ns=None, check_rc=True, timeout=CMD_TIMEOUT):
-    if ns is not None:
-        cmd = ["ip", "netns", "exec", ns] + cmd
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check_rc and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
-    return result
 
 
 def sysctl(ns, *settings):
