@@ -96,10 +96,18 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 			return c->backend_id;
 		return xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
 	}
-	if (c && xlb_conn_live(c, now, node->conn_timeout_ns) && xlb_valid_backend(c->backend_id)) {
-		st->conn_hits++;
-		c->last_seen_ns = now;
-		return c->backend_id;
+	if (c && xlb_conn_live(c, now, node->conn_timeout_ns)) {
+		struct sluice_backend *pinned = xlb_valid_backend(c->backend_id);
+
+		/* A pure SYN opens a new connection: on a 5-tuple whose entry
+		 * names a draining backend it is picked again, since a
+		 * draining backend takes no new flows (as the DPDK core). */
+		if (pinned && !((pinned->flags & SLUICE_BACKEND_F_DRAINING) &&
+				(pp->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)) {
+			st->conn_hits++;
+			c->last_seen_ns = now;
+			return c->backend_id;
+		}
 	}
 	st->conn_misses++;
 	if ((meta->flags & SLUICE_VIP_F_RATE_LIMIT) &&

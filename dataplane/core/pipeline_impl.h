@@ -238,6 +238,16 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
         const sluice_backend* b = st.backend(id);
         return b != nullptr && (b->flags & SLUICE_BACKEND_F_VALID) != 0;
     };
+    // A pure SYN opens a new connection: on a 5-tuple whose live entry names
+    // a draining backend it is picked again (port reuse, or a SYN
+    // retransmitted across a drain), since a draining backend takes no new
+    // flows. Any other packet keeps its draining backend.
+    const bool opening = (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN;
+    auto keeps = [&](uint32_t id) {
+        const sluice_backend* b = st.backend(id);
+        if (b == nullptr || (b->flags & SLUICE_BACKEND_F_VALID) == 0) return false;
+        return !opening || (b->flags & SLUICE_BACKEND_F_DRAINING) == 0;
+    };
     uint32_t backend_id;
     if (pp.fragment || pp.icmp_error) {
         // Never a new flow: neither fragments nor ICMP errors make entries.
@@ -266,7 +276,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
             }
         };
         const ConnectionTable::LookupResult lr =
-            w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, is_valid, pick, admit);
+            w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, keeps, pick, admit);
         if (!lr.admitted) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
         backend_id = lr.backend_id;
         if (lr.hit) {

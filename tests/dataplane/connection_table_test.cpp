@@ -319,6 +319,33 @@ TEST(ConnectionTablePipeline, DrainingKeepsFlowsTakesNoNew)
     for (uint16_t p = 5000; p < 5300; ++p) EXPECT_NE(send(w, *draining, p, SLUICE_TCP_SYN, 20), 2) << p;
 }
 
+// A new connection that reuses the 5-tuple of a live entry pinned to a
+// draining backend (a pure SYN: port reuse) is picked again from the ring;
+// the old connection's own packets (ACK, FIN) kept it until then. A SYN
+// whose entry names a backend that is not draining keeps it.
+TEST(ConnectionTablePipeline, SynOnDrainingEntryIsPickedAgain)
+{
+    Worker w(config(4096));
+    const auto before = make_state({0, 1, 2}, {{0, kValid}, {1, kValid}, {2, kValid}});
+    std::map<uint16_t, int> pinned;
+    for (uint16_t p = 3000; p < 3300; ++p) pinned[p] = send(w, *before, p, SLUICE_TCP_SYN, 10);
+    const auto draining = make_state({0, 1, 0}, {{0, kValid}, {1, kValid}, {2, kDraining}});
+    int repicked = 0;
+    for (const auto& [port, backend] : pinned) {
+        EXPECT_EQ(send(w, *draining, port, SLUICE_TCP_ACK | SLUICE_TCP_FIN, 20), backend) << port;
+        const int again = send(w, *draining, port, SLUICE_TCP_SYN, 21);
+        if (backend == 2) {
+            EXPECT_NE(again, 2) << port;
+            // The entry now names the new pick: the new connection stays there.
+            EXPECT_EQ(send(w, *draining, port, SLUICE_TCP_ACK, 22), again) << port;
+            ++repicked;
+        } else {
+            EXPECT_EQ(again, backend) << port;
+        }
+    }
+    EXPECT_GT(repicked, 50);
+}
+
 // Counters: first packet of a flow is a miss, later ones hits; an
 // established flow's entry outlives a UDP-length idle period.
 TEST(ConnectionTablePipeline, HitMissCounters)

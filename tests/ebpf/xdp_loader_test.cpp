@@ -87,6 +87,32 @@ TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
     EXPECT_EQ(backend_of((*unpinned)->run(segment(40001, SLUICE_TCP_ACK), 0)), 1) << "control: no pin, no memory";
 }
 
+// As the DPDK core: a pure SYN on a live entry whose backend is draining
+// (port reuse) is picked again from the ring and the entry re-pinned; the
+// old connection's other packets keep the draining backend; a SYN whose
+// entry names a backend that is not draining keeps it.
+TEST(XdpLoader, SynOnDrainingEntryIsPickedAgain)
+{
+    SLUICE_REQUIRE_ROOT();
+    auto r = XdpRunner::create(config_with_ring_of(0));
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_SYN), 0)), 0);
+    EXPECT_EQ(backend_of((*r)->run(segment(40011, SLUICE_TCP_SYN), 0)), 0);
+    // The ring moves to backend 1; backend 0 stays valid, not draining.
+    xdp::Description d = (*r)->description();
+    d.vips[0].ring.assign(7, 1);
+    ASSERT_TRUE((*r)->dataplane().apply(d));
+    EXPECT_EQ(backend_of((*r)->run(segment(40011, SLUICE_TCP_SYN), 0)), 0) << "SYN on a live entry keeps its backend";
+    // Backend 0 drains.
+    for (auto& b : d.backends) {
+        if (b.id == 0) b.flags |= SLUICE_BACKEND_F_DRAINING;
+    }
+    ASSERT_TRUE((*r)->dataplane().apply(d));
+    EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_ACK | SLUICE_TCP_FIN), 0)), 0) << "old connection kept";
+    EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_SYN), 0)), 1) << "new connection off the draining backend";
+    EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_ACK), 0)), 1) << "entry re-pinned";
+}
+
 uint32_t attached_prog(uint32_t ifindex, uint32_t mode_flag)
 {
     uint32_t id = 0;
