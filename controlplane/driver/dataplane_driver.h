@@ -1,6 +1,7 @@
-// The control plane's one handle on a data plane, whichever it is (DPDK
-// now, XDP later): start it with a plan, publish new plans, read counters,
-// stop it. No data-plane types cross this interface.
+// The control plane's one handle on a data plane, whichever it is
+// (DpdkDriver, XdpDriver): start it with a plan, publish new plans, read
+// counters, explain a flow, stop it. No data-plane types cross this
+// interface.
 #pragma once
 
 #include <cstdint>

@@ -104,7 +104,8 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
     for (const model::Service& s : config.services) {
         if (s.discovery) {
             plan.warnings.push_back("service " + s.name +
-                                    ": backend discovery is not built yet; its VIP has no backends");
+                                    ": has a discovery source but no resolved backends (the service manager "
+                                    "resolves them); its VIP has none in this plan");
         }
         std::vector<maglev::Backend> input;
         input.reserve(s.backends.size());

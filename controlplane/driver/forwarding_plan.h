@@ -84,8 +84,10 @@ public:
     // `clock` feeds the id quarantine (tests inject one).
     explicit PlanBuilder(StableIdAllocator::Clock clock = [] { return std::chrono::steady_clock::now(); });
 
-    // The plan for `config`. Static backends only for now: a service with
-    // a discovery source gets an empty table (a warning says so). Errors:
+    // The plan for `config`, from each service's static backend list: the
+    // ServiceManager hands it discovered pools resolved into that list. A
+    // service that still has a discovery source gets an empty table (a
+    // warning says so). Errors:
     // Maglev refusals (table size) and id exhaustion; on error the ids
     // assigned so far stay as they were.
     Result<ForwardingPlan> build(const model::Config& config);
