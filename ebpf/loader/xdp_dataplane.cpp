@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -221,6 +222,41 @@ Result<std::vector<sluice_counter>> XdpDataplane::read_backend_counters(const st
     std::vector<sluice_counter> per_cpu(static_cast<size_t>(ncpu));
     std::vector<sluice_counter> out(ids.size());
     const int fd = bpf_map__fd(skel_->maps.sluice_backend_stats_v1);
+    if (ids.size() > 64) {
+        // Many backends (100 services x 1000 on one node): one syscall per
+        // batch of ids instead of one per id.
+        uint32_t top = 0;
+        for (uint32_t id : ids) top = std::max(top, id);
+        if (top >= SLUICE_MAX_BACKENDS) return make_error("backend id " + std::to_string(top) + " out of range");
+        std::vector<sluice_counter> sums(static_cast<size_t>(top) + 1);
+        constexpr uint32_t kBatch = 512;
+        std::vector<uint32_t> keys(kBatch);
+        std::vector<sluice_counter> values(static_cast<size_t>(kBatch) * static_cast<size_t>(ncpu));
+        uint32_t next = 0;
+        void* in_batch = nullptr;
+        uint32_t in_copy = 0;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        while (next <= top) {
+            uint32_t count = std::min(kBatch, top + 1 - next);
+            uint32_t out_batch = 0;
+            const int r = bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), values.data(), &count, &opts);
+            if (r != 0 && errno != ENOENT) return make_error("backend stats batch: " + errno_text(errno));
+            for (uint32_t i = 0; i < count; ++i) {
+                if (keys[i] > top) continue;
+                for (int c = 0; c < ncpu; ++c) {
+                    const sluice_counter& v = values[static_cast<size_t>(i) * static_cast<size_t>(ncpu) + static_cast<size_t>(c)];
+                    sums[keys[i]].packets += v.packets;
+                    sums[keys[i]].bytes += v.bytes;
+                }
+            }
+            if (r != 0 || count == 0) break;
+            next = keys[count - 1] + 1;
+            in_copy = out_batch;
+            in_batch = &in_copy;
+        }
+        for (size_t i = 0; i < ids.size(); ++i) out[i] = sums[ids[i]];
+        return out;
+    }
     for (size_t i = 0; i < ids.size(); ++i) {
         if (bpf_map_lookup_elem(fd, &ids[i], per_cpu.data()) != 0)
             return make_error("backend stats of " + std::to_string(ids[i]) + ": " + errno_text(errno));

@@ -111,6 +111,26 @@ TEST(XdpLoader, SynOnDrainingEntryIsPickedAgain)
     EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_ACK | SLUICE_TCP_FIN), 0)), 0) << "old connection kept";
     EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_SYN), 0)), 1) << "new connection off the draining backend";
     EXPECT_EQ(backend_of((*r)->run(segment(40010, SLUICE_TCP_ACK), 0)), 1) << "entry re-pinned";
+
+    // Per-backend counters: the batched read (more than 64 ids, as on a node
+    // with thousands of backends) and the per-id read agree, whatever the
+    // order of the ids asked for.
+    auto few = (*r)->dataplane().read_backend_counters({1, 0});
+    ASSERT_TRUE(few) << few.error();
+    EXPECT_EQ((*few)[0].packets, 2u);  // 40010's SYN and ACK after the drain
+    EXPECT_EQ((*few)[1].packets, 4u);
+    std::vector<uint32_t> many;
+    for (uint32_t id = 1999; id >= 2; --id) many.push_back(id);
+    many.push_back(1);
+    many.push_back(0);
+    auto batched = (*r)->dataplane().read_backend_counters(many);
+    ASSERT_TRUE(batched) << batched.error();
+    ASSERT_EQ(batched->size(), many.size());
+    EXPECT_EQ(batched->at(many.size() - 2).packets, (*few)[0].packets);
+    EXPECT_EQ(batched->at(many.size() - 2).bytes, (*few)[0].bytes);
+    EXPECT_EQ(batched->at(many.size() - 1).packets, (*few)[1].packets);
+    EXPECT_EQ(batched->at(many.size() - 1).bytes, (*few)[1].bytes);
+    EXPECT_EQ(batched->at(0).packets, 0u);
 }
 
 uint32_t attached_prog(uint32_t ifindex, uint32_t mode_flag)
