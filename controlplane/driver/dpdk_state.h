@@ -45,9 +45,5 @@ Result<std::unique_ptr<const core::ForwardingState>> build_dpdk_state(const Forw
 // EAL); FilterSet::build() then makes the tables.
 filter::FilterConfig build_filter_config(const ForwardingPlan& plan);
 
-// The addresses whose MACs the plan needs (L2 DSR backends, and gateways
-// of families used by IPIP/GUE services when no fixed next hop is set),
-// sorted and unique: what the neighbour manager must resolve.
-std::vector<model::IpAddress> next_hop_addresses(const ForwardingPlan& plan);
 
 }  // namespace sluice::driver

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "driver/plan_abi.h"
 #include "maglev/maglev.h"
 
 extern "C" {
@@ -192,6 +193,29 @@ Result<std::shared_ptr<const PlanBuilder::BuiltTable>> PlanBuilder::table_for(
     auto shared = std::make_shared<const BuiltTable>(BuiltTable{std::move(*table), fingerprint});
     tables_[service] = CachedTable{std::move(key), table_size, shared};
     return shared;
+}
+
+std::vector<model::IpAddress> next_hop_addresses(const ForwardingPlan& plan)
+{
+    std::vector<model::IpAddress> out;
+    bool need_v4 = false;
+    bool need_v6 = false;
+    for (const PlanService& s : plan.services) {
+        for (const PlanBackend& b : s.backends) {
+            if (s.forwarding == model::Forwarding::kL2Dsr) {
+                out.push_back(b.address);
+            } else if (uses_gateway(s)) {
+                (b.address.is_ipv4() ? need_v4 : need_v6) = true;
+            }
+        }
+    }
+    if (!plan.node.next_hop_mac) {
+        if (need_v4 && plan.node.gateway_ipv4) out.push_back(*plan.node.gateway_ipv4);
+        if (need_v6 && plan.node.gateway_ipv6) out.push_back(*plan.node.gateway_ipv6);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
 }
 
 bool has_filters(const ForwardingPlan& plan)

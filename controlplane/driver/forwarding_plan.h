@@ -114,6 +114,12 @@ private:
     std::map<std::string, CachedTable> tables_;  // by service name
 };
 
+// The addresses whose MACs the plan needs (L2 DSR backends, and the
+// gateway of each family IPIP/GUE backends use unless a fixed next hop is
+// set), sorted and unique: what a driver must resolve (DPDK by ARP/ND
+// itself, XDP through the kernel).
+std::vector<model::IpAddress> next_hop_addresses(const ForwardingPlan& plan);
+
 // The key a backend's id is kept under: one id per (service, address).
 std::string backend_id_key(const std::string& service, const model::IpAddress& address);
 

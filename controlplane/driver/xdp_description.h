@@ -41,9 +41,5 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
                                                const std::vector<XdpInterface>& interfaces,
                                                const XdpNeighborLookup& neighbor);
 
-// The addresses whose MACs the plan needs (L2 DSR backends; the gateway of
-// each family IPIP/GUE backends use, unless a fixed next hop is set),
-// sorted and unique: what the driver asks the kernel to resolve.
-std::vector<model::IpAddress> xdp_next_hop_addresses(const ForwardingPlan& plan);
 
 }  // namespace sluice::driver

@@ -128,7 +128,7 @@ bool XdpDriver::refresh_neighbors(const ForwardingPlan& plan, bool probe_now)
     const auto now = Clock::now();
     std::map<model::IpAddress, model::MacAddress> learned;
     std::map<model::IpAddress, Clock::time_point> probed;
-    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
+    for (const model::IpAddress& a : next_hop_addresses(plan)) {
         if (static_neighbors_.count(a) != 0) continue;
         const auto it = table->find(a);
         if (it != table->end()) learned[a] = it->second.mac;
@@ -232,7 +232,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
     netlink_ = std::move(*netlink);
     // Ask now, wait a moment: the first flows then leave with their MACs
     // rather than count as no_nexthop. Unresolved ones keep being asked.
-    const std::vector<model::IpAddress> hops = xdp_next_hop_addresses(initial);
+    const std::vector<model::IpAddress> hops = next_hop_addresses(initial);
     refresh_neighbors(initial, true);
     const auto deadline = Clock::now() + kResolveWait;
     auto all_resolved = [&] {
@@ -301,7 +301,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
 void XdpDriver::log_next_hops(const ForwardingPlan& plan)
 {
     next_hop_log_.update(
-        xdp_next_hop_addresses(plan), [this](const model::IpAddress& a) { return lookup_neighbor(a); },
+        next_hop_addresses(plan), [this](const model::IpAddress& a) { return lookup_neighbor(a); },
         [this](const model::IpAddress& a) {
             return static_neighbors_.count(a) != 0 ? std::string(" (static)") : std::string(" (kernel neighbour table)");
         },
@@ -316,8 +316,8 @@ Result<void> XdpDriver::publish(const ForwardingPlan& plan)
     // to answer, so a backend's first packets do not count as no_nexthop;
     // apply() then uses what is known (the rest follows from poll()).
     std::vector<model::IpAddress> fresh;
-    const std::vector<model::IpAddress> before = xdp_next_hop_addresses(plan_);
-    for (const model::IpAddress& a : xdp_next_hop_addresses(plan)) {
+    const std::vector<model::IpAddress> before = next_hop_addresses(plan_);
+    for (const model::IpAddress& a : next_hop_addresses(plan)) {
         if (!std::binary_search(before.begin(), before.end(), a)) fresh.push_back(a);
     }
     refresh_neighbors(plan, false);

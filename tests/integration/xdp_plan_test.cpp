@@ -210,12 +210,12 @@ TEST(XdpDescription, UnresolvedGatewayAndMissingInterfaces)
 // IPIP/GUE service has backends.
 TEST(XdpDescription, NextHopsAreTheNeededOnes)
 {
-    using sluice::driver::xdp_next_hop_addresses;
-    EXPECT_EQ(xdp_next_hop_addresses(plan_of(service("dsr", "192.0.2.100:80", "l2dsr", kThree))),
+    using sluice::driver::next_hop_addresses;
+    EXPECT_EQ(next_hop_addresses(plan_of(service("dsr", "192.0.2.100:80", "l2dsr", kThree))),
               (std::vector<IpAddress>{ip("192.0.2.21"), ip("192.0.2.22"), ip("192.0.2.23")}));
-    EXPECT_EQ(xdp_next_hop_addresses(plan_of(service("tun", "192.0.2.100:80", "gue", kThree))),
+    EXPECT_EQ(next_hop_addresses(plan_of(service("tun", "192.0.2.100:80", "gue", kThree))),
               (std::vector<IpAddress>{ip("192.0.2.1")}));
-    EXPECT_EQ(xdp_next_hop_addresses(plan_of(service("tun", "192.0.2.100:80", "ipip", kThree) +
+    EXPECT_EQ(next_hop_addresses(plan_of(service("tun", "192.0.2.100:80", "ipip", kThree) +
                                              service("dsr", "192.0.2.101:80", "l2dsr", R"({address="192.0.2.21"})"))),
               (std::vector<IpAddress>{ip("192.0.2.1"), ip("192.0.2.21")}));
 }
@@ -255,7 +255,7 @@ gateway_ipv6 = "2001:db8::1"
     EXPECT_EQ(d->vips[0].key.port, __builtin_bswap16(443));
     ASSERT_EQ(d->backends.size(), 2u);
     for (const auto& b : d->backends) EXPECT_EQ(b.family, SLUICE_FAMILY_IPV6);
-    EXPECT_EQ(sluice::driver::xdp_next_hop_addresses(*plan), (std::vector<IpAddress>{ip("2001:db8::1")}));
+    EXPECT_EQ(sluice::driver::next_hop_addresses(*plan), (std::vector<IpAddress>{ip("2001:db8::1")}));
 }
 
 }  // namespace
