@@ -72,11 +72,26 @@ static __always_inline struct sluice_vip_meta *xlb_classify(struct xdp_md *ctx, 
 	return meta;
 }
 
+/* The flow hash, computed once and only when something needs it. */
+struct xlb_lazy_hash {
+	__u32 value;
+	__u32 known;
+};
+
+static __always_inline __u32 xlb_hash(const struct xlb_parsed *pp, struct xlb_lazy_hash *h)
+{
+	if (!h->known) {
+		h->value = sluice_flow_hash(&pp->key);
+		h->known = 1;
+	}
+	return h->value;
+}
+
 /* The backend for the flow (the core's connection-table step), or
  * SLUICE_BACKEND_NONE; *reason is set when a filter drops the packet. */
 static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const struct sluice_vip_meta *meta,
 						struct sluice_stats *st, const struct sluice_node_config *node,
-						int *reason)
+						struct xlb_lazy_hash *hash, int *reason)
 {
 	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds (the
 	 * longest of the node's TCP/UDP timeouts), and the precise clock's
@@ -88,13 +103,13 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 	__u32 id;
 
 	if (pp->fragment)
-		return xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
+		return xlb_ring_pick(meta, xlb_hash(pp, hash));
 	c = bpf_map_lookup_elem(&sluice_conns_v1, &pp->key);
 	if (pp->icmp_error) {
 		/* Follows the flow, but neither creates nor refreshes it. */
 		if (c && xlb_conn_live(c, now, node->conn_timeout_ns) && xlb_valid_backend(c->backend_id))
 			return c->backend_id;
-		return xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
+		return xlb_ring_pick(meta, xlb_hash(pp, hash));
 	}
 	if (c && xlb_conn_live(c, now, node->conn_timeout_ns)) {
 		struct sluice_backend *pinned = xlb_valid_backend(c->backend_id);
@@ -115,7 +130,7 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 		*reason = SLUICE_DROP_RATE_LIMIT_NEW_FLOWS;
 		return SLUICE_BACKEND_NONE;
 	}
-	id = xlb_ring_pick(meta, sluice_flow_hash(&pp->key));
+	id = xlb_ring_pick(meta, xlb_hash(pp, hash));
 	if (id == SLUICE_BACKEND_NONE)
 		return id;
 	if (c) {
@@ -145,6 +160,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	struct sluice_backend *be;
 	struct xlb_encap_params ep;
 	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
+	struct xlb_lazy_hash hash = {0, 0};
 	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id;
 	__u32 *port_id;
 	__u8 mode, outer;
@@ -197,7 +213,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	}
 
 	reason = SLUICE_DROP_NO_BACKEND;
-	backend_id = xlb_choose_backend(&pp, meta, st, node, &reason);
+	backend_id = xlb_choose_backend(&pp, meta, st, node, &hash, &reason);
 	if (backend_id == SLUICE_BACKEND_NONE)
 		goto drop;
 	be = xlb_valid_backend(backend_id);
@@ -228,7 +244,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	/* The hash only picks a ring slot (a new flow) and fills the GUE
 	 * source port and the IPv6 flow label: an established IPIP 4in4
 	 * packet never computes it. */
-	ep.flow_hash = mode == SLUICE_FWD_GUE || outer == SLUICE_FAMILY_IPV6 ? sluice_flow_hash(&pp.key) : 0;
+	ep.flow_hash = mode == SLUICE_FWD_GUE || outer == SLUICE_FAMILY_IPV6 ? xlb_hash(&pp, &hash) : 0;
 	ep.gue_dport = meta->gue_dport;
 	ep.mtu = eg->mtu;
 	/* One-arm: the tag names the shared segment and stays; two-arm: it

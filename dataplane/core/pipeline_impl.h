@@ -234,19 +234,19 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     }
 
     auto pick = [&] { return vip->ring[fastmod(hash, vip->ring_reciprocal, vip->meta.ring_size)]; };
-    auto is_valid = [&](uint32_t id) {
+    auto valid_backend = [&](uint32_t id) -> const sluice_backend* {
         const sluice_backend* b = st.backend(id);
-        return b != nullptr && (b->flags & SLUICE_BACKEND_F_VALID) != 0;
+        return b != nullptr && (b->flags & SLUICE_BACKEND_F_VALID) != 0 ? b : nullptr;
     };
+    auto is_valid = [&](uint32_t id) { return valid_backend(id) != nullptr; };
     // A pure SYN opens a new connection: on a 5-tuple whose live entry names
     // a draining backend it is picked again (port reuse, or a SYN
     // retransmitted across a drain), since a draining backend takes no new
     // flows. Any other packet keeps its draining backend.
     const bool opening = (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN;
     auto keeps = [&](uint32_t id) {
-        const sluice_backend* b = st.backend(id);
-        if (b == nullptr || (b->flags & SLUICE_BACKEND_F_VALID) == 0) return false;
-        return !opening || (b->flags & SLUICE_BACKEND_F_DRAINING) == 0;
+        const sluice_backend* b = valid_backend(id);
+        return b != nullptr && (!opening || (b->flags & SLUICE_BACKEND_F_DRAINING) == 0);
     };
     uint32_t backend_id;
     if (pp.fragment || pp.icmp_error) {
@@ -286,8 +286,9 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
         }
         if (lr.evicted) w.stats.conn_evictions++;
     }
-    if (backend_id == SLUICE_BACKEND_NONE || !is_valid(backend_id)) return Verdict::drop(SLUICE_DROP_NO_BACKEND);
-    const sluice_backend& be = *st.backend(backend_id);
+    const sluice_backend* const chosen = valid_backend(backend_id);  // NONE is out of range: null
+    if (chosen == nullptr) return Verdict::drop(SLUICE_DROP_NO_BACKEND);
+    const sluice_backend& be = *chosen;
 
     const PortConfig* in_port = st.port(pkt.in_port);
     if (in_port == nullptr) return Verdict::drop(SLUICE_DROP_INTERNAL);  // runtime polls an unconfigured port
