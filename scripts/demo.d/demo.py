@@ -51,36 +51,8 @@ topo.BACKENDS = BACKENDS
 NS, ADDR, DEV = topo.NS, topo.ADDR, topo.DEV
 run = topo.run
 
-# Backend: HTTP/1.1 with keep-alive; every answer names the backend. Exits
-# on its own if the demo is gone (a SIGKILLed demo leaves no server behind
-# for long).
-SERVER = r"""
-import http.server, os, sys, threading, time
-name, ready, parent = sys.argv[1], sys.argv[2], int(sys.argv[3])
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = ("backend %s\n" % name).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256
-    allow_reuse_address = True
-server = Server(("0.0.0.0", 80), Handler)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-open(ready, "w").close()
-while True:
-    time.sleep(1)
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
-        break
-"""
+# The backends' HTTP server (shared with the e2e tests).
+SERVER = os.path.join(ROOT, "tests", "common", "http_backend.py")
 
 # Client: `count` HTTP requests, one connection each (Connection: close),
 # from source ports base..base+count-1 (below the ephemeral range: no
@@ -255,7 +227,7 @@ class Demo:
         t0 = self.step(f"starting {len(BACKENDS)} HTTP backends ({', '.join(ADDR[b] for b in BACKENDS)}, VIP "
                        f"{VIP} on their loopback)")
         for b in BACKENDS:
-            self.procs.start(f"http-{b}", NS[b], ["/usr/bin/python3", "-u", "-c", SERVER, b,
+            self.procs.start(f"http-{b}", NS[b], ["/usr/bin/python3", "-u", SERVER, b, "80",
                                                   os.path.join(self.workdir, f"{b}.ready"), str(PID)])
         for b in BACKENDS:
             self.wait_started(f"http-{b}", self.procs.procs[f"http-{b}"][0],

@@ -205,36 +205,9 @@ class Topology:
 
 # -- backends ----------------------------------------------------------------
 
-# HTTP/1.1 with keep-alive; every answer is "backend NAME". Leaves on its own
-# when the test process is gone, so a SIGKILLed test leaves no server for long.
-HTTP_SERVER = r"""
-import http.server, os, sys, threading, time
-name, port, ready, parent = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = ("backend %s\n" % name).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256
-    allow_reuse_address = True
-    daemon_threads = True
-server = Server(("0.0.0.0", port), Handler)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-open(ready, "w").close()
-while True:
-    time.sleep(0.5)
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
-        break
-"""
+# The backends' HTTP server: "backend NAME" on every GET (tests/common).
+HTTP_SERVER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "common",
+                           "http_backend.py")
 
 
 class Backends:
@@ -248,7 +221,7 @@ class Backends:
         if os.path.exists(ready):
             os.unlink(ready)
         proc = self.s.procs.start(f"http-{b}", self.topo.ns[b],
-                                  [PYTHON, "-u", "-c", HTTP_SERVER, b, str(self.port), ready, str(PID)])
+                                  [PYTHON, "-u", HTTP_SERVER, b, str(self.port), ready, str(PID)])
         wait_for(f"{b}'s HTTP server", lambda: os.path.exists(ready) or proc.poll() is not None, CMD_TIMEOUT)
         check(proc.poll() is None, f"{b}'s HTTP server exited {proc.returncode}: {self.s.procs.log('http-' + b)}")
 
