@@ -17,6 +17,7 @@
 #include "filter/pipeline_filter.h"
 #include "fixture_filters.h"
 #include "fixture_loader.h"
+#include "fixture_table.h"
 #include "test_env.h"
 
 namespace sluice::testing {
@@ -44,31 +45,6 @@ private:
     std::unique_ptr<dpdk::Eal> eal_;
 };
 [[maybe_unused]] ::testing::Environment* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
-
-const FixtureTable& table()
-{
-    static const FixtureTable t = [] {
-        auto r = load_fixture_table(source_path("tests/fixtures"));
-        if (!r) {
-            ADD_FAILURE() << r.error();
-            return FixtureTable{};
-        }
-        return std::move(*r);
-    }();
-    return t;
-}
-
-core::ConnectionTable::Config small_conn_config()
-{
-    return {1024, 300'000'000'000ull, 10'000'000'000ull, 30'000'000'000ull};
-}
-
-// Sum of every counter a packet can end in.
-uint64_t accounted(const sluice_stats& s)
-{
-    return s.tx_packets + s.exception_packets + s.control_packets +
-           std::accumulate(std::begin(s.drops), std::end(s.drops), uint64_t{0});
-}
 
 // A frame in a buffer laid out like an mbuf: headroom, frame, tailroom.
 struct Buffer {

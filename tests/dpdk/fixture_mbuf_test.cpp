@@ -19,6 +19,7 @@
 #include "dataplane/dpdk/sluice_pipeline.h"
 #include "fixture_filters.h"
 #include "fixture_loader.h"
+#include "fixture_table.h"
 #include "sluice_rig.h"
 #include "test_env.h"
 
@@ -29,31 +30,6 @@ using Publisher = dpdk::RcuPublisher<dpdk::Snapshot>;
 
 // No per-lcore cache, so the pool's available count is exact at any time.
 constexpr unsigned kPoolSize = 511;
-
-const FixtureTable& table()
-{
-    static const FixtureTable t = [] {
-        auto r = load_fixture_table(source_path("tests/fixtures"));
-        if (!r) {
-            ADD_FAILURE() << r.error();
-            return FixtureTable{};
-        }
-        return std::move(*r);
-    }();
-    return t;
-}
-
-core::ConnectionTable::Config small_conn_config()
-{
-    return {1024, 300'000'000'000ull, 10'000'000'000ull, 30'000'000'000ull};
-}
-
-// Sum of every counter a packet can end in.
-uint64_t accounted(const sluice_stats& s)
-{
-    return s.tx_packets + s.exception_packets + s.control_packets +
-           std::accumulate(std::begin(s.drops), std::end(s.drops), uint64_t{0});
-}
 
 // One ring ethdev per port of config.json, with DPDK port id = fixture
 // port id (created first, in id order), one for the exception path (the

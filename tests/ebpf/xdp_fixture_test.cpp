@@ -18,24 +18,12 @@
 
 #include "core/pipeline.h"
 #include "fixture_loader.h"
+#include "fixture_table.h"
 #include "test_env.h"
 #include "xdp_test_support.h"
 
 namespace sluice::testing {
 namespace {
-
-const FixtureTable& table()
-{
-    static const FixtureTable t = [] {
-        auto r = load_fixture_table(source_path("tests/fixtures"));
-        if (!r) {
-            ADD_FAILURE() << r.error();
-            return FixtureTable{};
-        }
-        return std::move(*r);
-    }();
-    return t;
-}
 
 // One runner per distinct config (fixtures with a config_patch get theirs).
 XdpRunner* runner_for(const nlohmann::json& config, std::string& error)

@@ -21,21 +21,12 @@
 #include <vector>
 
 #include "fixture_loader.h"
+#include "fixture_table.h"
 #include "test_env.h"
 #include "xdp_test_support.h"
 
 namespace sluice::testing {
 namespace {
-
-const FixtureTable& table()
-{
-    static const FixtureTable t = [] {
-        auto r = load_fixture_table(source_path("tests/fixtures"));
-        if (!r) ADD_FAILURE() << r.error();
-        return r ? std::move(*r) : FixtureTable{};
-    }();
-    return t;
-}
 
 int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 

@@ -15,6 +15,7 @@
 
 #include "core/pipeline.h"
 #include "fixture_loader.h"
+#include "fixture_table.h"
 #include "random_packets.h"
 #include "test_env.h"
 #include "xdp_test_support.h"
@@ -70,16 +71,6 @@ private:
     std::unique_ptr<const core::ForwardingState> state_;
     core::Worker worker_;
 };
-
-const FixtureTable& table()
-{
-    static const FixtureTable t = [] {
-        auto r = load_fixture_table(source_path("tests/fixtures"));
-        if (!r) ADD_FAILURE() << r.error();
-        return r ? std::move(*r) : FixtureTable{};
-    }();
-    return t;
-}
 
 // Compares one packet's fate in both planes; "" when they agree.
 std::string compare(const CoreResult& c, const XdpRun& x)
