@@ -318,12 +318,7 @@ Result<void> DpdkDriver::start(const ForwardingPlan& initial)
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     log_next_hops(initial);
-    for (const model::IpAddress& a : hops) {
-        if (!lookup_neighbor(a)) {
-            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " did not answer yet: its packets are dropped "
-                                                                  "as no_nexthop until it does");
-        }
-    }
+    NextHopLog::warn_unresolved(hops, [this](const model::IpAddress& a) { return lookup_neighbor(a); }, log_);
     return {};
 }
 

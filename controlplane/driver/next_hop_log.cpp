@@ -23,4 +23,14 @@ void NextHopLog::update(const std::vector<model::IpAddress>& hops, const Lookup&
     logged_ = std::move(now);
 }
 
+void NextHopLog::warn_unresolved(const std::vector<model::IpAddress>& hops, const Lookup& lookup, const LogSink& log)
+{
+    for (const model::IpAddress& a : hops) {
+        if (!lookup(a)) {
+            log(LogSeverity::kWarn,
+                "next hop " + a.to_string() + " did not answer yet: its packets are dropped as no_nexthop until it does");
+        }
+    }
+}
+
 }  // namespace sluice::driver

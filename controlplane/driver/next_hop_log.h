@@ -27,6 +27,9 @@ public:
     void update(const std::vector<model::IpAddress>& hops, const Lookup& lookup, const Source& source,
                 const Wording& wording, const LogSink& log);
 
+    // After start-up's wait: a warning for each of `hops` still without a MAC.
+    static void warn_unresolved(const std::vector<model::IpAddress>& hops, const Lookup& lookup, const LogSink& log);
+
 private:
     std::map<model::IpAddress, std::optional<model::MacAddress>> logged_;
 };

@@ -289,12 +289,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
                                  "as no_nexthop (the XDP plane sends them to one next hop per interface)");
     }
     log_next_hops(initial);
-    for (const model::IpAddress& a : hops) {
-        if (!lookup_neighbor(a)) {
-            log_(LogSeverity::kWarn, "next hop " + a.to_string() + " did not answer yet: its packets are dropped "
-                                                                  "as no_nexthop until it does");
-        }
-    }
+    NextHopLog::warn_unresolved(hops, [this](const model::IpAddress& a) { return lookup_neighbor(a); }, log_);
     return {};
 }
 
