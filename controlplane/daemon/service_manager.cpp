@@ -55,6 +55,25 @@ std::string discovery_key(const model::Service& s)
     return key;
 }
 
+// Where a discovered set's data lives: what a set persisted in state_dir
+// must have come from to stand in for the service at start. Narrower than
+// discovery_key: endpoints, credentials and timings change how the data is
+// reached, not which data it is.
+std::string source_identity(const model::Service& s)
+{
+    if (!s.discovery) return "";
+    std::string id = "port=" + std::to_string(s.vip.port) + ";";
+    if (const auto* e = std::get_if<model::EtcdDiscovery>(&*s.discovery)) {
+        id += "etcd;prefix=" + e->prefix;
+    } else if (const auto* f = std::get_if<model::FileDiscovery>(&*s.discovery)) {
+        id += "file;path=" + f->path;
+    } else if (const auto* d = std::get_if<model::DnsDiscovery>(&*s.discovery)) {
+        id += "dns;name=" + d->name + ";record=" + std::to_string(static_cast<int>(d->record)) +
+              ";port=" + std::to_string(d->port.value_or(0));
+    }
+    return id;
+}
+
 bool has_check(const model::Service& s) { return s.health_check.type != model::HealthCheckType::kNone; }
 
 }  // namespace
@@ -103,7 +122,7 @@ Result<driver::ForwardingPlan> ServiceManager::prepare(const model::Config& conf
                     options_.source_options);
                 if (!source) return Error{"service " + s.name + ": discovery: " + source.error()};
                 st->source = std::move(*source);
-                if (auto saved = load_persisted(s.name)) {
+                if (auto saved = load_persisted(s)) {
                     st->desired = std::move(*saved);
                     st->from_state_file = true;
                 }
@@ -434,7 +453,7 @@ Result<void> ServiceManager::publish_now()
     const std::vector<health::TargetStatus> health = checker ? checker->status() : std::vector<health::TargetStatus>{};
     std::vector<health::PoolMode> modes;
     model::Config composed;
-    std::vector<std::pair<std::string, discovery::BackendSet>> to_persist;
+    std::vector<std::pair<std::string, PersistedSet>> to_persist;
     std::vector<std::string> changed;
     {
         std::lock_guard lock(mu_);
@@ -447,7 +466,9 @@ Result<void> ServiceManager::publish_now()
                 ++st->rebuilds;
                 st->changed = false;
             }
-            if (st->persist_pending && st->desired) to_persist.emplace_back(name, *st->desired);
+            if (st->persist_pending && st->desired) {
+                to_persist.emplace_back(name, PersistedSet{source_identity(st->config), *st->desired});
+            }
             st->persist_pending = false;
         }
     }
@@ -581,26 +602,34 @@ bool ServiceManager::ready() const
     return true;
 }
 
-void ServiceManager::persist(const std::string& service, const discovery::BackendSet& set) const
+void ServiceManager::persist(const std::string& service, const PersistedSet& set) const
 {
     auto r = write_state_file(options_.state_dir, service, set);
     if (!r) log_(LogSeverity::kWarn, "service=" + service + " msg=\"cannot persist the last good set: " + r.error() + "\"");
 }
 
-std::optional<discovery::BackendSet> ServiceManager::load_persisted(const std::string& service) const
+std::optional<discovery::BackendSet> ServiceManager::load_persisted(const model::Service& service) const
 {
     if (options_.state_dir.empty()) return std::nullopt;
-    auto r = read_state_file(options_.state_dir, service);
+    auto r = read_state_file(options_.state_dir, service.name);
     if (!r) {
-        log_(LogSeverity::kWarn, "service=" + service + " msg=\"ignoring the persisted set: " + r.error() + "\"");
+        log_(LogSeverity::kWarn, "service=" + service.name + " msg=\"ignoring the persisted set: " + r.error() + "\"");
         return std::nullopt;
     }
-    if (*r) {
-        log_(LogSeverity::kInfo, "service=" + service + " msg=\"serving the persisted last good set until discovery "
-                                                         "answers\" backends=" +
-                                     std::to_string((*r)->backends.size()));
+    if (!*r) return std::nullopt;
+    const std::string source = source_identity(service);
+    if ((*r)->source != source) {
+        // The config points discovery elsewhere than when the set was
+        // saved: serving it would call a VIP ready with another pool.
+        log_(LogSeverity::kWarn, "service=" + service.name +
+                                     " msg=\"ignoring the persisted set: it came from another discovery source\" saved=\"" +
+                                     (*r)->source + "\" configured=\"" + source + "\"");
+        return std::nullopt;
     }
-    return *r;
+    log_(LogSeverity::kInfo, "service=" + service.name +
+                                 " msg=\"serving the persisted last good set until discovery answers\" backends=" +
+                                 std::to_string((*r)->set.backends.size()));
+    return std::move((*r)->set);
 }
 
 }  // namespace sluice::daemon

@@ -26,6 +26,7 @@
 #include "api/control_plane_view.h"
 #include "common/result.h"
 #include "daemon/pool.h"
+#include "daemon/state_file.h"
 #include "discovery/source.h"
 #include "driver/dataplane_driver.h"
 #include "driver/forwarding_plan.h"
@@ -130,8 +131,10 @@ private:
     // Health targets follow the desired set plus the departed (removed,
     // still draining) backends. mu_ held.
     void sync_targets_locked(ServiceState& state, Clock::time_point now);
-    void persist(const std::string& service, const discovery::BackendSet& set) const;
-    std::optional<discovery::BackendSet> load_persisted(const std::string& service) const;
+    void persist(const std::string& service, const PersistedSet& set) const;
+    // The set saved in state_dir for `service`, when it came from the
+    // source the service is configured with now (else logged and ignored).
+    std::optional<discovery::BackendSet> load_persisted(const model::Service& service) const;
     Result<void> publish_now();
 
     driver::DataplaneDriver& driver_;

@@ -22,8 +22,9 @@ std::string path_for(const std::string& dir, const std::string& service)
 
 }  // namespace
 
-Result<void> write_state_file(const std::string& dir, const std::string& service, const discovery::BackendSet& set)
+Result<void> write_state_file(const std::string& dir, const std::string& service, const PersistedSet& persisted)
 {
+    const discovery::BackendSet& set = persisted.set;
     nlohmann::json backends = nlohmann::json::array();
     for (const auto& e : set.backends) {
         nlohmann::json b = {{"address", e.address.to_string()}, {"weight", e.weight}};
@@ -31,7 +32,7 @@ Result<void> write_state_file(const std::string& dir, const std::string& service
         if (e.draining) b["state"] = "draining";
         backends.push_back(std::move(b));
     }
-    const nlohmann::json doc = {{"service", service}, {"revision", set.revision}, {"backends", backends}};
+    const nlohmann::json doc = {{"service", service}, {"source", persisted.source}, {"revision", set.revision}, {"backends", backends}};
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return make_error(dir + ": " + ec.message());
@@ -47,18 +48,23 @@ Result<void> write_state_file(const std::string& dir, const std::string& service
     return {};
 }
 
-Result<std::optional<discovery::BackendSet>> read_state_file(const std::string& dir, const std::string& service)
+Result<std::optional<PersistedSet>> read_state_file(const std::string& dir, const std::string& service)
 {
     const std::string path = path_for(dir, service);
     std::ifstream in(path);
-    if (!in) return std::optional<discovery::BackendSet>{};
+    if (!in) return std::optional<PersistedSet>{};
     std::stringstream text;
     text << in.rdbuf();
     const auto doc = nlohmann::json::parse(text.str(), nullptr, false);
     if (doc.is_discarded() || !doc.is_object() || !doc.contains("backends") || !doc["backends"].is_array()) {
         return make_error(path + ": not a sluice state file");
     }
-    discovery::BackendSet set;
+    if (!doc.contains("source") || !doc["source"].is_string()) {
+        return make_error(path + ": names no discovery source (written by an older sluiced)");
+    }
+    PersistedSet out;
+    out.source = doc["source"].get<std::string>();
+    discovery::BackendSet& set = out.set;
     set.revision = doc.value("revision", uint64_t{0});
     std::vector<discovery::BackendEntry> entries;
     for (const auto& b : doc["backends"]) {
@@ -69,7 +75,7 @@ Result<std::optional<discovery::BackendSet>> read_state_file(const std::string& 
     auto canonical = discovery::canonical_backends(std::move(entries));
     if (!canonical) return make_error(path + ": " + canonical.error());
     set.backends = std::move(*canonical);
-    return std::optional<discovery::BackendSet>{std::move(set)};
+    return std::optional<PersistedSet>{std::move(out)};
 }
 
 }  // namespace sluice::daemon

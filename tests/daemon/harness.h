@@ -25,7 +25,10 @@ inline driver::LogSink quiet_log()
 
 class ManagerRunner {
 public:
-    explicit ManagerRunner(ManagerOptions options = {}) : manager_(driver_, quiet_log(), std::move(options)) {}
+    explicit ManagerRunner(ManagerOptions options = {}, driver::LogSink log = quiet_log())
+        : manager_(driver_, std::move(log), std::move(options))
+    {
+    }
     ~ManagerRunner() { stop(); }
 
     // prepare + driver start + start + the control thread.

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "../discovery/etcd_server.h"
@@ -167,7 +169,7 @@ TEST(ServiceManager, RemovedBackendDrainsUntilDeadline)
         kBound));
     auto saved = read_state_file(state.path(), "api");
     ASSERT_TRUE(saved.ok() && *saved);
-    EXPECT_EQ((*saved)->backends.size(), 2u);  // the discovered set only
+    EXPECT_EQ((*saved)->set.backends.size(), 2u);  // the discovered set only
 
     ASSERT_TRUE(fake.wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.1 10.0.0.3"; }, kBound,
                               &got));
@@ -389,6 +391,54 @@ TEST(ServiceManager, PersistedSetServesDuringOutageAtStart)
     EXPECT_EQ(backends_text(*runner.manager().current_plan(), "api"), "10.0.0.7");
     EXPECT_TRUE(dt::wait_until([&] { return runner.manager().view({})[0].discovery_state == "stale"; }, kBound));
     EXPECT_TRUE(dt::wait_until([&] { return runner.manager().ready(); }, kBound));
+}
+
+// A set saved from one etcd prefix does not stand in for a service whose
+// config (changed while sluiced was down) points at another: the service
+// waits for its source, /readyz says not ready, the log says why.
+TEST(ServiceManager, PersistedSetFromAnotherSourceIsIgnored)
+{
+    SLUICE_REQUIRE(dt::have_program(dt::kEtcd) && dt::have_program(dt::kEtcdctl), "etcd and etcdctl");
+    dt::TempDir state;
+    dt::EtcdServer etcd;
+    ASSERT_TRUE(etcd.start());
+    auto text_for = [&](const std::string& prefix) {
+        return std::string(kNode) +
+               service("api", "192.0.2.10:80",
+                       "health_check = { type = \"none\" }\ndiscovery = { type = \"etcd\", endpoints = [\"" +
+                           etcd.url() + "\"], prefix = \"" + prefix + "\", dial_timeout_ms = 200 }");
+    };
+    ASSERT_TRUE(etcd.put("/old/a", etcd_backend("10.0.0.7")));
+    ManagerOptions options;
+    options.state_dir = state.path();
+    {
+        ManagerRunner runner(options);
+        ASSERT_TRUE(runner.start(load(text_for("/old/"))).ok());
+        ASSERT_TRUE(runner.driver().wait_for([](const auto& p) { return backends_text(p, "api") == "10.0.0.7"; },
+                                             kBound));
+        ASSERT_TRUE(dt::wait_until([&] {
+            auto saved = read_state_file(state.path(), "api");
+            return saved.ok() && *saved && (*saved)->source == "port=80;etcd;prefix=/old/";
+        }, kBound));
+    }
+    etcd.stop();
+
+    std::vector<std::string> logs;
+    std::mutex logs_mu;
+    ManagerRunner moved(options, [&](driver::LogSeverity, std::string_view line) {
+        std::lock_guard lock(logs_mu);
+        logs.emplace_back(line);
+    });
+    ASSERT_TRUE(moved.start(load(text_for("/new/"))).ok());
+    EXPECT_EQ(backends_text(*moved.manager().current_plan(), "api"), "");
+    EXPECT_TRUE(dt::wait_until([&] { return moved.manager().publish_stats().publications >= 1; }, kBound));
+    EXPECT_FALSE(moved.manager().ready());
+    std::lock_guard lock(logs_mu);
+    const bool said = std::any_of(logs.begin(), logs.end(), [](const std::string& l) {
+        return l.find("came from another discovery source") != std::string::npos &&
+               l.find("saved=\"port=80;etcd;prefix=/old/\"") != std::string::npos;
+    });
+    EXPECT_TRUE(said);
 }
 
 // A publish the driver refuses leaves the previous plan in force and is
