@@ -3,8 +3,13 @@
 
 Each node is a network namespace of its own running sluiced (DPDK data plane
 on net_af_packet over a veth, --no-huge) with its admin API on the
-namespace's 127.0.0.1:9180 behind a bearer token; the script reaches them as
-`netns=` nodes. Proves: --dry-run validates and changes nothing; a good push
+namespace's 127.0.0.1:9180 behind a bearer token. The script reaches n2 as a
+`netns=` node and n1 as an `ssh=` node over real OpenSSH: `ssh` (an `ssh -F`
+wrapper first in PATH, the only thing the test injects) connects through a
+ProxyCommand that runs a real `sshd -i` inside n1's namespace, with a
+throw-away host key checked strictly and a throw-away client key, so the
+file read, the atomic install with backup, the rollback and sluicectl all
+go through the ssh transport. Proves: --dry-run validates and changes nothing; a good push
 reloads both nodes, which then serve the new service (reload counters +1,
 PATH.bak holds the previous file); pushing it again is harmless and keeps the
 backup; an invalid file is refused locally and no node is touched; a file
@@ -20,6 +25,7 @@ Exit status: 0 pass, 1 fail, 77 skip (no root / 2 CPUs, only when CI is not "tru
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -173,6 +179,52 @@ class Daemons:
                     proc.wait(timeout=15)
 
 
+SSHD = "/usr/sbin/sshd"
+
+
+def setup_ssh(workdir, node):
+    """An ssh client config reaching `node` through `sshd -i` in its namespace;
+    returns the directory holding the `ssh` wrapper to put first in PATH."""
+    require(os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen") and os.access("/usr/bin/ssh", os.X_OK),
+            "OpenSSH server and client (scripts/bootstrap installs openssh-server)")
+    d = os.path.join(workdir, "ssh")
+    os.makedirs(d, mode=0o700)
+    for key in ("host_key", "client_key"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"sluice-push-test-{PID}", "-f",
+             os.path.join(d, key)])
+    write(os.path.join(d, "authorized_keys"), read(os.path.join(d, "client_key.pub")))
+    write(os.path.join(d, "known_hosts"), f"{node} {read(os.path.join(d, 'host_key.pub'))}")
+    sshd_config = os.path.join(d, "sshd_config")
+    write(sshd_config, f"""HostKey {d}/host_key
+AuthorizedKeysFile {d}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+PidFile none
+LogLevel ERROR
+""")
+    run([SSHD, "-t", "-f", sshd_config])
+    ssh_config = os.path.join(d, "ssh_config")
+    write(ssh_config, f"""Host {node}
+  ProxyCommand ip netns exec {NS[node]} {SSHD} -i -f {sshd_config}
+  User root
+  IdentityFile {d}/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile {d}/known_hosts
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  LogLevel ERROR
+""")
+    bindir = os.path.join(d, "bin")
+    os.makedirs(bindir)
+    wrapper = os.path.join(bindir, "ssh")
+    write(wrapper, f'#!/bin/sh\nexec /usr/bin/ssh -F "{ssh_config}" "$@"\n')
+    os.chmod(wrapper, 0o755)
+    return bindir
+
+
 def main():
     require(os.geteuid() == 0, "root (network namespaces, DPDK af_packet)")
     require((os.cpu_count() or 1) >= 2, "two CPUs (a DPDK worker lcore besides the main one)")
@@ -190,6 +242,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix=f"sluice-push-{PID}-")
     daemons = Daemons(workdir, sluiced, sluicectl)
     started = time.monotonic()
+    made_privsep = False
     try:
         try:
             for node in NODES:
@@ -200,6 +253,12 @@ def main():
                     run(["ip", "-n", NS[node], "link", "set", dev, "up"])
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             require(False, f"network namespaces and veths ({e})")
+        # sshd's privilege-separation directory (the package's service
+        # creates it at boot; nothing here starts that service).
+        if not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755)
+            made_privsep = True
+        ssh_bin = setup_ssh(workdir, "n1")
         os.makedirs(os.path.join(workdir, "state"))
         write(os.path.join(workdir, "token"), f"push-test-{PID}\n")
         write(os.path.join(workdir, "wrong-token"), "not-the-token\n")
@@ -211,7 +270,7 @@ def main():
         for node in NODES:
             daemons.wait_ready(node)
         print(f"two sluiced nodes ready after {time.monotonic() - started:.1f} s")
-        run_cases(workdir, daemons, script, sluiced, sluicectl, v1)
+        run_cases(workdir, daemons, script, sluiced, sluicectl, v1, ssh_bin)
         print(f"push-config: all checks passed in {time.monotonic() - started:.1f} s")
         return 0
     except Failure as e:
@@ -224,10 +283,15 @@ def main():
         for ns in NS.values():
             run(["ip", "netns", "del", ns], check_rc=False)
         subprocess.run(["rm", "-rf", "--", workdir], check=False)
+        if made_privsep:
+            os.rmdir("/run/sshd")
 
 
-def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
+def run_cases(workdir, daemons, script, sluiced, sluicectl, v1, ssh_bin):
     token = os.path.join(workdir, "token")
+    env = dict(os.environ, PATH=f"{ssh_bin}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}")
+    # n1 over ssh (sluicectl named by path: the remote PATH does not hold the build tree), n2 over netns.
+    transport = {"n1": f"ssh=n1,sluicectl={sluicectl}", "n2": f"netns={NS['n2']}"}
 
     def push(config_text_, *extra, token_file=token):
         new = os.path.join(workdir, "new.toml")
@@ -235,8 +299,8 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
         argv = [script, "--config", new, "--sluiced", sluiced, "--sluicectl", sluicectl,
                 "--token-file", token_file, "--ready-timeout", "4", *extra]
         for node in NODES:
-            argv += ["--node", f"http://127.0.0.1:9180,{daemons.path(node)},netns={NS[node]},name={node}"]
-        r = run(argv, check_rc=False, timeout=120)
+            argv += ["--node", f"http://127.0.0.1:9180,{daemons.path(node)},{transport[node]},name={node}"]
+        r = run(argv, check_rc=False, timeout=120, env=env)
         return r.returncode, r.stdout + r.stderr
 
     def reloads(node):
@@ -262,7 +326,8 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
     before = state()
     rc, out = push(v2, "--dry-run")
     check(rc == 0, f"dry run exited {rc}:\n{out}")
-    check("plan valid" in out and "reload" in out and f"netns exec {NS['n2']}" in out, f"dry-run output:\n{out}")
+    check("plan valid" in out and "reload" in out and f"netns exec {NS['n2']}" in out and "on n1:" in out,
+          f"dry-run output:\n{out}")
     check(state() == before, "dry run changed a file or reloaded a node")
     print("ok   --dry-run: validates, prints every node's commands, changes nothing")
 
@@ -279,7 +344,9 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
         running = daemons.status(node)["stats"]["config"]["sha256"]
         check(running == hashlib.sha256(v2.encode()).hexdigest(), f"{node}: runs config sha256 {running}")
     check(out.count("in force") == len(NODES), f"push output does not name the config in force per node:\n{out}")
-    print("ok   good push: both nodes reloaded and serve the new service (sha256 of the file in force); "
+    check(os.stat(daemons.path("n1") + ".bak").st_mode == os.stat(daemons.path("n2") + ".bak").st_mode,
+          "the ssh install and the local install left different modes on PATH.bak")
+    print("ok   good push: both nodes (n1 over ssh, n2 over netns) reloaded and serve the new service (sha256 of the file in force); "
           "PATH.bak holds the previous file")
 
     # Same file again: idempotent, the backup of v1 stays.
@@ -327,6 +394,20 @@ def run_cases(workdir, daemons, script, sluiced, sluicectl, v1):
     check(daemons.status("n1")["ready"], "n1 is not ready after the rollback")
     check(state()["n2"] == before["n2"], "n2 was touched after n1 failed")
     print("ok   applied but not ready: n1 rolled back and reloaded (ready again), n2 untouched, exit 1")
+
+    # n1 really is reached over ssh: with another host key on record the
+    # pre-flight stops at ssh's host key check, nothing touched.
+    known_hosts = os.path.join(workdir, "ssh", "known_hosts")
+    good_hosts = read(known_hosts)
+    other = os.path.join(workdir, "ssh", "other_key")
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other])
+    write(known_hosts, f"n1 {read(other + '.pub')}")
+    before = state()
+    rc, out = push(config_text(workdir, extra="extra"))
+    write(known_hosts, good_hosts)
+    check(rc == 3 and "Host key verification failed" in out, f"wrong host key exited {rc}, want 3:\n{out}")
+    check(state() == before, "a failed ssh pre-flight changed a node")
+    print("ok   ssh transport: a host key that does not match stops the pre-flight (exit 3), no node touched")
 
 
 def _terminate(signum, frame):
