@@ -28,7 +28,7 @@ const std::vector<TableSchema>& schema()
         {"filter.payload_rules", "", {"id", "pattern", "flags"}},
         {"service", "",
          {"name", "vip", "protocol", "forwarding", "gue_port", "table_size", "backends", "discovery",
-          "health_check", "on_all_backends_down", "drain_deadline_s", "filter", "rate_limit"}},
+          "health_check", "on_all_backends_down", "drain_deadline_s", "filter", "rate_limit", "hash"}},
         {"service.backends", "", {"address", "port", "weight", "state"}},
         {"service.discovery", "etcd",
          {"type", "endpoints", "prefix", "username", "password_file", "ca_file", "cert_file",

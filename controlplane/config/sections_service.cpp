@@ -301,6 +301,10 @@ void read_service(Context& ctx, const toml::table& table, model::Service& out, S
         }
     }
     read_table_size(ctx, r, out);
+    if (auto hash = r.choice<model::HashFields>("hash", {{"five_tuple", model::HashFields::kFiveTuple},
+                                                         {"client", model::HashFields::kClient}})) {
+        out.hash = *hash;
+    }
 
     const toml::array* backends = r.array("backends");
     if (backends != nullptr) read_backends(ctx, *backends, out, nodes);

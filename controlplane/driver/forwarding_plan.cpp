@@ -30,6 +30,7 @@ uint8_t vip_flags(const model::Service& s)
     uint8_t flags = 0;
     if (!s.filter.allow.empty() || !s.filter.deny.empty()) flags |= SLUICE_VIP_F_ACL;
     if (s.rate_limit.packets || s.rate_limit.new_flows) flags |= SLUICE_VIP_F_RATE_LIMIT;
+    if (s.hash == model::HashFields::kClient) flags |= SLUICE_VIP_F_HASH_NO_SPORT;
     return flags;
 }
 

@@ -86,6 +86,12 @@ struct HealthCheck {
     std::optional<std::string> udp_expect;         // udp: reply must contain this; unset = any reply
 };
 
+// Which fields of a flow pick its backend.
+enum class HashFields : uint8_t {
+    kFiveTuple,  // client address and port, VIP address and port, protocol
+    kClient,     // the same without the client's port: one backend per client address (affinity)
+};
+
 // What to do when every backend of a service is down.
 enum class AllDownPolicy : uint8_t {
     kKeepAll,  // fail open: spread over all backends as if healthy
@@ -100,6 +106,7 @@ struct Service {
     Forwarding forwarding = Forwarding::kIpip; // how packets reach backends
     uint16_t gue_port = 6080;                  // GUE destination port (forwarding = gue)
     uint32_t table_size = 65537;               // Maglev table size M, prime
+    HashFields hash = HashFields::kFiveTuple;  // see HashFields
     std::vector<Backend> backends;             // static backends (empty when discovered)
     std::optional<Discovery> discovery;        // discovery source (unset when static)
     HealthCheck health_check;                  // probe settings

@@ -196,6 +196,44 @@ TEST(ForwardingPlan, DrainingBackendOwnsNoSlot)
     EXPECT_EQ(s.fingerprint, sluice::maglev::fingerprint(*table));
 }
 
+// service.hash = "client" reaches both planes as SLUICE_VIP_F_HASH_NO_SPORT
+// (the pipelines' handling of the flag is in the shared fixture table);
+// the default hashes the 5-tuple.
+TEST(ForwardingPlan, ClientHashSetsNoSourcePortFlag)
+{
+    PlanBuilder builder;
+    auto plan = builder.build(load(service("sticky", "192.0.2.100:80", "ipip", R"({address="192.0.2.21"})") +
+                                   "hash = \"client\"\n" +
+                                   service("plain", "192.0.2.101:80", "ipip", R"({address="192.0.2.21"})")));
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    ASSERT_EQ(plan->services.size(), 2u);
+    EXPECT_EQ(plan->services[0].flags & SLUICE_VIP_F_HASH_NO_SPORT, SLUICE_VIP_F_HASH_NO_SPORT);
+    EXPECT_EQ(plan->services[1].flags & SLUICE_VIP_F_HASH_NO_SPORT, 0);
+
+    sluice::driver::StartedPort port;
+    port.port_id = 0;
+    port.mac = {2, 0, 0, 0, 0, 0x99};
+    port.mtu = 1500;
+    auto state = sluice::driver::build_dpdk_state(
+        *plan, {port}, [](const sluice::model::IpAddress&) { return std::optional<sluice::model::MacAddress>{}; },
+        false);
+    ASSERT_TRUE(state.ok()) << state.error();
+    sluice_flow_key key{};
+    key.family = SLUICE_FAMILY_IPV4;
+    key.proto = SLUICE_IPPROTO_TCP;
+    key.dst.bytes[0] = 192;
+    key.dst.bytes[2] = 2;
+    key.dst.bytes[3] = 100;
+    key.dport = __builtin_bswap16(80);
+    const auto* sticky = (*state)->find_service(key);
+    ASSERT_NE(sticky, nullptr);
+    EXPECT_EQ(sticky->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT, SLUICE_VIP_F_HASH_NO_SPORT);
+    key.dst.bytes[3] = 101;
+    const auto* plain = (*state)->find_service(key);
+    ASSERT_NE(plain, nullptr);
+    EXPECT_EQ(plain->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT, 0);
+}
+
 // The snapshot: L2 DSR backends carry their neighbour's MAC, the port's
 // next hop is the gateway's, draining backends stay valid, the VIP key has
 // its port in network order, and the exception path is off without a TAP.

@@ -355,6 +355,26 @@ backends = [{ address = "10.1.0.11" }]
     EXPECT_TRUE(has_diagnostic(r, 4, 14, "'forwarding' must be one of \"ipip\", \"gue\", \"l2dsr\"; got \"gue4\"; did you mean \"gue\"?"));
 }
 
+// service.hash takes "five_tuple" or "client"; anything else points at its value.
+TEST(ConfigErrors, HashChoice)
+{
+    const LoadResult ok = load_with_base(R"([[service]]
+name = "web"
+vip = "203.0.113.10:443"
+hash = "client"
+backends = [{ address = "10.1.0.11" }]
+)");
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok.config->services.back().hash, sluice::model::HashFields::kClient);
+    const LoadResult r = load_with_base(R"([[service]]
+name = "web"
+vip = "203.0.113.10:443"
+hash = "source_ip"
+backends = [{ address = "10.1.0.11" }]
+)");
+    EXPECT_TRUE(has_diagnostic(r, 4, 8, "'hash' must be one of \"five_tuple\", \"client\"; got \"source_ip\""));
+}
+
 // Payload rules on the XDP data plane are refused without the explicit opt-in.
 TEST(ConfigErrors, PayloadRulesOnXdpNeedOptIn)
 {

@@ -104,6 +104,7 @@ backends = [{ address = "10.1.0.11" }]
     EXPECT_EQ(web.forwarding, model::Forwarding::kIpip);
     EXPECT_EQ(web.gue_port, 6080);
     EXPECT_EQ(web.table_size, 65537u);
+    EXPECT_EQ(web.hash, model::HashFields::kFiveTuple);
     EXPECT_EQ(web.backends[0].weight, 100u);
     EXPECT_FALSE(web.backends[0].port.has_value());
     EXPECT_EQ(web.backends[0].state, model::BackendState::kActive);
