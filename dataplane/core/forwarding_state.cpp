@@ -50,6 +50,26 @@ bool VipTable::insert(const sluice_vip_key& key, Kind kind, uint32_t vip_id)
     }
 }
 
+void ServiceV4Table::reset(size_t n)
+{
+    size_t size = 16;
+    while (size < 4 * n) size *= 2;
+    slots_.assign(size, Slot{});
+    mask_ = static_cast<uint32_t>(size - 1);
+}
+
+void ServiceV4Table::insert(uint64_t key, uint32_t vip_id)
+{
+    for (uint32_t i = slot(key);; i = (i + 1) & mask_) {
+        Slot& s = slots_[i];
+        if (s.key == 0) {
+            s.key = key;
+            s.vip_id = vip_id;
+            return;
+        }
+    }
+}
+
 ForwardingStateBuilder& ForwardingStateBuilder::set_local_ipv4(const sluice_addr& addr)
 {
     local_v4_ = addr;
@@ -127,6 +147,36 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
         st->backends_[id] = be;
     }
 
+    // The fast path's per-port and per-backend precomputation (fast_path.h).
+    for (uint16_t id = 0; id < kMaxPorts; ++id) {
+        const PortConfig& in = st->ports_[id];
+        if (!in.present) continue;
+        const PortConfig& eg = st->ports_[in.egress_port];
+        FastIngress& fi = st->fast_ingress_[id];
+        std::memcpy(fi.l2_ipv4, eg.nexthop_mac, 6);
+        std::memcpy(fi.l2_ipv4 + 6, eg.mac, 6);
+        fi.l2_ipv4[12] = SLUICE_ETH_P_IPV4 >> 8;
+        fi.l2_ipv4[13] = SLUICE_ETH_P_IPV4 & 0xFF;
+        fi.egress_port = in.egress_port;
+        fi.mtu = eg.mtu;
+        fi.one_arm = in.egress_port == id;
+        fi.tunnel_ready = (eg.nexthop_mac[0] | eg.nexthop_mac[1] | eg.nexthop_mac[2] | eg.nexthop_mac[3] |
+                           eg.nexthop_mac[4] | eg.nexthop_mac[5]) != 0;
+    }
+    st->fast_outer_v4_.assign(nbackends, FastOuterV4{});
+    for (uint32_t id = 0; id < nbackends; ++id) {
+        const sluice_backend& be = st->backends_[id];
+        if (be.family != SLUICE_FAMILY_IPV4) continue;
+        FastOuterV4& o = st->fast_outer_v4_[id];
+        o.saddr = local_v4_.v4;
+        o.daddr = be.addr.v4;
+        const uint8_t constant_words[4] = {SLUICE_IPV4_VERSION_IHL(5), 0, 64, 0};
+        uint16_t w0, w1;
+        std::memcpy(&w0, constant_words, 2);
+        std::memcpy(&w1, constant_words + 2, 2);
+        o.sum = static_cast<uint64_t>(o.saddr) + o.daddr + w0 + w1;
+    }
+
     size_t ring_total = 0;
     uint32_t max_vip = 0;
     for (const auto& v : vips_) {
@@ -137,6 +187,7 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
     st->rings_.reserve(ring_total);  // ring pointers below stay valid
     st->vip_by_id_.assign(max_vip, VipRuntime{});
     st->vips_.reset(vips_.size() * 3);
+    st->services_v4_.reset(vips_.size());
 
     // (family, address, proto) -> services, to derive fragment entries.
     std::map<std::tuple<uint8_t, std::string, uint8_t>, std::vector<const VipSpec*>> by_proto;
@@ -163,6 +214,11 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
             }
         }
         if (!st->vips_.insert(v.key, VipTable::kService, v.vip_id)) return make_error(name + ": service added twice");
+        // An IPv4 key with stray bytes past the address matches no packet in
+        // VipTable (packets' addresses are zero-padded): nor here.
+        static constexpr uint8_t kZero[12] = {};
+        if (v.key.family == SLUICE_FAMILY_IPV4 && std::memcmp(v.key.addr.bytes + 4, kZero, 12) == 0)
+            st->services_v4_.insert(ServiceV4Table::pack(v.key.addr.v4, v.key.port, v.key.proto), v.vip_id);
         sluice_vip_key addr_key{};
         addr_key.addr = v.key.addr;
         addr_key.family = v.key.family;

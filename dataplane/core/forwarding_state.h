@@ -103,10 +103,98 @@ private:
     uint32_t mask_ = 0;
 };
 
+// The fast path's service lookup for IPv4 (core/fast_path.h): the same
+// services as VipTable's kService entries of family IPv4, keyed by one
+// 64-bit word (address, port, protocol) so a probe is a multiply, a load
+// and a compare instead of VipTable's three-word hash and 20-byte memcmp.
+// Open addressing with linear probing at load <= 1/4; key 0 marks an empty
+// slot (a packed key always has bit 56 set).
+class ServiceV4Table {
+public:
+    static constexpr uint32_t kNone = 0xFFFFFFFFu;
+
+    // The packed key of (address, port, protocol), address and port as on
+    // the wire.
+    static SLUICE_ALWAYS_INLINE uint64_t pack(uint32_t addr, uint16_t port, uint8_t proto)
+    {
+        return static_cast<uint64_t>(addr) | static_cast<uint64_t>(port) << 32 |
+               static_cast<uint64_t>(proto) << 48 | uint64_t{1} << 56;
+    }
+
+    // Control plane: sized for `n` services.
+    void reset(size_t n);
+    // Control plane: the caller inserts each key once (VipTable refused duplicates).
+    void insert(uint64_t key, uint32_t vip_id);
+
+    // Any thread: the vip_id of a packed key, or kNone.
+    SLUICE_ALWAYS_INLINE uint32_t find(uint64_t key) const
+    {
+        // Terminates: reset() keeps at least three quarters of the slots empty.
+        for (uint32_t i = slot(key);; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.key == key) return s.vip_id;
+            if (s.key == 0) return kNone;
+        }
+    }
+
+private:
+    struct Slot {
+        uint64_t key;     // pack(), or 0: empty
+        uint32_t vip_id;  // the service
+        uint32_t pad;     // zero
+    };
+    SLUICE_ALWAYS_INLINE uint32_t slot(uint64_t key) const
+    {
+        return static_cast<uint32_t>((key * SLUICE_FLOW_HASH_MUL) >> 40) & mask_;
+    }
+    std::vector<Slot> slots_;
+    uint32_t mask_ = 0;
+};
+
+// What the fast path needs about the port a packet arrived on, derived at
+// build time from PortConfig: the egress port and the Ethernet header of an
+// IPv4 tunnel packet leaving on it (next hop, our MAC, EtherType IPv4).
+struct FastIngress {
+    uint8_t l2_ipv4[16];  // 14 header bytes + 2 zero (one 16-byte store)
+    uint16_t egress_port; // PortConfig::egress_port
+    uint16_t mtu;         // egress L3 MTU
+    bool one_arm;         // egress_port == this port (a VLAN tag stays)
+    bool tunnel_ready;    // port present and the egress next-hop MAC known
+};
+
+// The precomputed part of a backend's outer IPv4 header (IPIP/GUE 4in4):
+// its addresses and their RFC 1071 sum with the constant words (version/IHL
+// 0x45, TTL 64), to which a packet adds only its own fields.
+struct FastOuterV4 {
+    uint32_t saddr;  // local IPv4 address, wire order
+    uint32_t daddr;  // backend address, wire order
+    uint64_t sum;    // saddr + daddr + wire_word(0x45, 0) + wire_word(64, 0)
+};
+
 class ForwardingStateBuilder;
 
 class ForwardingState {
 public:
+    // The IPv4 service for a flow, as find_service() gives it, by the fast
+    // path's table: exact port first, then the port-0 service.
+    SLUICE_ALWAYS_INLINE const VipRuntime* find_service_v4(uint32_t addr, uint16_t port, uint8_t proto) const
+    {
+        uint32_t id = services_v4_.find(ServiceV4Table::pack(addr, port, proto));
+        if (id == ServiceV4Table::kNone && port != 0) id = services_v4_.find(ServiceV4Table::pack(addr, 0, proto));
+        return id != ServiceV4Table::kNone ? &vip_by_id_[id] : nullptr;
+    }
+
+    // The fast path's view of an arrival port, any id (one not configured,
+    // or beyond kMaxPorts, reads as !tunnel_ready).
+    SLUICE_ALWAYS_INLINE const FastIngress& fast_ingress(uint16_t in_port) const
+    {
+        return fast_ingress_[in_port < kMaxPorts ? in_port : kMaxPorts];
+    }
+
+    // The precomputed outer IPv4 header of a backend (valid IPv4 backends of
+    // a state with a local IPv4 address; id < backend_count()).
+    SLUICE_ALWAYS_INLINE const FastOuterV4& fast_outer_v4(uint32_t id) const { return fast_outer_v4_[id]; }
+
     // The service for a flow: exact port first, then the port-0 ("all
     // ports") service of the same protocol.
     SLUICE_ALWAYS_INLINE const VipRuntime* find_service(const sluice_flow_key& key) const
@@ -181,7 +269,10 @@ private:
     ForwardingState() = default;
 
     VipTable vips_;
+    ServiceV4Table services_v4_;         // the IPv4 kService entries again, for the fast path
     std::vector<VipRuntime> vip_by_id_;  // dense by vip_id
+    std::vector<FastOuterV4> fast_outer_v4_;           // by backend id
+    std::array<FastIngress, kMaxPorts + 1> fast_ingress_{};  // by arrival port; the last never ready
     std::vector<uint32_t> rings_;        // all rings back to back
     std::vector<sluice_backend> backends_;
     std::array<PortConfig, kMaxPorts> ports_{};

@@ -7,6 +7,7 @@
 
 #include "core/encap.h"
 #include "core/fast_mod.h"
+#include "core/fast_path.h"
 #include "core/filter_hook.h"
 #include "core/icmp.h"
 #include "core/parse.h"
@@ -150,7 +151,26 @@ struct Classified {
     ParsedPacket pp;
     const VipRuntime* vip;  // nullptr: the packet ended in pass 1 (its verdict is written)
     uint32_t hash;          // sluice_flow_hash(&pp.key)
+    bool fast;              // classify_fast() took it: IPv4, unfragmented, TCP/UDP, no ICMP error
 };
+
+// Per-chunk counters kept in registers and added to the worker's once per
+// chunk: stores into packet bytes (uint8_t*) may alias anything, so a
+// counter in memory would be reloaded and stored again for every packet.
+struct ChunkCounters {
+    uint64_t conn_hits = 0;
+    uint64_t conn_misses = 0;
+    uint64_t conn_evictions = 0;
+};
+
+// Both halves of pass 1 after the service is known: the hashing flag and
+// the flow hash.
+SLUICE_ALWAYS_INLINE void finish_classified(const VipRuntime* vip, Classified& c)
+{
+    if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) c.pp.key.sport = 0;
+    c.vip = vip;
+    c.hash = sluice_flow_hash(&c.pp.key);
+}
 
 // Pass 1: parse and classify, up to the flow hash. Reads the packet and the
 // snapshot only, so running it for a whole burst before pass 2 changes no
@@ -201,17 +221,28 @@ SLUICE_ALWAYS_INLINE bool classify_packet(const Packet& pkt, const ForwardingSta
         }
         if (vip == nullptr) return false;
     }
-    if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) pp.key.sport = 0;
-    c.vip = vip;
-    c.hash = sluice_flow_hash(&pp.key);
+    c.fast = false;
+    finish_classified(vip, c);
     return true;
+}
+
+// Pass 1 for one packet: the fast path's classification, else the general
+// one (classify_fast() wrote nothing when it declined).
+SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState& st, Classified& c, Verdict& v)
+{
+    if (const VipRuntime* vip = classify_fast(pkt, st, c.pp); SLUICE_LIKELY(vip != nullptr)) {
+        c.fast = true;
+        finish_classified(vip, c);
+        return true;
+    }
+    return classify_packet(pkt, st, c, v);
 }
 
 // Pass 2: filters, connection table or Maglev, and the rewrite, for a
 // packet classify_packet() kept.
 template <class Filter>
 SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classified& c, const ForwardingState& st,
-                                                uint64_t now, Filter& filter)
+                                                uint64_t now, Filter& filter, ChunkCounters& cc)
 {
     ParsedPacket& pp = c.pp;
     const VipRuntime* const vip = c.vip;
@@ -279,22 +310,37 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
             w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, keeps, pick, admit);
         if (!lr.admitted) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
         backend_id = lr.backend_id;
-        if (lr.hit) {
-            w.stats.conn_hits++;
-        } else {
-            w.stats.conn_misses++;
-        }
-        if (lr.evicted) w.stats.conn_evictions++;
+        cc.conn_hits += lr.hit;
+        cc.conn_misses += !lr.hit;
+        cc.conn_evictions += lr.evicted;
     }
     const sluice_backend* const chosen = valid_backend(backend_id);  // NONE is out of range: null
     if (chosen == nullptr) return Verdict::drop(SLUICE_DROP_NO_BACKEND);
     const sluice_backend& be = *chosen;
 
+    const Encap mode = static_cast<Encap>(vip->meta.forwarding);
+    if (c.fast && mode != Encap::kL2Dsr && be.family == SLUICE_FAMILY_IPV4) {
+        // The fast path's tunnel: the same bytes and verdict as the general
+        // code below, which takes the packet when it declines.
+        const FastIngress& fi = st.fast_ingress(pkt.in_port);
+        if (fi.tunnel_ready) {
+            const FastOuterV4& o = st.fast_outer_v4(backend_id);
+            const bool sent = mode == Encap::kIpip
+                                  ? tunnel_fast_v4<Encap::kIpip>(pkt, pp, fi, o, hash, vip->meta.gue_dport)
+                                  : tunnel_fast_v4<Encap::kGue>(pkt, pp, fi, o, hash, vip->meta.gue_dport);
+            if (SLUICE_LIKELY(sent)) {
+                sluice_counter& bc = w.backend_counters[backend_id];
+                bc.packets++;
+                bc.bytes += pkt.len;
+                return Verdict::tx(fi.egress_port);
+            }
+        }
+    }
+
     const PortConfig* in_port = st.port(pkt.in_port);
     if (in_port == nullptr) return Verdict::drop(SLUICE_DROP_INTERNAL);  // runtime polls an unconfigured port
     const PortConfig& eg = *st.port(in_port->egress_port);  // builder checked it exists
 
-    const Encap mode = static_cast<Encap>(vip->meta.forwarding);
     const uint8_t outer = mode == Encap::kL2Dsr ? pp.family : be.family;
     EncapParams ep;
     ep.src_mac = eg.mac;
@@ -344,27 +390,30 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     for (uint16_t i = 0; i < n; ++i) {
         // The next packet's headers load while this one is parsed (l3fwd).
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        if (classify_packet(*pkts[i], st, c[i], out[i])) {
+        if (classify_any(*pkts[i], st, c[i], out[i])) {
             w.conns.prefetch(c[i].hash);
         } else {
             c[i].vip = nullptr;
+            c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
         }
     }
     for (uint16_t i = 0; i < n; ++i) {
         if (c[i].vip != nullptr) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare; they never look up)
     }
+    // rx and tx in registers, added once per chunk (see ChunkCounters): a
+    // reader of the counters, racy anyway, sees them a chunk late.
+    ChunkCounters cc;
+    uint64_t rx_bytes = 0;
+    uint64_t tx_packets = 0;
+    uint64_t tx_bytes = 0;
     for (uint16_t i = 0; i < n; ++i) {
         Packet& pkt = *pkts[i];
-        // Counted here rather than in pass 1, packet by packet as each
-        // verdict is: a reader of the counters mid-burst sees the rx count
-        // move with the work done.
-        s.rx_packets++;
-        s.rx_bytes += pkt.len;  // before the rewrite changes it
-        if (c[i].vip != nullptr) out[i] = forward_classified(w, pkt, c[i], st, now, filter);
+        rx_bytes += pkt.len;  // before the rewrite changes it
+        if (c[i].vip != nullptr) out[i] = forward_classified(w, pkt, c[i], st, now, filter, cc);
         const Verdict v = out[i];
-        if (v.counted_as_tx()) {
-            s.tx_packets++;
-            s.tx_bytes += pkt.len;
+        if (SLUICE_LIKELY(v.counted_as_tx())) {
+            tx_packets++;
+            tx_bytes += pkt.len;
         } else if (v.action == Action::kException) {
             s.exception_packets++;
         } else if (v.action == Action::kControl) {
@@ -374,6 +423,13 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
             if (v.action == Action::kTx) s.icmp_sent++;
         }
     }
+    s.rx_packets += n;
+    s.rx_bytes += rx_bytes;
+    s.tx_packets += tx_packets;
+    s.tx_bytes += tx_bytes;
+    s.conn_hits += cc.conn_hits;
+    s.conn_misses += cc.conn_misses;
+    s.conn_evictions += cc.conn_evictions;
 }
 
 }  // namespace pipeline_detail
