@@ -9,6 +9,7 @@
 
 #include "abi/flow.h"
 #include "abi/tables.h"
+#include "xdp/conn_table.h"
 #include "xdp/encap.h"
 #include "xdp/filters.h"
 #include "xdp/icmp.h"
@@ -72,57 +73,44 @@ static __always_inline struct sluice_vip_meta *xlb_classify(struct xdp_md *ctx, 
 	return meta;
 }
 
-/* The flow hash, computed once and only when something needs it. */
-struct xlb_lazy_hash {
-	__u32 value;
-	__u32 known;
-};
-
-static __always_inline __u32 xlb_hash(const struct xlb_parsed *pp, struct xlb_lazy_hash *h)
-{
-	if (!h->known) {
-		h->value = sluice_flow_hash(&pp->key);
-		h->known = 1;
-	}
-	return h->value;
-}
-
 /* The backend for the flow (the core's connection-table step), or
- * SLUICE_BACKEND_NONE; *reason is set when a filter drops the packet. */
+ * SLUICE_BACKEND_NONE; *reason is set when a filter drops the packet.
+ * `hash` is the flow hash (bucket, signature and Maglev slot). */
 static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const struct sluice_vip_meta *meta,
 						struct sluice_stats *st, const struct sluice_node_config *node,
-						struct xlb_lazy_hash *hash, int *reason)
+						__u32 hash, int *reason)
 {
-	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds (the
-	 * longest of the node's TCP/UDP timeouts), and the precise clock's
-	 * ordered TSC read was a fifth of an established packet's cost. The
-	 * new-flow token bucket keeps the precise clock. */
+	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds, and
+	 * the precise clock's ordered TSC read was a fifth of an established
+	 * packet's cost. The new-flow token bucket keeps the precise clock. */
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct sluice_conn *c;
-	struct sluice_conn fresh;
+	struct sluice_conn_bucket *b;
+	struct sluice_conn_entry *e;
+	struct sluice_backend *pinned = 0;
+	int live, evicted = 0;
 	__u32 id;
 
 	if (pp->fragment)
-		return xlb_ring_pick(meta, xlb_hash(pp, hash));
-	c = bpf_map_lookup_elem(&sluice_conns_v1, &pp->key);
+		return xlb_ring_pick(meta, hash);
+	b = xlb_conn_bucket(&sluice_conns_v2, hash);
+	if (!b)
+		return xlb_ring_pick(meta, hash); /* cannot happen; the flow is only not pinned */
+	e = xlb_conn_find(b, &pp->key, hash);
+	live = e && !xlb_conn_expired(e, now, node);
+	if (live)
+		pinned = xlb_valid_backend(e->backend_id);
 	if (pp->icmp_error) {
 		/* Follows the flow, but neither creates nor refreshes it. */
-		if (c && xlb_conn_live(c, now, node->conn_timeout_ns) && xlb_valid_backend(c->backend_id))
-			return c->backend_id;
-		return xlb_ring_pick(meta, xlb_hash(pp, hash));
+		return pinned ? e->backend_id : xlb_ring_pick(meta, hash);
 	}
-	if (c && xlb_conn_live(c, now, node->conn_timeout_ns)) {
-		struct sluice_backend *pinned = xlb_valid_backend(c->backend_id);
-
-		/* A pure SYN opens a new connection: on a 5-tuple whose entry
-		 * names a draining backend it is picked again, since a
-		 * draining backend takes no new flows (as the DPDK core). */
-		if (pinned && !((pinned->flags & SLUICE_BACKEND_F_DRAINING) &&
-				(pp->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)) {
-			st->conn_hits++;
-			c->last_seen_ns = now;
-			return c->backend_id;
-		}
+	/* A pure SYN opens a new connection: on a 5-tuple whose entry names a
+	 * draining backend it is picked again, since a draining backend takes
+	 * no new flows (as the DPDK core). */
+	if (pinned && !((pinned->flags & SLUICE_BACKEND_F_DRAINING) &&
+			(pp->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)) {
+		st->conn_hits++;
+		xlb_conn_touch(e, now, pp->tcp_flags);
+		return e->backend_id;
 	}
 	st->conn_misses++;
 	if ((meta->flags & SLUICE_VIP_F_RATE_LIMIT) &&
@@ -130,21 +118,23 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 		*reason = SLUICE_DROP_RATE_LIMIT_NEW_FLOWS;
 		return SLUICE_BACKEND_NONE;
 	}
-	id = xlb_ring_pick(meta, xlb_hash(pp, hash));
+	id = xlb_ring_pick(meta, hash);
 	if (id == SLUICE_BACKEND_NONE)
 		return id;
-	if (c) {
-		/* An expired entry of this 5-tuple, or one whose backend is
-		 * gone: re-pin in place. */
-		c->backend_id = id;
-		c->last_seen_ns = now;
+	if (!e) {
+		e = xlb_conn_claim(b, hash, now, node, &evicted);
+		e->key = pp->key;
+		if (evicted)
+			st->conn_evictions++;
+	}
+	/* A new flow, an expired entry of this 5-tuple (a new connection),
+	 * or a live entry whose backend is gone: re-pin in place. */
+	e->backend_id = id;
+	if (live) {
+		xlb_conn_touch(e, now, pp->tcp_flags);
 	} else {
-		fresh.backend_id = id;
-		fresh.flags = 0;
-		fresh.last_seen_ns = now;
-		/* A full table evicts its least recently used entry; a failed
-		 * insert only costs the flow its pinning. */
-		bpf_map_update_elem(&sluice_conns_v1, &pp->key, &fresh, BPF_ANY);
+		e->state = xlb_conn_initial_state(pp->key.proto, pp->tcp_flags);
+		e->last_seen = now;
 	}
 	return id;
 }
@@ -160,8 +150,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	struct sluice_backend *be;
 	struct xlb_encap_params ep;
 	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
-	struct xlb_lazy_hash hash = {0, 0};
-	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id;
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id, hash;
 	__u32 *port_id;
 	__u8 mode, outer;
 	int reason = SLUICE_DROP_INTERNAL, r;
@@ -198,7 +187,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		pp.key.sport = 0;
 	vip_id = meta->vip_id;
 	reason = SLUICE_DROP_INTERNAL;
-	node = bpf_map_lookup_elem(&sluice_node_v1, &zero);
+	node = bpf_map_lookup_elem(&sluice_node_v2, &zero);
 	if (vip_id >= SLUICE_MAX_VIPS || !node)
 		goto drop;
 	xlb_count_counter(&sluice_vip_stats_v1, vip_id, rx_len);
@@ -213,7 +202,10 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	}
 
 	reason = SLUICE_DROP_NO_BACKEND;
-	backend_id = xlb_choose_backend(&pp, meta, st, node, &hash, &reason);
+	/* Computed once: the connection table's bucket and signature, the
+	 * Maglev slot, the GUE source port and the IPv6 flow label. */
+	hash = sluice_flow_hash(&pp.key);
+	backend_id = xlb_choose_backend(&pp, meta, st, node, hash, &reason);
 	if (backend_id == SLUICE_BACKEND_NONE)
 		goto drop;
 	be = xlb_valid_backend(backend_id);
@@ -241,10 +233,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	ep.dst_mac = mode == SLUICE_FWD_L2DSR ? be->mac : eg->nexthop_mac;
 	ep.outer_src = be->family == SLUICE_FAMILY_IPV4 ? &node->local_v4 : &node->local_v6;
 	ep.outer_dst = &be->addr;
-	/* The hash only picks a ring slot (a new flow) and fills the GUE
-	 * source port and the IPv6 flow label: an established IPIP 4in4
-	 * packet never computes it. */
-	ep.flow_hash = mode == SLUICE_FWD_GUE || outer == SLUICE_FAMILY_IPV6 ? xlb_hash(&pp, &hash) : 0;
+	ep.flow_hash = hash;
 	ep.gue_dport = meta->gue_dport;
 	ep.mtu = eg->mtu;
 	/* One-arm: the tag names the shared segment and stays; two-arm: it

@@ -6,18 +6,24 @@
 // packet. In each round the same loop runs with these targets: bench_pass
 // (the harness's own cost, subtracted from the others), bench_min_ipip (a
 // lookup-free IPIP forwarder: baseline of ratio_to_min_ipip),
-// bench_conn_ipip (the same after one lookup, or on a miss an insert, in
-// xdp_lb's own connection table: the floor that table sets, baseline of
-// ratio_to_conn_floor; IPIP scenarios only) and xdp_lb. Figures are
+// bench_table_ipip (the same after the flow hash and one probe, or on a
+// miss an insert, in xdp_lb's own connection table: the floor that table
+// sets, baseline of ratio_to_conn_floor; IPIP scenarios only),
+// bench_lru_ipip (the same with a kernel LRU hash of 1M entries, the table
+// xdp_lb had before: lru_floor_ns, for comparison) and xdp_lb. Figures are
 // medians over the rounds of the kernel's ns per
 // iteration (time preempted by other tasks excluded). Scenarios: one
 // established flow, a new flow (SYN) per packet into an emptied table, 10k
 // and 1M flows cycling through the connection table after one warm-up pass
 // (conn_hits/conn_misses of the measured rounds show whether they fit),
 // and new flows into a table already full (syn_full_table: every insert
-// evicts). conn_evictions = inserts during the rounds minus the growth in
-// entries (a batch walk of the table before and after).
-// The run is pinned to one CPU. Needs root. Usage: xdp_bench [rounds (default 9)] [scenario]
+// evicts). conn_evictions is the program's own counter over the rounds.
+// The connection table holds conn_table_size entries per CPU (default 1M,
+// the config's default; 1M flows on one CPU overflow some of its buckets:
+// dataplane_bench sizes 4M per worker for that scenario, pass 4194304 to
+// compare). Every reported "conn_entries" counts all CPUs' partitions.
+// The run is pinned to one CPU. Needs root.
+// Usage: xdp_bench [rounds (default 9)] [scenario|all] [conn_table_size per CPU]
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -26,6 +32,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -150,38 +157,19 @@ double median(std::vector<double> v)
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// Empties the connection table in batches (the loader's clear_connections
-// restarts its key walk per delete: quadratic at 1M entries).
-void clear_conns(int fd)
+// Empties the harness's LRU hash in batches (each call walks from the first
+// bucket; what it returns is gone).
+void clear_lru(int fd)
 {
     std::vector<sluice_flow_key> keys(8192);
-    std::vector<sluice_conn> values(8192);
+    std::vector<uint8_t> values(8192 * 16);
     for (;;) {
-        uint64_t cursor = 0;  // out_batch: the htab's bucket index
+        uint64_t cursor = 0;
         uint32_t count = static_cast<uint32_t>(keys.size());
-        // Each call walks from the first bucket; what it returns is gone.
         if (bpf_map_lookup_and_delete_batch(fd, nullptr, &cursor, keys.data(), values.data(), &count, nullptr) != 0 &&
             errno != ENOENT)
-            die("xdp_bench: clear connections");
+            die("xdp_bench: clear the LRU hash");
         if (count == 0) return;
-    }
-}
-
-// Entries in the connection table (a non-destructive batch walk).
-uint64_t count_conns(int fd)
-{
-    std::vector<sluice_flow_key> keys(8192);
-    std::vector<sluice_conn> values(8192);
-    uint64_t total = 0, cursor = 0;
-    bool first = true;
-    for (;;) {
-        uint32_t count = static_cast<uint32_t>(keys.size());
-        const int r = bpf_map_lookup_batch(fd, first ? nullptr : &cursor, &cursor, keys.data(), values.data(), &count,
-                                           nullptr);
-        if (r != 0 && errno != ENOENT) die("xdp_bench: count connections");
-        total += count;
-        first = false;
-        if (r != 0) return total;  // ENOENT: the walk is complete
     }
 }
 
@@ -197,7 +185,9 @@ uint32_t jited_bytes(int prog_fd)
 int main(int argc, char** argv)
 {
     const uint32_t rounds = argc > 1 ? static_cast<uint32_t>(std::strtoul(argv[1], nullptr, 0)) : 9;
-    const std::string only = argc > 2 ? argv[2] : "";  // one scenario (name), e.g. to profile it
+    const std::string only = argc > 2 && std::strcmp(argv[2], "all") != 0 ? argv[2] : "";  // one scenario, e.g. to profile it
+    // Entries per CPU; the run uses one CPU's partition.
+    const uint32_t conn_table_size = argc > 3 ? static_cast<uint32_t>(std::strtoul(argv[3], nullptr, 0)) : 1u << 20;
     const uint32_t lo = if_nametoindex("lo");
     // One CPU for the whole run, as one RX queue's flows are under RSS
     // (the connection table's LRU keeps per-CPU free lists).
@@ -206,7 +196,9 @@ int main(int argc, char** argv)
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (cpu < 0 || sched_setaffinity(0, sizeof(set), &set) != 0) die("xdp_bench: pin to a CPU");
-    auto dp = sluice::xdp::XdpDataplane::open({});
+    sluice::xdp::OpenOptions options;
+    options.conn_table_size = conn_table_size;
+    auto dp = sluice::xdp::XdpDataplane::open(options);
     if (!dp) {
         std::fprintf(stderr, "xdp_bench: %s (root needed)\n", dp.error().c_str());
         return 1;
@@ -215,24 +207,33 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "xdp_bench: %s\n", r.error().c_str());
         return 1;
     }
-    const int conns = (*dp)->map_fd("sluice_conns_v1");
+    const int conns = (*dp)->map_fd("sluice_conns_v2");
     if (conns < 0) {
-        std::fprintf(stderr, "xdp_bench: no sluice_conns_v1\n");
+        std::fprintf(stderr, "xdp_bench: no sluice_conns_v2\n");
         return 1;
     }
-    // The harness's bench_conn_ipip works on xdp_lb's own connection table.
+    bpf_map_info conn_info{};
+    uint32_t conn_info_len = sizeof(conn_info);
+    if (bpf_obj_get_info_by_fd(conns, &conn_info, &conn_info_len) != 0) die("xdp_bench: conn table info");
+    const int ncpu = libbpf_num_possible_cpus();
+    // The harness's bench_table_ipip works on xdp_lb's own connection table.
     xdp_bench_harness* skel = xdp_bench_harness__open();
-    if (!skel || bpf_map__reuse_fd(skel->maps.bench_conns, conns) != 0 || xdp_bench_harness__load(skel) != 0)
+    if (!skel) die("xdp_bench: harness");
+    uint32_t shift = 0;
+    while ((uint64_t{1} << shift) * static_cast<uint64_t>(ncpu) < conn_info.max_entries) ++shift;
+    skel->rodata->xlb_conn_shift = shift;
+    if (bpf_map__set_max_entries(skel->maps.bench_conns, conn_info.max_entries) != 0 ||
+        bpf_map__reuse_fd(skel->maps.bench_conns, conns) != 0 || xdp_bench_harness__load(skel) != 0)
         die("xdp_bench: harness");
     Harness h(skel, lo);
     const int lb = (*dp)->program_fd();
     const int pass = bpf_program__fd(skel->progs.bench_pass);
     const int min_ipip = bpf_program__fd(skel->progs.bench_min_ipip);
-    const int conn_ipip = bpf_program__fd(skel->progs.bench_conn_ipip);
-    bpf_map_info conn_info{};
-    uint32_t conn_info_len = sizeof(conn_info);
-    if (bpf_obj_get_info_by_fd(conns, &conn_info, &conn_info_len) != 0) die("xdp_bench: conn table info");
-    const uint32_t conn_capacity = conn_info.max_entries;
+    const int table_ipip = bpf_program__fd(skel->progs.bench_table_ipip);
+    const int lru_ipip = bpf_program__fd(skel->progs.bench_lru_ipip);
+    const int lru = bpf_map__fd(skel->maps.bench_lru);
+    // One CPU's share: the run stays on one CPU.
+    const uint32_t conn_capacity = static_cast<uint32_t>((*dp)->connection_capacity() / static_cast<size_t>(ncpu));
     struct Scenario {
         const char* name;
         const char* encap;
@@ -253,38 +254,41 @@ int main(int argc, char** argv)
     };
     for (const Scenario& s : scenarios) {
         if (!only.empty() && only != s.name) continue;
-        clear_conns(conns);
+        if (!(*dp)->clear_connections()) die("xdp_bench: clear connections");
+        clear_lru(lru);
         h.set_packet(packet(1, s.vip, s.flags, 64), s.flows);
         // Warm-up: every flow once, so the measured rounds are all hits
         // when the table holds them (SYN: flows never repeat anyway).
         if (s.flows != 0) (void)h.run(lb, s.flows < 1000 ? 1000 : s.flows);
         if (s.prefill != 0) (void)h.run(lb, conn_capacity + 50000);
-        const uint64_t entries_before = count_conns(conns);
-        std::vector<double> harness, min, floor, prog;
+        std::vector<double> harness, min, floor, lru_floor, prog;
         const sluice_stats before = *(*dp)->read_stats();
         for (uint32_t r = 0; r < rounds; ++r) {
             const double p = h.run(pass, s.repeat);
             harness.push_back(p);
             min.push_back(h.run(min_ipip, s.repeat) - p);
-            if (s.vip == 0) floor.push_back(h.run(conn_ipip, s.repeat) - p);
+            if (s.vip == 0) {
+                floor.push_back(h.run(table_ipip, s.repeat) - p);
+                lru_floor.push_back(h.run(lru_ipip, s.repeat) - p);
+            }
             prog.push_back(h.run(lb, s.repeat) - p);
         }
         const sluice_stats st = *(*dp)->read_stats();
-        const uint64_t entries_after = count_conns(conns);
-        // Every insert that did not grow the table evicted an entry (no
-        // timeouts or deletes during the rounds; bench_conn_ipip's inserts
-        // count as misses too, so its flows are added to the misses).
-        const uint64_t inserts = (st.conn_misses - before.conn_misses) * (s.flows == 0 && s.vip == 0 ? 2 : 1);
-        const uint64_t evictions = inserts - (entries_after - entries_before);        const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
+        const uint64_t entries_after = (*dp)->count_connections();
+        // The program's own count (the harness's floor inserts are not in it).
+        const uint64_t evictions = st.conn_evictions - before.conn_evictions;
+        const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
+        const double lru_ns = lru_floor.empty() ? 0 : median(lru_floor);
         std::printf("{\"bench\":\"xdp_lb\",\"scenario\":\"%s\",\"encap\":\"%s\",\"flows\":%u,\"iterations\":%llu,"
                     "\"frame_bytes\":118,\"program_ns\":%.1f,\"program_ns_min\":%.1f,\"harness_ns\":%.1f,"
                     "\"min_ipip_ns\":%.1f,\"ratio_to_min_ipip\":%.2f,\"conn_floor_ns\":%.1f,\"ratio_to_conn_floor\":%.2f,"
+                    "\"lru_floor_ns\":%.1f,"
                     "\"goal_ns\":%.0f,\"conn_hits\":%llu,"
                     "\"conn_misses\":%llu,\"all_forwarded\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
                     s.name, s.encap, s.flows == 0 ? rounds * s.repeat : s.flows,
                     static_cast<unsigned long long>(rounds) * s.repeat, prog_ns,
                     *std::min_element(prog.begin(), prog.end()), median(harness), min_ns,
-                    min_ns > 0 ? prog_ns / min_ns : 0.0, floor_ns, floor_ns > 0 ? prog_ns / floor_ns : 0.0, s.goal_ns,
+                    min_ns > 0 ? prog_ns / min_ns : 0.0, floor_ns, floor_ns > 0 ? prog_ns / floor_ns : 0.0, lru_ns, s.goal_ns,
                     static_cast<unsigned long long>(st.conn_hits - before.conn_hits),
                     static_cast<unsigned long long>(st.conn_misses - before.conn_misses),
                     // Every measured iteration ran to a forward (tx), none passed or dropped.

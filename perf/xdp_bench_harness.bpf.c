@@ -5,9 +5,12 @@
  * target sees is then the same packet of a fresh flow every time. Two
  * targets measured in the same run besides xdp_lb: bench_pass (the
  * harness's own cost, subtracted), bench_min_ipip (the least an IPIP
- * forwarder must do: no lookup, a fixed outer header) and bench_conn_ipip
- * (bench_min_ipip after one lookup, and on a miss one insert, in xdp_lb's
- * own connection table: the floor that table's kernel code sets). */
+ * forwarder must do: no lookup, a fixed outer header), bench_table_ipip
+ * (bench_min_ipip after the flow hash and one probe of xdp_lb's own
+ * connection table, on a miss one insert: the floor the table sets, with
+ * xdp_lb's own conn_table.h code) and bench_lru_ipip (the same with a
+ * kernel BPF_MAP_TYPE_LRU_HASH of 1M entries, what xdp_lb used before
+ * sluice_conns_v2: the floor that map's kernel code set). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -15,6 +18,7 @@
 #include "abi/flow.h"
 #include "abi/tables.h"
 #include "abi/wire.h"
+#include "xdp/conn_table.h"
 
 /* Ethernet + IPv4 + the TCP ports: what the harness writes back. */
 #define BENCH_HEAD 38
@@ -26,13 +30,34 @@ struct {
 	__type(value, __u32);
 } bench_target SEC(".maps");
 
-/* xdp_lb's sluice_conns_v1 (xdp_bench reuses its fd before loading). */
+/* xdp_lb's sluice_conns_v2 (xdp_bench reuses its fd before loading, and
+ * sets xlb_conn_shift as the loader did). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_conn_bucket);
+} bench_conns SEC(".maps");
+
+/* The previous connection table's map type and size (sluice_conns_v1). */
+struct bench_lru_value {
+	__u32 backend_id;
+	__u32 flags;
+	__u64 last_seen_ns;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1);
+	__uint(max_entries, 1048576);
 	__type(key, struct sluice_flow_key);
-	__type(value, struct sluice_conn);
-} bench_conns SEC(".maps");
+	__type(value, struct bench_lru_value);
+} bench_lru SEC(".maps");
+
+/* Timeouts for bench_table_ipip's aging checks (as xdp_bench's node). */
+static const struct sluice_node_config bench_node = {
+	.conn_timeout_ns = {30000000000ull, 3600000000000ull, 30000000000ull, 60000000000ull},
+};
 
 /* Set by xdp_bench before a run (the skeleton's .bss). */
 __u32 frame_len;              /* bytes of the frame as given to the run */
@@ -125,28 +150,70 @@ int bench_min_ipip(struct xdp_md *ctx)
 	return bench_fixed_ipip(ctx);
 }
 
-/* The connection-table step alone: xdp_lb's key for the IPv4 TCP frame,
- * one lookup, an insert on a miss (backend 0), then bench_fixed_ipip. */
-SEC("xdp")
-int bench_conn_ipip(struct xdp_md *ctx)
+/* xdp_lb's key for the IPv4 TCP frame. */
+static __always_inline int bench_key(struct xdp_md *ctx, struct sluice_flow_key *key)
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
-	struct sluice_flow_key key __attribute__((aligned(8)));
-	struct sluice_conn fresh = {}, *c;
 
 	if (data + BENCH_HEAD > end)
+		return -1;
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(&key->src.v4, data + 26, 4);
+	__builtin_memcpy(&key->dst.v4, data + 30, 4);
+	__builtin_memcpy(&key->sport, data + 34, 2);
+	__builtin_memcpy(&key->dport, data + 36, 2);
+	key->proto = SLUICE_IPPROTO_TCP;
+	key->family = SLUICE_FAMILY_IPV4;
+	return 0;
+}
+
+/* The connection-table step alone on sluice_conns_v2: the flow hash, this
+ * CPU's bucket, the probe; on a miss (or an expired entry) an insert
+ * pinning backend 0, as xdp_lb would write it; then bench_fixed_ipip. */
+SEC("xdp")
+int bench_table_ipip(struct xdp_md *ctx)
+{
+	struct sluice_flow_key key __attribute__((aligned(8)));
+	struct sluice_conn_bucket *b;
+	struct sluice_conn_entry *e;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u32 hash;
+	int evicted = 0;
+
+	if (bench_key(ctx, &key))
 		return XDP_ABORTED;
-	__builtin_memset(&key, 0, sizeof(key));
-	__builtin_memcpy(&key.src.v4, data + 26, 4);
-	__builtin_memcpy(&key.dst.v4, data + 30, 4);
-	__builtin_memcpy(&key.sport, data + 34, 2);
-	__builtin_memcpy(&key.dport, data + 36, 2);
-	key.proto = SLUICE_IPPROTO_TCP;
-	key.family = SLUICE_FAMILY_IPV4;
-	c = bpf_map_lookup_elem(&bench_conns, &key);
+	hash = sluice_flow_hash(&key);
+	b = xlb_conn_bucket(&bench_conns, hash);
+	if (!b)
+		return XDP_ABORTED;
+	e = xlb_conn_find(b, &key, hash);
+	if (e && !xlb_conn_expired(e, now, &bench_node)) {
+		xlb_conn_touch(e, now, SLUICE_TCP_ACK);
+	} else {
+		if (!e) {
+			e = xlb_conn_claim(b, hash, now, &bench_node, &evicted);
+			e->key = key;
+		}
+		e->backend_id = 0;
+		e->state = SLUICE_CONN_TCP_ESTABLISHED;
+		e->last_seen = now;
+	}
+	return bench_fixed_ipip(ctx);
+}
+
+/* The same with the kernel LRU hash: one lookup, an insert on a miss. */
+SEC("xdp")
+int bench_lru_ipip(struct xdp_md *ctx)
+{
+	struct sluice_flow_key key __attribute__((aligned(8)));
+	struct bench_lru_value fresh = {}, *c;
+
+	if (bench_key(ctx, &key))
+		return XDP_ABORTED;
+	c = bpf_map_lookup_elem(&bench_lru, &key);
 	if (!c)
-		bpf_map_update_elem(&bench_conns, &key, &fresh, BPF_ANY);
+		bpf_map_update_elem(&bench_lru, &key, &fresh, BPF_ANY);
 	return bench_fixed_ipip(ctx);
 }
 

@@ -187,6 +187,7 @@ void read_xdp(Context& ctx, const toml::table& table, model::XdpSettings& out)
     if (const toml::node* pin = r.node("pin_path")) {
         if (auto path = read_absolute_path(ctx, *pin, "pin_path")) out.pin_path = *path;
     }
+    if (auto size = r.integer("conn_table_size", 1024, 16777216)) out.conn_table_size = static_cast<uint32_t>(*size);
 }
 
 // One of network's addresses, which must be of `family`.

@@ -50,6 +50,7 @@ std::vector<std::string> restart_required(const model::Config& running, const mo
         differs(x->mode != y->mode, "dataplane.xdp.mode");
         differs(x->allow_generic_fallback != y->allow_generic_fallback, "dataplane.xdp.allow_generic_fallback");
         differs(x->pin_path != y->pin_path, "dataplane.xdp.pin_path");
+        differs(x->conn_table_size != y->conn_table_size, "dataplane.xdp.conn_table_size");
     }
     // The workers' connection tables take their timeouts at start.
     differs(running.timeouts.tcp_established != next.timeouts.tcp_established, "conntrack.tcp_established_s");

@@ -54,9 +54,14 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
     if (plan.node.source_ipv6) d.node.local_v6 = to_addr(*plan.node.source_ipv6);
     d.node.exception_path = true;  // XDP_PASS: the kernel keeps what is not a VIP's
     const auto& t = plan.node.timeouts;
-    d.node.conn_timeout_ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::max({t.tcp_established, t.tcp_syn_fin, t.udp}))
-            .count());
+    // The DPDK plane's timeouts, state by state (closing ages as transitory).
+    auto ns = [](std::chrono::milliseconds v) {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(v).count());
+    };
+    d.node.conn_timeout_ns[SLUICE_CONN_TCP_TRANSITORY] = ns(t.tcp_syn_fin);
+    d.node.conn_timeout_ns[SLUICE_CONN_TCP_ESTABLISHED] = ns(t.tcp_established);
+    d.node.conn_timeout_ns[SLUICE_CONN_TCP_CLOSING] = ns(t.tcp_syn_fin);
+    d.node.conn_timeout_ns[SLUICE_CONN_UDP] = ns(t.udp);
 
     // One next hop per port, as the DPDK snapshot has: IPv4's gateway wins
     // when both families have one (a limit of the port layout).

@@ -156,7 +156,8 @@ Result<void> XdpDriver::apply(const ForwardingPlan& plan)
                                       [this](const model::IpAddress& a) { return lookup_neighbor(a); });
     if (!desc) return Error{"XDP description: " + desc.error()};
     if (auto r = dp_->apply(*desc); !r) return Error{"XDP maps: " + r.error()};
-    conn_timeout_ns_.store(desc->node.conn_timeout_ns, std::memory_order_relaxed);
+    for (size_t i = 0; i < conn_timeout_ns_.size(); ++i)
+        conn_timeout_ns_[i].store(desc->node.conn_timeout_ns[i], std::memory_order_relaxed);
     {
         std::lock_guard<std::mutex> lock(stats_mutex_);
         std::set<uint32_t> ids(stats_ids_.begin(), stats_ids_.end());
@@ -216,11 +217,17 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
                                      format_mac(itf.mac) + ", MTU " + std::to_string(itf.mtu));
     }
 
-    auto dp = xdp::XdpDataplane::open(xdp::OpenOptions{settings_.pin_path});
+    xdp::OpenOptions options;
+    options.pin_dir = settings_.pin_path;
+    options.conn_table_size = settings_.conn_table_size;
+    options.log = [this](const std::string& line) { log_(LogSeverity::kWarn, line); };
+    auto dp = xdp::XdpDataplane::open(options);
     if (!dp) return Error{"loading the XDP program: " + dp.error()};
     dp_ = std::move(*dp);
     log_(LogSeverity::kInfo, "XDP program loaded (" + std::to_string(dp_->program_instructions()) +
-                                 " instructions), maps pinned under " + settings_.pin_path);
+                                 " instructions), maps pinned under " + settings_.pin_path + "; connection table " +
+                                 std::to_string(dp_->connection_capacity()) + " entries over all CPUs (" +
+                                 std::to_string(dp_->connection_capacity() * 64 >> 20) + " MiB)");
     auto fail = [this](std::string message) -> Result<void> {
         dp_.reset();  // detaches what was attached; the pins stay
         netlink_.reset();
@@ -368,16 +375,26 @@ DataplaneStats XdpDriver::stats() const
 std::optional<uint32_t> XdpDriver::connection_backend(const sluice_flow_key& key) const
 {
     if (!dp_) return std::nullopt;
-    auto entry = dp_->lookup_connection(key);
-    if (!entry || !*entry) return std::nullopt;
-    // The program ignores an entry idle for longer than its timeout (the
-    // coarse monotonic clock; the LRU reclaims it later).
+    // Each CPU has its own partition: a flow that moved between CPUs (RSS
+    // change) may have an entry in several. The freshest live one is the
+    // one its packets use now. Live as the program judges it: idle for
+    // less than its state's timeout on the coarse monotonic clock.
     timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-    const uint64_t timeout = conn_timeout_ns_.load(std::memory_order_relaxed);
-    if (timeout != 0 && now > (*entry)->last_seen_ns && now - (*entry)->last_seen_ns >= timeout) return std::nullopt;
-    return (*entry)->backend_id;
+    std::optional<uint32_t> best;
+    uint64_t best_seen = 0;
+    for (const xdp::ConnectionEntry& c : dp_->lookup_connection(key)) {
+        const sluice_conn_entry& e = c.entry;
+        if (e.backend_id == SLUICE_BACKEND_NONE) continue;  // forgotten
+        const uint64_t timeout = conn_timeout_ns_[e.state & (SLUICE_CONN_STATES - 1)].load(std::memory_order_relaxed);
+        const bool live = now <= e.last_seen || now - e.last_seen < timeout;
+        if (live && (!best || e.last_seen > best_seen)) {
+            best = e.backend_id;
+            best_seen = e.last_seen;
+        }
+    }
+    return best;
 }
 
 void XdpDriver::stop()

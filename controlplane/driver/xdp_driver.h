@@ -4,6 +4,7 @@
 // (kernel_neighbors.h), republished when one appears or changes.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -89,7 +90,8 @@ private:
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)
     std::vector<uint32_t> stats_ids_;        // every backend id published since start
     std::atomic<uint64_t> publications_{0};
-    std::atomic<uint64_t> conn_timeout_ns_{0};  // the program's idle timeout, for connection_backend()
+    // The program's idle timeouts by entry state, for connection_backend().
+    std::array<std::atomic<uint64_t>, SLUICE_CONN_STATES> conn_timeout_ns_{};
 };
 
 }  // namespace sluice::driver

@@ -70,6 +70,7 @@ struct XdpSettings {
     XdpMode mode = XdpMode::kNative;      // attach mode
     bool allow_generic_fallback = false;  // native attach failed: try generic instead of failing
     std::string pin_path = "/sys/fs/bpf/sluice";  // bpffs directory for pinned maps
+    uint32_t conn_table_size = 1048576;   // connection-table entries per CPU (64 B each)
 };
 
 // Which data plane runs and how each is set up. Only the selected one is

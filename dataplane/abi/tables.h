@@ -9,6 +9,7 @@
 
 #include "types.h"
 #include "drop_reason.h"
+#include "flow.h"
 
 /* Limits, overridable at build time (-D) for larger deployments. */
 #ifndef SLUICE_MAX_VIPS
@@ -84,12 +85,39 @@ struct sluice_backend {
  * SLUICE_BACKEND_NONE when a service has no usable backend). */
 typedef __u32 sluice_ring_entry;
 
-/* Connection-table value (XDP: per-CPU LRU hash keyed by struct
- * sluice_flow_key; DPDK: the same pair in a per-lcore table). */
-struct sluice_conn {
-	__u32 backend_id;           /* backend chosen when the flow was first seen */
-	__u32 flags;                /* reserved, zero */
-	__u64 last_seen_ns;         /* monotonic time of the last packet */
+/* Connection table (both planes): set-associative, SLUICE_CONN_WAYS-way
+ * buckets chosen by the flow hash, one table per worker (DPDK: per lcore;
+ * XDP: one partition per CPU of one array map, index
+ * cpu * buckets_per_cpu + (hash & (buckets_per_cpu - 1))). A flow lives in
+ * at most one way of its bucket; a full bucket reuses an expired way, else
+ * evicts its least recently seen entry. Entry states say which idle timeout
+ * applies (the node's conn_timeout_ns[state]). */
+#define SLUICE_CONN_WAYS 8
+#define SLUICE_CONN_ALL_WAYS 0xFFu           /* sluice_conn_bucket.used when full */
+
+#define SLUICE_CONN_TCP_TRANSITORY 0         /* SYN seen, handshake not finished */
+#define SLUICE_CONN_TCP_ESTABLISHED 1        /* ACK or data after SYN, or picked up mid-flow */
+#define SLUICE_CONN_TCP_CLOSING 2            /* FIN or RST seen: ages as transitory */
+#define SLUICE_CONN_UDP 3
+#define SLUICE_CONN_STATES 4
+
+/* One remembered flow: 56 bytes. */
+struct sluice_conn_entry {
+	struct sluice_flow_key key;  /* client→VIP flow */
+	__u32 backend_id;            /* backend it is pinned to; SLUICE_BACKEND_NONE = forgotten */
+	__u8 state;                  /* SLUICE_CONN_* */
+	__u8 pad[3];                 /* zero */
+	__u64 last_seen;             /* time of the last packet (XDP: coarse CLOCK_MONOTONIC ns) */
+};
+
+/* One bucket: 512 bytes, eight cache lines. Signatures first, so a lookup
+ * compares one 32-byte line before any 40-byte key. */
+struct sluice_conn_bucket {
+	__u32 sig[SLUICE_CONN_WAYS]; /* flow hash per way */
+	__u32 used;                  /* bit i: way i holds an entry */
+	__u32 pad;                   /* zero */
+	struct sluice_conn_entry entries[SLUICE_CONN_WAYS];
+	__u8 tail[24];               /* zero: pads to 512 bytes */
 };
 
 /* Source ACL key for LPM lookup: prefix length in bits first, as the
@@ -162,7 +190,7 @@ struct sluice_port_config {
 struct sluice_node_config {
 	union sluice_addr local_v4; /* outer source address of IPv4 tunnels */
 	union sluice_addr local_v6; /* outer source address of IPv6 tunnels */
-	__u64 conn_timeout_ns;      /* idle time after which a connection entry is ignored; 0 = never */
+	__u64 conn_timeout_ns[SLUICE_CONN_STATES]; /* idle time after which an entry in state SLUICE_CONN_* expires */
 	__u8 exception_path;        /* 1: non-VIP traffic to the host (XDP always passes it) */
 	__u8 flags;                 /* SLUICE_NODE_F_* */
 	__u8 pad[6];                /* zero */

@@ -19,7 +19,12 @@ struct NodeSpec {
     sluice_addr local_v4{};          // outer source of IPv4 tunnels (v4 field)
     sluice_addr local_v6{};          // outer source of IPv6 tunnels
     bool exception_path = true;      // informational: XDP always passes non-VIP traffic
-    uint64_t conn_timeout_ns = 0;    // idle time before a connection entry is ignored; 0 = LRU only
+    // Idle time before a connection entry expires, by state
+    // (SLUICE_CONN_TCP_TRANSITORY, _ESTABLISHED, _CLOSING, _UDP); the
+    // defaults are [conntrack]'s: tcp_syn_fin_s, tcp_established_s,
+    // tcp_syn_fin_s, udp_s.
+    uint64_t conn_timeout_ns[SLUICE_CONN_STATES] = {30'000'000'000ull, 3'600'000'000'000ull, 30'000'000'000ull,
+                                                    60'000'000'000ull};
     // How many shares each rate limit is split into, one per CPU (the DPDK
     // plane splits per worker). 0: the number of possible CPUs, so the
     // limits hold whatever RSS does. 1: every CPU enforces the whole limit

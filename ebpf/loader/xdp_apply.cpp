@@ -333,13 +333,14 @@ Result<void> XdpDataplane::apply(const Description& desc)
     sluice_node_config node{};
     node.local_v4 = desc.node.local_v4;
     node.local_v6 = desc.node.local_v6;
-    node.conn_timeout_ns = desc.node.conn_timeout_ns;
+    static_assert(sizeof(node.conn_timeout_ns) == sizeof(desc.node.conn_timeout_ns), "one timeout per state");
+    std::memcpy(node.conn_timeout_ns, desc.node.conn_timeout_ns, sizeof(node.conn_timeout_ns));
     node.exception_path = desc.node.exception_path ? 1 : 0;
     for (const AclPrefixSpec& p : desc.acl) {
         if (p.scope == SLUICE_MAX_VIPS) node.flags |= SLUICE_NODE_F_GLOBAL_ACL;
     }
     const uint32_t zero = 0;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_node_v1), &zero, &node, BPF_ANY) != 0)
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_node_v2), &zero, &node, BPF_ANY) != 0)
         return make_error("node map: " + errno_text(errno));
     std::map<uint16_t, sluice_port_config> ports;
     for (const PortSpec& p : desc.ports) {

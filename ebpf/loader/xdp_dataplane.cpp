@@ -5,13 +5,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <vector>
 
 #include "xdp_lb.skel.h"
@@ -22,8 +22,19 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
-// The scratch map is per-CPU working memory, not state: never pinned.
-bool pinnable(const char* name) { return std::strcmp(name, "sluice_xdp_scratch") != 0; }
+// The scratch map is per-CPU working memory, not state, and the program's
+// read-only data (the table's shape) belongs to this load: never pinned.
+bool pinnable(const bpf_map* map)
+{
+    return std::strcmp(bpf_map__name(map), "sluice_xdp_scratch") != 0 && !bpf_map__is_internal(map);
+}
+
+// Pins of earlier layouts that a new one replaced (a new _vN name): never
+// adopted, removed so they do not hold kernel memory for nothing.
+constexpr const char* kStalePins[] = {
+    "sluice_conns_v1",  // the kernel LRU hash of struct sluice_conn
+    "sluice_node_v1",   // one connection timeout for every state
+};
 
 }  // namespace
 
@@ -39,18 +50,20 @@ Result<std::unique_ptr<XdpDataplane>> XdpDataplane::open(const OpenOptions& opti
         bpf_map* map;
         bpf_object__for_each_map(map, dp->skel_->obj)
         {
-            if (!pinnable(bpf_map__name(map))) continue;
+            if (!pinnable(map)) continue;
             const std::string path = dp->pin_dir_ + "/" + bpf_map__name(map);
             if (int err = bpf_map__set_pin_path(map, path.c_str()); err != 0)
                 return make_error("pin path " + path + ": " + errno_text(err));
         }
     }
+    if (Result<void> r = dp->prepare_conn_table(options); !r) return make_error(r.error());
     // libbpf reuses a pinned map of the same name when its type, sizes and
     // flags match, and refuses to load otherwise (a layout change comes with
     // a new _vN name, so an old pin is simply left alone).
     if (int err = xdp_lb__load(dp->skel_); err != 0)
         return make_error("xdp_lb: load failed: " + errno_text(err) +
                           " (verifier log above; a pinned map of another layout also fails here)");
+    if (Result<void> r = dp->map_conn_table(); !r) return make_error(r.error());
     if (!dp->pin_dir_.empty()) {
         if (Result<void> r = dp->adopt_pinned_state(); !r) return make_error(r.error());
     }
@@ -61,7 +74,71 @@ XdpDataplane::~XdpDataplane()
 {
     for (uint32_t ifindex : std::set<uint32_t>(attached_)) (void)detach(ifindex);
     for (auto& [id, s] : services_) close_service(s);
+    if (conn_buckets_ != nullptr) ::munmap(conn_buckets_, conn_map_bytes_);
     if (skel_ != nullptr) xdp_lb__destroy(skel_);
+}
+
+// Before load: the table's shape (CPUs x buckets per CPU), and what to do
+// with pins of an older layout or another shape.
+Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
+{
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return make_error("cannot count CPUs");
+    const uint32_t want = options.conn_table_size != 0 ? options.conn_table_size : 1;
+    uint32_t shift = 0;
+    while ((uint64_t{1} << shift) * SLUICE_CONN_WAYS < want) ++shift;
+    const uint64_t entries = static_cast<uint64_t>(ncpu) << shift;
+    if (shift > 24 || entries > UINT32_MAX)
+        return make_error("connection table of " + std::to_string(want) + " entries per CPU x " + std::to_string(ncpu) +
+                          " CPUs is too large for one BPF array");
+    conn_shift_ = shift;
+    conn_cpus_ = static_cast<uint32_t>(ncpu);
+    skel_->rodata->xlb_conn_shift = shift;
+    if (int err = bpf_map__set_max_entries(skel_->maps.sluice_conns_v2, static_cast<uint32_t>(entries)); err != 0)
+        return make_error("connection table size: " + errno_text(err));
+    if (pin_dir_.empty()) return {};
+    auto say = [&](const std::string& line) {
+        if (options.log) options.log(line);
+    };
+    for (const char* name : kStalePins) {
+        const std::string path = pin_dir_ + "/" + name;
+        if (::unlink(path.c_str()) == 0) {
+            say("removed the pinned " + path + " of an older layout; established flows are picked again by Maglev "
+                "(the same backend wherever the ring did not change)");
+        } else if (errno != ENOENT) {
+            return make_error("removing the stale pin " + path + ": " + errno_text(errno));
+        }
+    }
+    // A pinned table of another shape (conn_table_size changed, or the CPU
+    // count) cannot be adopted: libbpf would refuse to load.
+    const std::string path = pin_dir_ + "/sluice_conns_v2";
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) return {};
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    const int r = bpf_obj_get_info_by_fd(fd, &info, &len);
+    ::close(fd);
+    if (r != 0) return make_error("pinned " + path + ": " + errno_text(errno));
+    if (info.max_entries == entries && info.value_size == sizeof(sluice_conn_bucket) &&
+        info.type == BPF_MAP_TYPE_ARRAY && (info.map_flags & BPF_F_MMAPABLE) != 0)
+        return {};
+    if (::unlink(path.c_str()) != 0) return make_error("removing " + path + ": " + errno_text(errno));
+    say("the pinned connection table " + path + " has " + std::to_string(info.max_entries) + " buckets, this one " +
+        std::to_string(entries) + " (conn_table_size or the CPU count changed): dropped it; established flows are "
+        "picked again by Maglev");
+    return {};
+}
+
+// After load: the table mapped into this process, so walks and lookups
+// read memory instead of making a syscall per bucket.
+Result<void> XdpDataplane::map_conn_table()
+{
+    const size_t bytes = (static_cast<size_t>(conn_cpus_) << conn_shift_) * sizeof(sluice_conn_bucket);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.sluice_conns_v2), 0);
+    if (p == MAP_FAILED) return make_error("mapping the connection table: " + errno_text(errno));
+    conn_buckets_ = static_cast<sluice_conn_bucket*>(p);
+    conn_map_bytes_ = bytes;
+    return {};
 }
 
 void XdpDataplane::close_service(Service& s)
@@ -189,7 +266,7 @@ Result<void> XdpDataplane::unpin()
     bpf_map* map;
     bpf_object__for_each_map(map, skel_->obj)
     {
-        if (!pinnable(bpf_map__name(map))) continue;
+        if (!pinnable(map)) continue;
         if (int err = bpf_map__unpin(map, nullptr); err != 0 && err != -ENOENT)
             return make_error(std::string("unpin ") + bpf_map__name(map) + ": " + errno_text(err));
     }
@@ -268,66 +345,69 @@ Result<std::vector<sluice_counter>> XdpDataplane::read_backend_counters(const st
     return out;
 }
 
+// The connection table is read and edited through the mapping while the
+// program writes it on every CPU. Each edit is one aligned 4-byte store
+// (backend_id, used), so the program sees the old or the new value; an edit
+// racing the program's own read-modify-write of the same word may be lost
+// or undone, which leaves an entry that names no backend (re-picked by its
+// next packet) or one the operator meant to clear (aged out as usual).
 namespace {
 
-// Every (key, value) of the connection table that `want` selects, by one
-// walk with the batch interface (a get_next_key walk that deletes as it goes
-// restarts from the first key after every delete: quadratic at 1M entries).
-Result<std::vector<sluice_flow_key>> conn_keys(int fd, const std::function<bool(const sluice_conn&)>& want)
-{
-    constexpr uint32_t kBatch = 4096;
-    std::vector<sluice_flow_key> keys(kBatch), out;
-    std::vector<sluice_conn> values(kBatch);
-    sluice_flow_key out_batch{};
-    void* in_batch = nullptr;
-    sluice_flow_key in_copy{};
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    for (;;) {
-        uint32_t count = kBatch;
-        const int r = bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), values.data(), &count, &opts);
-        const int err = r != 0 ? errno : 0;
-        if (r != 0 && err != ENOENT) return make_error("conn table walk: " + errno_text(err));
-        for (uint32_t i = 0; i < count; ++i) {
-            if (want(values[i])) out.push_back(keys[i]);
-        }
-        if (r != 0) break;  // ENOENT: that was the last batch
-        in_copy = out_batch;
-        in_batch = &in_copy;
-    }
-    return out;
-}
-
-Result<size_t> delete_keys(int fd, const std::vector<sluice_flow_key>& keys)
-{
-    size_t deleted = 0;
-    for (const sluice_flow_key& k : keys) {
-        if (bpf_map_delete_elem(fd, &k) == 0) {
-            ++deleted;
-        } else if (errno != ENOENT) {  // gone meanwhile (LRU eviction) is fine
-            return make_error("conn table delete: " + errno_text(errno));
-        }
-    }
-    return deleted;
-}
+uint32_t load_u32(const uint32_t& word) { return __atomic_load_n(&word, __ATOMIC_RELAXED); }
+void store_u32(uint32_t& word, uint32_t value) { __atomic_store_n(&word, value, __ATOMIC_RELAXED); }
 
 }  // namespace
 
 Result<void> XdpDataplane::clear_connections()
 {
-    const int fd = bpf_map__fd(skel_->maps.sluice_conns_v1);
-    auto keys = conn_keys(fd, [](const sluice_conn&) { return true; });
-    if (!keys) return Error{keys.error()};
-    if (auto d = delete_keys(fd, *keys); !d) return Error{d.error()};
+    const size_t buckets = static_cast<size_t>(conn_cpus_) << conn_shift_;
+    for (size_t i = 0; i < buckets; ++i) {
+        sluice_conn_bucket& b = conn_buckets_[i];
+        if (load_u32(b.used) == 0) continue;
+        // Backend first: a way the program marks used again meanwhile
+        // names no backend and is re-picked.
+        for (sluice_conn_entry& e : b.entries) store_u32(e.backend_id, SLUICE_BACKEND_NONE);
+        store_u32(b.used, 0);
+    }
     return {};
 }
 
-Result<std::optional<sluice_conn>> XdpDataplane::lookup_connection(const sluice_flow_key& key) const
+std::vector<ConnectionEntry> XdpDataplane::lookup_connection(const sluice_flow_key& key) const
 {
-    sluice_conn c{};
-    // A lookup from user space does not refresh the entry's LRU position.
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sluice_conns_v1), &key, &c) == 0) return std::optional(c);
-    if (errno == ENOENT) return std::optional<sluice_conn>();
-    return make_error("conn table lookup: " + errno_text(errno));
+    std::vector<ConnectionEntry> out;
+    const uint32_t hash = sluice_flow_hash(&key);
+    const size_t mask = (size_t{1} << conn_shift_) - 1;
+    for (uint32_t cpu = 0; cpu < conn_cpus_; ++cpu) {
+        const sluice_conn_bucket& b = conn_buckets_[(static_cast<size_t>(cpu) << conn_shift_) | (hash & mask)];
+        const uint32_t used = load_u32(b.used);
+        for (uint32_t way = 0; way < SLUICE_CONN_WAYS; ++way) {
+            if (((used >> way) & 1u) == 0 || load_u32(b.sig[way]) != hash) continue;
+            ConnectionEntry c{cpu, {}};
+            std::memcpy(&c.entry, &b.entries[way], sizeof c.entry);
+            if (std::memcmp(&c.entry.key, &key, sizeof key) == 0) out.push_back(c);
+        }
+    }
+    return out;
+}
+
+size_t XdpDataplane::count_connections() const
+{
+    const size_t buckets = static_cast<size_t>(conn_cpus_) << conn_shift_;
+    size_t n = 0;
+    for (size_t i = 0; i < buckets; ++i) {
+        const sluice_conn_bucket& b = conn_buckets_[i];
+        const uint32_t used = load_u32(b.used);
+        if (used == 0) continue;
+        for (uint32_t way = 0; way < SLUICE_CONN_WAYS; ++way) {
+            if (((used >> way) & 1u) != 0 && load_u32(b.entries[way].backend_id) != SLUICE_BACKEND_NONE) ++n;
+        }
+    }
+    return n;
+}
+
+size_t XdpDataplane::connection_capacity() const
+{
+    return (static_cast<size_t>(conn_cpus_) << conn_shift_) * SLUICE_CONN_WAYS;
 }
 
 Result<std::map<uint32_t, sluice_backend>> XdpDataplane::current_backends() const
@@ -345,10 +425,22 @@ Result<std::map<uint32_t, sluice_backend>> XdpDataplane::current_backends() cons
 Result<size_t> XdpDataplane::forget_connections_to(const std::set<uint32_t>& backend_ids)
 {
     if (backend_ids.empty()) return size_t{0};
-    const int fd = bpf_map__fd(skel_->maps.sluice_conns_v1);
-    auto keys = conn_keys(fd, [&](const sluice_conn& c) { return backend_ids.count(c.backend_id) != 0; });
-    if (!keys) return Error{keys.error()};
-    return delete_keys(fd, *keys);
+    const size_t buckets = static_cast<size_t>(conn_cpus_) << conn_shift_;
+    size_t forgotten = 0;
+    for (size_t i = 0; i < buckets; ++i) {
+        sluice_conn_bucket& b = conn_buckets_[i];
+        const uint32_t used = load_u32(b.used);
+        if (used == 0) continue;
+        for (uint32_t way = 0; way < SLUICE_CONN_WAYS; ++way) {
+            if (((used >> way) & 1u) == 0) continue;
+            uint32_t& id = b.entries[way].backend_id;
+            const uint32_t cur = load_u32(id);
+            if (cur == SLUICE_BACKEND_NONE || backend_ids.count(cur) == 0) continue;
+            store_u32(id, SLUICE_BACKEND_NONE);
+            ++forgotten;
+        }
+    }
+    return forgotten;
 }
 
 Result<RingInfo> XdpDataplane::live_ring(uint32_t vip_id) const

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +37,19 @@ struct OpenOptions {
     // pinned and the maps die with the object. When it already holds maps of
     // the same names and layouts, they are reused (restart).
     std::string pin_dir;
+    // Connection-table entries per CPU (the DPDK plane's conn_table_size
+    // per worker): rounded up to a power-of-two count of 8-way buckets. The
+    // table takes 64 bytes per entry per possible CPU. A pinned table of
+    // another size (or CPU count) is dropped: its flows are picked again.
+    uint32_t conn_table_size = 1048576;
+    // Where open() reports what it did to pinned state (stale pins removed).
+    std::function<void(const std::string&)> log;
+};
+
+// A connection entry as one CPU's partition holds it.
+struct ConnectionEntry {
+    uint32_t cpu;             // partition (CPU) it lives in
+    sluice_conn_entry entry;  // a copy; backend_id SLUICE_BACKEND_NONE = forgotten
 };
 
 enum class AttachMode { kNative, kGeneric };
@@ -91,16 +105,26 @@ public:
     // What was sent to each of `ids` (packets and bytes after
     // encapsulation), summed over CPUs, in the order of `ids`.
     Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
-    // The connection entry of a flow, if the table has one (live or idle
-    // past the timeout: the caller judges). Any thread, like the two above.
-    Result<std::optional<sluice_conn>> lookup_connection(const sluice_flow_key& key) const;
+    // The entries of a flow, one per CPU partition that has one (live or
+    // idle past their timeout: the caller judges; a flow that moved between
+    // CPUs has several). `key` as the program builds it (client port zero
+    // for hash_no_sport services). Any thread, like the two above: a racy
+    // copy of memory the program writes, re-checked against the key, so at
+    // worst a miss or a stale answer.
+    std::vector<ConnectionEntry> lookup_connection(const sluice_flow_key& key) const;
+    // Entries that name a backend, over all CPUs (diagnostics, benchmarks).
+    size_t count_connections() const;
+    // Entries the table holds at most, over all CPUs.
+    size_t connection_capacity() const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The valid backends the maps hold now, by id: what a previous process
     // left in pinned maps, before the first apply() of this one.
     Result<std::map<uint32_t, sluice_backend>> current_backends() const;
-    // Deletes every connection entry that names one of `backend_ids` (one
-    // walk of the table); returns how many. A restarted sluiced calls it
+    // Forgets every connection entry that names one of `backend_ids` (one
+    // walk of the table: its backend becomes SLUICE_BACKEND_NONE, so the
+    // flow's next packet is picked by Maglev and re-pinned in place);
+    // returns how many. A restarted sluiced calls it
     // for ids whose backend it assigns differently from the process that
     // pinned the table, so no flow follows an id to another backend.
     Result<size_t> forget_connections_to(const std::set<uint32_t>& backend_ids);
@@ -135,8 +159,17 @@ private:
     Result<void> remove_service(Service& s);
     void close_service(Service& s);
 
+    Result<void> prepare_conn_table(const OpenOptions& options);
+    Result<void> map_conn_table();
+
     xdp_lb* skel_ = nullptr;
     std::string pin_dir_;
+    // The connection table, mapped: conn_cpus_ partitions of
+    // (1 << conn_shift_) buckets.
+    sluice_conn_bucket* conn_buckets_ = nullptr;
+    size_t conn_map_bytes_ = 0;
+    uint32_t conn_shift_ = 0;
+    uint32_t conn_cpus_ = 0;
     std::map<uint32_t, Service> services_;          // by vip_id
     std::map<uint16_t, sluice_port_config> ports_;  // as written
     std::set<uint32_t> backend_ids_;                // ids written valid by apply()

@@ -1,7 +1,7 @@
 /* Service, backend and connection lookups of xdp_lb: the VIP table (exact
  * port, then port 0), the fragment service of a VIP address, the Maglev
  * pick (slot = sluice_flow_hash % M, as the core's fastmod computes it) from
- * the ring the VIP entry names, and the connection table. */
+ * the ring the VIP entry names. The connection table is in conn_table.h. */
 #ifndef SLUICE_XDP_LOOKUP_H
 #define SLUICE_XDP_LOOKUP_H
 
@@ -98,15 +98,6 @@ static __always_inline __u32 xlb_ring_pick(const struct sluice_vip_meta *meta, _
 	slot = hash % meta->ring_size;
 	entry = bpf_map_lookup_elem(ring, &slot);
 	return entry ? *entry : SLUICE_BACKEND_NONE;
-}
-
-/* A connection entry is live until it has been idle for the node's
- * timeout (0 = no timeout; the LRU evicts). One timeout for all states:
- * the DPDK table's per-state timeouts (SYN-only, closing) need a state the
- * ABI's sluice_conn has no field for. */
-static __always_inline int xlb_conn_live(const struct sluice_conn *c, __u64 now, __u64 timeout)
-{
-	return timeout == 0 || now - c->last_seen_ns < timeout;
 }
 
 #endif /* SLUICE_XDP_LOOKUP_H */

@@ -12,10 +12,6 @@
 #include "abi/flow.h"
 #include "abi/tables.h"
 
-/* Connection-table capacity (entries, shared by all CPUs). */
-#ifndef SLUICE_XDP_CONN_ENTRIES
-#define SLUICE_XDP_CONN_ENTRIES 1048576
-#endif
 /* Services (VIP address, port, protocol): several per VIP address. */
 #ifndef SLUICE_XDP_MAX_SERVICES
 #define SLUICE_XDP_MAX_SERVICES SLUICE_MAX_VIPS
@@ -78,20 +74,23 @@ struct {
 	__type(value, struct sluice_backend);
 } sluice_backends_v1 SEC(".maps");
 
-/* Connection table. One LRU hash with the common LRU list: any CPU may
- * fill all of it. BPF_F_NO_COMMON_LRU (per-CPU lists) split the entries
- * into equal shares, so one busy RX queue could pin only entries / CPUs
- * flows and cycling through more evicted every one (xdp_bench, 1M flows
- * on one CPU: 0 hits, 810 ns; common list: all hits, 361 ns). A new
- * flow's insert costs the same with either (xdp_bench syn, A/B). Not
- * LRU_PERCPU_HASH: there a flow inserted on one CPU reads as backend 0 on
- * the others. */
+/* Connection table: the DPDK plane's set-associative table (see
+ * dataplane/abi/tables.h) in one array of buckets, partitioned per CPU:
+ * bucket (cpu << xlb_conn_shift) | (hash & mask), so each CPU writes only
+ * its own partition and needs no lock (XDP never runs concurrently with
+ * itself on one CPU). An array lookup is inlined by the verifier (an
+ * address computation): no hashing of the key, no LRU list, no spin lock,
+ * which the kernel's LRU hash paid for on every packet. The loader sets
+ * max_entries (CPUs x buckets per CPU) before loading; the array is
+ * mmapable so the loader reads and edits it without a syscall per bucket.
+ * v1 was a BPF_MAP_TYPE_LRU_HASH of struct sluice_conn. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SLUICE_XDP_CONN_ENTRIES);
-	__type(key, struct sluice_flow_key);
-	__type(value, struct sluice_conn);
-} sluice_conns_v1 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);  /* set by the loader */
+	__type(key, __u32);
+	__type(value, struct sluice_conn_bucket);
+} sluice_conns_v2 SEC(".maps");
 
 /* Ports by id, and the ingress interface → port id. */
 struct {
@@ -114,7 +113,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_node_config);
-} sluice_node_v1 SEC(".maps");
+} sluice_node_v2 SEC(".maps");  /* v1: one conn timeout */
 
 /* Source ACL, one trie per family; the key's vip_id (big-endian) scopes
  * every prefix, so a longest match never crosses scopes. Value:

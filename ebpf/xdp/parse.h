@@ -46,6 +46,7 @@ struct xlb_parsed {
 	__u8 ipv4_df;               /* IPv4 DF */
 	__u8 fragment;              /* an IP fragment (ports unknown) */
 	__u8 icmp_error;            /* key is the quoted flow */
+	__u32 pad;                  /* puts key on 8 bytes: the connection table compares it in words */
 	union sluice_addr src;      /* received source */
 	union sluice_addr dst;      /* received destination */
 	struct sluice_flow_key key; /* client→VIP flow */

@@ -173,11 +173,17 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
     return d;
 }
 
-Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config, const std::string& pin_dir)
+Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config, const std::string& pin_dir,
+                                                     uint32_t conn_table_size,
+                                                     std::function<void(const std::string&)> log)
 {
     auto desc = description_from_config(config);
     if (!desc) return make_error(desc.error());
-    auto dp = xdp::XdpDataplane::open({pin_dir});
+    xdp::OpenOptions options;
+    options.pin_dir = pin_dir;
+    options.conn_table_size = conn_table_size;
+    options.log = std::move(log);
+    auto dp = xdp::XdpDataplane::open(options);
     if (!dp) return make_error(dp.error());
     std::unique_ptr<XdpRunner> r(new XdpRunner());
     r->dp_ = std::move(*dp);

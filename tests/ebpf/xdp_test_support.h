@@ -70,8 +70,12 @@ std::string as_xdp_verdict(const std::string& core_verdict);
 // run_raw(), which any number of threads may call at once.
 class XdpRunner {
 public:
-    // `pin_dir`: see xdp::OpenOptions (empty: nothing pinned).
-    static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config, const std::string& pin_dir = "");
+    // `pin_dir`, `conn_table_size` (entries per CPU): see xdp::OpenOptions
+    // (empty: nothing pinned; the default keeps each test's table at 4 MiB
+    // per CPU), `log` its open() lines.
+    static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config, const std::string& pin_dir = "",
+                                                     uint32_t conn_table_size = 65536,
+                                                     std::function<void(const std::string&)> log = {});
 
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta.

@@ -108,7 +108,12 @@ TEST(XdpDescription, InterfacesBecomePortsWithTheGatewayAsNextHop)
     }
     const IpAddress src = ip("192.0.2.2");
     EXPECT_EQ(std::memcmp(d->node.local_v4.bytes, src.bytes.data(), 16), 0);
-    EXPECT_EQ(d->node.conn_timeout_ns, 300ull * 1000 * 1000 * 1000);
+    // Each state ages with its own [conntrack] timeout, as on the DPDK plane
+    // (tcp_syn_fin_s keeps its default of 30 s).
+    EXPECT_EQ(d->node.conn_timeout_ns[SLUICE_CONN_TCP_TRANSITORY], 30ull * 1000 * 1000 * 1000);
+    EXPECT_EQ(d->node.conn_timeout_ns[SLUICE_CONN_TCP_ESTABLISHED], 100ull * 1000 * 1000 * 1000);
+    EXPECT_EQ(d->node.conn_timeout_ns[SLUICE_CONN_TCP_CLOSING], 30ull * 1000 * 1000 * 1000);
+    EXPECT_EQ(d->node.conn_timeout_ns[SLUICE_CONN_UDP], 300ull * 1000 * 1000 * 1000);
 }
 
 // IPIP backends take no MAC of their own (they leave through the gateway);

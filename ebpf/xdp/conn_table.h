@@ -1,0 +1,134 @@
+/* The connection table of xdp_lb: dataplane/core/conn_table.h's algorithm
+ * (8-way buckets, per-state idle timeouts, least recently seen evicted from
+ * a full bucket) on this CPU's partition of sluice_conns_v2. Keep the two in
+ * step: tests/ebpf/xdp_conn_table_test.cpp runs the DPDK table's cases here. */
+#ifndef SLUICE_XDP_CONN_TABLE_H
+#define SLUICE_XDP_CONN_TABLE_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi/flow.h"
+#include "abi/tables.h"
+#include "abi/wire.h"
+
+/* log2 of the buckets per CPU, set by the loader before loading (read-only
+ * data: the verifier folds it into the index computation). */
+const volatile __u32 xlb_conn_shift = 0;
+
+/* This CPU's bucket for a flow hash in `table` (sluice_conns_v2; a
+ * parameter so perf/xdp_bench_harness can measure the table alone); NULL
+ * only if the loader sized the map for fewer CPUs than run the program
+ * (cannot happen: it counts the possible ones). */
+static __always_inline struct sluice_conn_bucket *xlb_conn_bucket(void *table, __u32 hash)
+{
+	__u32 index = (bpf_get_smp_processor_id() << xlb_conn_shift) | (hash & ((1u << xlb_conn_shift) - 1));
+
+	return bpf_map_lookup_elem(table, &index);
+}
+
+/* Keys are zero-padded and 8-byte aligned (xlb_parsed.key, entries): five
+ * word compares. */
+static __always_inline int xlb_key_equal(const struct sluice_flow_key *a, const struct sluice_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+/* The way holding this flow, live or expired, or NULL: a key is in at most
+ * one way, since an expired entry is reused by its own flow in place. */
+static __always_inline struct sluice_conn_entry *xlb_conn_find(struct sluice_conn_bucket *b,
+							       const struct sluice_flow_key *key, __u32 hash)
+{
+	__u32 used = b->used;
+
+#pragma unroll
+	for (int i = 0; i < SLUICE_CONN_WAYS; i++) {
+		if (((used >> i) & 1) && b->sig[i] == hash && xlb_key_equal(&b->entries[i].key, key))
+			return &b->entries[i];
+	}
+	return 0;
+}
+
+static __always_inline int xlb_conn_expired(const struct sluice_conn_entry *e, __u64 now,
+					    const struct sluice_node_config *node)
+{
+	return now - e->last_seen >= node->conn_timeout_ns[e->state & (SLUICE_CONN_STATES - 1)];
+}
+
+/* A way for a new entry: a free one, else one whose entry expired (its flow
+ * is over: not an eviction), else the least recently seen live one
+ * (*evicted = 1). Bounded by the ways whatever the load. */
+static __always_inline struct sluice_conn_entry *xlb_conn_claim(struct sluice_conn_bucket *b, __u32 hash, __u64 now,
+								const struct sluice_node_config *node, int *evicted)
+{
+	__u32 used = b->used, way = SLUICE_CONN_WAYS, oldest = 0;
+	__u64 oldest_seen;
+
+	if (used != SLUICE_CONN_ALL_WAYS) {
+#pragma unroll
+		for (__u32 i = 0; i < SLUICE_CONN_WAYS; i++) {
+			if (!((used >> i) & 1)) {
+				way = i;
+				break;
+			}
+		}
+		b->used = used | (1u << (way & (SLUICE_CONN_WAYS - 1)));
+	} else {
+		oldest_seen = b->entries[0].last_seen;
+#pragma unroll
+		for (__u32 i = 0; i < SLUICE_CONN_WAYS; i++) {
+			const struct sluice_conn_entry *e = &b->entries[i];
+
+			if (xlb_conn_expired(e, now, node)) {
+				way = i;
+				break;
+			}
+			if (e->last_seen < oldest_seen) {
+				oldest = i;
+				oldest_seen = e->last_seen;
+			}
+		}
+		if (way == SLUICE_CONN_WAYS) {
+			way = oldest;
+			*evicted = 1;
+		}
+	}
+	way &= SLUICE_CONN_WAYS - 1;
+	b->sig[way] = hash;
+	return &b->entries[way];
+}
+
+static __always_inline __u8 xlb_conn_initial_state(__u8 proto, __u8 tcp_flags)
+{
+	if (proto != SLUICE_IPPROTO_TCP)
+		return SLUICE_CONN_UDP;
+	if (tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST))
+		return SLUICE_CONN_TCP_CLOSING;
+	if ((tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)
+		return SLUICE_CONN_TCP_TRANSITORY;
+	return SLUICE_CONN_TCP_ESTABLISHED; /* mid-flow pick-up (e.g. after a restart): trust it */
+}
+
+/* TCP life cycle without sequence numbers (one direction seen): FIN or RST
+ * shortens the entry's life to the closing timeout and later packets of the
+ * close do not lengthen it again; a new SYN (port reuse) starts over. */
+static __always_inline void xlb_conn_touch(struct sluice_conn_entry *e, __u64 now, __u8 tcp_flags)
+{
+	__u8 state = e->state;
+
+	e->last_seen = now;
+	if (state == SLUICE_CONN_UDP)
+		return;
+	if (tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST))
+		state = SLUICE_CONN_TCP_CLOSING;
+	else if ((tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)
+		state = SLUICE_CONN_TCP_TRANSITORY;
+	else if (state == SLUICE_CONN_TCP_TRANSITORY)
+		state = SLUICE_CONN_TCP_ESTABLISHED;
+	if (state != e->state)
+		e->state = state;
+}
+
+#endif /* SLUICE_XDP_CONN_TABLE_H */

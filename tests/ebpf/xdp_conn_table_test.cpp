@@ -1,0 +1,408 @@
+// xdp_lb's connection table (ebpf/xdp/conn_table.h) through the real
+// program (BPF_PROG_TEST_RUN) with the cases of the DPDK table's test
+// (tests/dataplane/connection_table_test.cpp), same expectations: a full
+// bucket evicts its least recently seen entry and counts it, expired entries
+// are reclaimed first, entries age per protocol and TCP state (FIN/RST cut
+// to the closing timeout), a removed backend moves only its own flows; and
+// what is XDP's own: one partition per CPU, read by the loader on any CPU.
+// Each test pins its thread to one CPU, so it knows the partition a packet
+// uses. Aging is done by moving an entry's last_seen back through the
+// loader's mapping of the table, not by sleeping.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test_env.h"
+#include "xdp_test_support.h"
+
+namespace sluice::testing {
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000ull;
+constexpr uint16_t kTcpPort = 443, kUdpPort = 53;
+
+// Services 198.51.100.7:443/tcp and :53/udp over IPIP; 7-slot rings over
+// `ring`; backends 0..2 are 10.9.1.10..12.
+nlohmann::json config(const std::vector<uint32_t>& ring)
+{
+    nlohmann::json backends = nlohmann::json::array();
+    for (int id = 0; id < 3; ++id)
+        backends.push_back({{"id", id}, {"addr", "10.9.1." + std::to_string(10 + id)}, {"flags", {"valid"}}});
+    return {
+        {"local_ipv4", "10.0.0.1"},
+        {"ports", {{{"id", 0}, {"mac", "02:00:00:00:00:10"}, {"nexthop_mac", "02:00:00:00:00:fe"},
+                    {"mtu", 1500}, {"egress_port", 0}}}},
+        {"backends", backends},
+        {"vips", {{{"id", 3}, {"addr", "198.51.100.7"}, {"port", kTcpPort}, {"proto", "tcp"}, {"forwarding", "ipip"},
+                   {"ring", ring}},
+                  {{"id", 4}, {"addr", "198.51.100.7"}, {"port", kUdpPort}, {"proto", "udp"}, {"forwarding", "ipip"},
+                   {"ring", ring}}}},
+    };
+}
+
+std::vector<uint32_t> ring_of(uint32_t backend) { return std::vector<uint32_t>(7, backend); }
+
+// A TCP segment (or a UDP datagram) of 203.0.113.5:client_port → the VIP.
+std::vector<uint8_t> packet(uint16_t client_port, uint8_t tcp_flags, bool udp = false)
+{
+    const uint16_t dport = udp ? kUdpPort : kTcpPort;
+    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
+                              0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, static_cast<uint8_t>(udp ? 17 : 6), 0, 0,
+                              203, 0, 113, 5, 198, 51, 100, 7,
+                              static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port),
+                              static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport)};
+    if (udp) {
+        f.insert(f.end(), {0, 20, 0, 0});
+    } else {
+        f.insert(f.end(), {0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcp_flags, 0xff, 0xff, 0, 0, 0, 0});
+    }
+    f.resize(60, 0);
+    return f;
+}
+
+sluice_flow_key key_of(uint16_t client_port, bool udp = false)
+{
+    sluice_flow_key k{};
+    inet_pton(AF_INET, "203.0.113.5", &k.src.v4);
+    inet_pton(AF_INET, "198.51.100.7", &k.dst.v4);
+    k.sport = htons(client_port);
+    k.dport = htons(udp ? kUdpPort : kTcpPort);
+    k.proto = udp ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_TCP;
+    k.family = SLUICE_FAMILY_IPV4;
+    return k;
+}
+
+// Outer destination's last byte - 10: the backend id, or -1 if not forwarded.
+int backend_of(const XdpRun& r)
+{
+    if (r.error != 0 || r.verdict != "tx:0" || r.output.size() < 34) return -1;
+    return r.output[33] - 10;
+}
+
+bool pin_to_cpu(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0 && sched_getcpu() == cpu;
+}
+
+// The table as the program sees it: the loader's sizes, mapped here too.
+class Table {
+public:
+    explicit Table(xdp::XdpDataplane& dp) : dp_(dp)
+    {
+        const int fd = dp.map_fd("sluice_conns_v2");
+        bpf_map_info info{};
+        uint32_t len = sizeof(info);
+        if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
+        buckets_ = info.max_entries;
+        per_cpu_ = buckets_ / static_cast<uint32_t>(libbpf_num_possible_cpus());
+        bytes_ = static_cast<size_t>(buckets_) * sizeof(sluice_conn_bucket);
+        void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED) base_ = static_cast<sluice_conn_bucket*>(p);
+    }
+    ~Table()
+    {
+        if (base_ != nullptr) ::munmap(base_, bytes_);
+    }
+    bool ok() const { return base_ != nullptr && per_cpu_ != 0; }
+    uint32_t buckets_per_cpu() const { return per_cpu_; }
+    uint32_t bucket_of(const sluice_flow_key& k) const { return sluice_flow_hash(&k) & (per_cpu_ - 1); }
+
+    // The entry of `k` in `cpu`'s partition, or nullptr.
+    sluice_conn_entry* find(int cpu, const sluice_flow_key& k)
+    {
+        const uint32_t hash = sluice_flow_hash(&k);
+        sluice_conn_bucket& b = base_[static_cast<size_t>(cpu) * per_cpu_ + (hash & (per_cpu_ - 1))];
+        for (uint32_t w = 0; w < SLUICE_CONN_WAYS; ++w) {
+            if (((b.used >> w) & 1) != 0 && b.sig[w] == hash && std::memcmp(&b.entries[w].key, &k, sizeof k) == 0)
+                return &b.entries[w];
+        }
+        return nullptr;
+    }
+    // Makes `k`'s entry look idle for `ns` more (false: no entry).
+    bool age(int cpu, const sluice_flow_key& k, uint64_t ns)
+    {
+        sluice_conn_entry* e = find(cpu, k);
+        if (e == nullptr) return false;
+        e->last_seen -= ns;
+        return true;
+    }
+
+private:
+    xdp::XdpDataplane& dp_;
+    sluice_conn_bucket* base_ = nullptr;
+    size_t bytes_ = 0;
+    uint32_t buckets_ = 0, per_cpu_ = 0;
+};
+
+struct Counters {
+    uint64_t hits, misses, evictions;
+};
+
+Counters counters(xdp::XdpDataplane& dp)
+{
+    auto s = dp.read_stats();
+    return s ? Counters{s->conn_hits, s->conn_misses, s->conn_evictions} : Counters{0, 0, 0};
+}
+
+// Client ports of `n` TCP flows that share one bucket (per CPU).
+std::vector<uint16_t> same_bucket_ports(const Table& t, size_t n)
+{
+    std::vector<uint16_t> out;
+    const uint32_t want = t.bucket_of(key_of(20000));
+    for (uint32_t port = 20000; port < 65535 && out.size() < n; ++port) {
+        if (t.bucket_of(key_of(static_cast<uint16_t>(port))) == want) out.push_back(static_cast<uint16_t>(port));
+    }
+    return out;
+}
+
+class XdpConnTable : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        SLUICE_REQUIRE_ROOT();
+        cpu_ = sched_getcpu();
+        ASSERT_TRUE(pin_to_cpu(cpu_));
+        // 1024 entries per CPU: 128 buckets, so flows of one bucket are
+        // easy to find.
+        auto r = XdpRunner::create(config(ring_of(0)), "", 1024);
+        ASSERT_TRUE(r) << r.error();
+        runner_ = std::move(*r);
+        table_ = std::make_unique<Table>(runner_->dataplane());
+        ASSERT_TRUE(table_->ok());
+        ASSERT_EQ(table_->buckets_per_cpu(), 128u);
+    }
+    void ring_to(uint32_t backend)
+    {
+        xdp::Description d = runner_->description();
+        for (auto& v : d.vips) v.ring = ring_of(backend);
+        ASSERT_TRUE(runner_->dataplane().apply(d));
+    }
+    int send(uint16_t port, uint8_t flags, bool udp = false)
+    {
+        return backend_of(runner_->run(packet(port, flags, udp), 0));
+    }
+
+    int cpu_ = 0;
+    std::unique_ptr<XdpRunner> runner_;
+    std::unique_ptr<Table> table_;
+};
+
+// With one 8-way bucket full, a ninth flow evicts exactly the least recently
+// seen entry, counted once; the others, and the refreshed one, stay.
+TEST_F(XdpConnTable, FullBucketEvictsLeastRecentlySeenAndCounts)
+{
+    const std::vector<uint16_t> ports = same_bucket_ports(*table_, 10);
+    ASSERT_EQ(ports.size(), 10u);
+    for (size_t i = 0; i < 8; ++i) ASSERT_EQ(send(ports[i], SLUICE_TCP_SYN), 0);
+    // Flow i last seen (100 - i) s ago: flow 0 the oldest; then flow 0 sends
+    // again, so flow 1 is the least recently seen.
+    for (size_t i = 0; i < 8; ++i) ASSERT_TRUE(table_->age(cpu_, key_of(ports[i]), (100 - i) * kSecond / 10));
+    EXPECT_EQ(send(ports[0], SLUICE_TCP_ACK), 0);
+    const Counters before = counters(runner_->dataplane());
+    EXPECT_EQ(send(ports[8], SLUICE_TCP_SYN), 0);
+    const Counters after = counters(runner_->dataplane());
+    EXPECT_EQ(after.evictions - before.evictions, 1u);
+    EXPECT_EQ(table_->find(cpu_, key_of(ports[1])), nullptr) << "least recently seen evicted";
+    EXPECT_NE(table_->find(cpu_, key_of(ports[0])), nullptr) << "refreshed entry kept";
+    for (size_t i = 2; i < 9; ++i) EXPECT_NE(table_->find(cpu_, key_of(ports[i])), nullptr) << i;
+    // The evicted flow is a new flow again: it follows the ring now (and
+    // evicts flow 2, now the least recently seen).
+    ring_to(1);
+    EXPECT_EQ(send(ports[1], SLUICE_TCP_ACK), 1);
+    EXPECT_EQ(table_->find(cpu_, key_of(ports[2])), nullptr);
+    EXPECT_EQ(send(ports[7], SLUICE_TCP_ACK), 0) << "flows still in the table keep their backend";
+}
+
+// Expired entries are reclaimed before any live one is evicted (no eviction
+// counted), as in the DPDK table.
+TEST_F(XdpConnTable, ExpiredReclaimedBeforeEviction)
+{
+    const std::vector<uint16_t> ports = same_bucket_ports(*table_, 9);
+    ASSERT_EQ(ports.size(), 9u);
+    for (size_t i = 0; i < 8; ++i) ASSERT_EQ(send(ports[i], SLUICE_TCP_ACK), 0);
+    // Flow 5 idle past the established timeout (3600 s).
+    ASSERT_TRUE(table_->age(cpu_, key_of(ports[5]), 3601 * kSecond));
+    const Counters before = counters(runner_->dataplane());
+    EXPECT_EQ(send(ports[8], SLUICE_TCP_SYN), 0);
+    EXPECT_EQ(counters(runner_->dataplane()).evictions, before.evictions);
+    EXPECT_EQ(table_->find(cpu_, key_of(ports[5])), nullptr);
+    for (size_t i : {0, 1, 2, 3, 4, 6, 7, 8}) EXPECT_NE(table_->find(cpu_, key_of(ports[i])), nullptr) << i;
+}
+
+// Entries age per protocol and TCP state with the node's timeouts
+// (transitory 30 s, established 3600 s, closing 30 s, UDP 60 s): an entry
+// past its state's timeout is a miss that takes the current ring, one
+// within it a hit that keeps its backend.
+TEST_F(XdpConnTable, AgingPerProtocolAndState)
+{
+    EXPECT_EQ(send(1001, SLUICE_TCP_SYN), 0);                       // transitory
+    EXPECT_EQ(send(1002, SLUICE_TCP_SYN), 0);
+    EXPECT_EQ(send(1002, SLUICE_TCP_ACK), 0);                       // established
+    EXPECT_EQ(send(1003, 0, true), 0);                              // UDP
+    EXPECT_EQ(send(1004, 0, true), 0);
+    ASSERT_NE(table_->find(cpu_, key_of(1001)), nullptr);
+    EXPECT_EQ(table_->find(cpu_, key_of(1001))->state, SLUICE_CONN_TCP_TRANSITORY);
+    EXPECT_EQ(table_->find(cpu_, key_of(1002))->state, SLUICE_CONN_TCP_ESTABLISHED);
+    EXPECT_EQ(table_->find(cpu_, key_of(1003, true))->state, SLUICE_CONN_UDP);
+    ASSERT_TRUE(table_->age(cpu_, key_of(1001), 31 * kSecond));
+    ASSERT_TRUE(table_->age(cpu_, key_of(1002), 31 * kSecond));
+    ASSERT_TRUE(table_->age(cpu_, key_of(1003, true), 59 * kSecond));
+    ASSERT_TRUE(table_->age(cpu_, key_of(1004, true), 61 * kSecond));
+    ring_to(1);
+    const Counters before = counters(runner_->dataplane());
+    EXPECT_EQ(send(1001, SLUICE_TCP_ACK), 1) << "half-open entry expired after the transitory timeout";
+    EXPECT_EQ(send(1002, SLUICE_TCP_ACK), 0) << "established entry lives on";
+    EXPECT_EQ(send(1003, 0, true), 0) << "UDP entry within its timeout";
+    EXPECT_EQ(send(1004, 0, true), 1) << "UDP entry past its timeout";
+    const Counters after = counters(runner_->dataplane());
+    EXPECT_EQ(after.hits - before.hits, 2u);
+    EXPECT_EQ(after.misses - before.misses, 2u);
+    EXPECT_EQ(table_->find(cpu_, key_of(1001))->state, SLUICE_CONN_TCP_ESTABLISHED) << "re-made mid-flow";
+}
+
+// FIN and RST cut an established entry's life to the closing timeout, and
+// the ACKs that finish the close do not lengthen it again.
+TEST_F(XdpConnTable, FinAndRstShortenLife)
+{
+    for (uint16_t port : {2001, 2002}) {
+        EXPECT_EQ(send(port, SLUICE_TCP_SYN), 0);
+        EXPECT_EQ(send(port, SLUICE_TCP_ACK), 0);
+    }
+    EXPECT_EQ(send(2001, SLUICE_TCP_FIN | SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(send(2002, SLUICE_TCP_RST), 0);
+    EXPECT_EQ(send(2001, SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(table_->find(cpu_, key_of(2001))->state, SLUICE_CONN_TCP_CLOSING) << "ACK after FIN stays closing";
+    EXPECT_EQ(table_->find(cpu_, key_of(2002))->state, SLUICE_CONN_TCP_CLOSING);
+    ASSERT_TRUE(table_->age(cpu_, key_of(2001), 31 * kSecond));
+    ASSERT_TRUE(table_->age(cpu_, key_of(2002), 31 * kSecond));
+    ring_to(1);
+    EXPECT_EQ(send(2001, SLUICE_TCP_ACK), 1) << "closing entry expired after 30 s";
+    EXPECT_EQ(send(2002, SLUICE_TCP_ACK), 1);
+}
+
+// Removing backend 2 moves only backend 2's established flows (re-picked
+// from the new ring, re-pinned in place); every other flow keeps its
+// backend although the new ring would send most of them elsewhere.
+TEST_F(XdpConnTable, RemovedBackendOnlyItsFlowsMove)
+{
+    xdp::Description d = runner_->description();
+    d.vips[0].ring = {0, 1, 2, 0, 1, 2, 2};
+    ASSERT_TRUE(runner_->dataplane().apply(d));
+    std::vector<int> pinned;
+    for (uint16_t port = 3000; port < 3060; ++port) {
+        pinned.push_back(send(port, SLUICE_TCP_SYN));
+        ASSERT_GE(pinned.back(), 0);
+    }
+    ASSERT_NE(std::count(pinned.begin(), pinned.end(), 2), 0);
+    d.backends.erase(d.backends.begin() + 2);
+    d.vips[0].ring = {1, 0, 1, 0, 1, 0, 1};
+    ASSERT_TRUE(runner_->dataplane().apply(d));
+    const size_t entries = runner_->dataplane().count_connections();
+    for (uint16_t port = 3000; port < 3060; ++port) {
+        const int now = send(port, SLUICE_TCP_ACK);
+        if (pinned[port - 3000] == 2) {
+            EXPECT_TRUE(now == 0 || now == 1) << port;
+        } else {
+            EXPECT_EQ(now, pinned[port - 3000]) << port;
+        }
+    }
+    EXPECT_EQ(runner_->dataplane().count_connections(), entries) << "re-pinned in place: the table did not grow";
+}
+
+// Forgetting a backend's entries (a restart whose ids moved) sends their
+// flows to the ring on their next packet; other entries stay.
+TEST_F(XdpConnTable, ForgetConnectionsTo)
+{
+    EXPECT_EQ(send(4001, SLUICE_TCP_SYN), 0);
+    ring_to(1);
+    EXPECT_EQ(send(4002, SLUICE_TCP_SYN), 1);
+    auto forgotten = runner_->dataplane().forget_connections_to({0});
+    ASSERT_TRUE(forgotten) << forgotten.error();
+    EXPECT_EQ(*forgotten, 1u);
+    ring_to(2);
+    EXPECT_EQ(send(4001, SLUICE_TCP_ACK), 2);
+    EXPECT_EQ(send(4002, SLUICE_TCP_ACK), 1);
+}
+
+// Each CPU has its own partition: a flow seen on one CPU is a miss on
+// another (picked by Maglev: the same backend while the ring is the same),
+// and the loader finds the entries of every partition from any CPU.
+TEST_F(XdpConnTable, PartitionPerCpuAndLookupFromAnyCpu)
+{
+    const int ncpu = libbpf_num_possible_cpus();
+    cpu_set_t online;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(online), &online), 0);
+    int other = -1;
+    for (int c = 0; c < ncpu && other < 0; ++c) {
+        if (c != cpu_ && pin_to_cpu(c)) other = c;
+    }
+    SLUICE_REQUIRE(other >= 0, "a second CPU");
+    // Made on `other`.
+    EXPECT_EQ(send(5001, SLUICE_TCP_SYN), 0);
+    ASSERT_TRUE(pin_to_cpu(cpu_));
+    auto found = runner_->dataplane().lookup_connection(key_of(5001));
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].cpu, static_cast<uint32_t>(other));
+    EXPECT_EQ(found[0].entry.backend_id, 0u);
+    EXPECT_EQ(found[0].entry.state, SLUICE_CONN_TCP_TRANSITORY);
+    // On this CPU the flow is new: a miss, the ring's backend, a second entry.
+    const Counters before = counters(runner_->dataplane());
+    EXPECT_EQ(send(5001, SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(counters(runner_->dataplane()).misses - before.misses, 1u);
+    found = runner_->dataplane().lookup_connection(key_of(5001));
+    ASSERT_EQ(found.size(), 2u);
+    ASSERT_TRUE(runner_->dataplane().clear_connections());
+    EXPECT_TRUE(runner_->dataplane().lookup_connection(key_of(5001)).empty());
+    EXPECT_EQ(runner_->dataplane().count_connections(), 0u);
+}
+
+// A pinned table of another size is not adopted (libbpf would refuse it):
+// open() drops it and says so, as it removes a pin of the old layout.
+TEST(XdpConnTablePins, OtherSizeAndOldLayoutAreDropped)
+{
+    SLUICE_REQUIRE_ROOT();
+    SLUICE_REQUIRE(::access("/sys/fs/bpf", W_OK) == 0, "bpffs at /sys/fs/bpf");
+    const std::string pin = "/sys/fs/bpf/sluice_conn_test_" + std::to_string(::getpid());
+    std::vector<std::string> lines;
+    auto log = [&lines](const std::string& l) { lines.push_back(l); };
+    {
+        auto first = XdpRunner::create(config(ring_of(0)), pin, 1024, log);
+        ASSERT_TRUE(first) << first.error();
+        EXPECT_EQ(backend_of((*first)->run(packet(6001, SLUICE_TCP_SYN), 0)), 0);
+    }
+    // A stale v1 pin (any map will do: only its name is old).
+    const int stale = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 4, 1, nullptr);
+    ASSERT_GE(stale, 0);
+    ASSERT_EQ(bpf_obj_pin(stale, (pin + "/sluice_conns_v1").c_str()), 0);
+    ::close(stale);
+    {
+        auto same = XdpRunner::create(config(ring_of(1)), pin, 1024, log);
+        ASSERT_TRUE(same) << same.error();
+        EXPECT_EQ(backend_of((*same)->run(packet(6001, SLUICE_TCP_ACK), 0)), 0) << "same size: adopted";
+    }
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("sluice_conns_v1"), std::string::npos) << lines[0];
+    EXPECT_NE(::access((pin + "/sluice_conns_v1").c_str(), F_OK), 0);
+    auto bigger = XdpRunner::create(config(ring_of(1)), pin, 2048, log);
+    ASSERT_TRUE(bigger) << bigger.error();
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_NE(lines[1].find("dropped"), std::string::npos) << lines[1];
+    EXPECT_EQ(backend_of((*bigger)->run(packet(6001, SLUICE_TCP_ACK), 0)), 1) << "new table: picked by the ring";
+    ASSERT_TRUE((*bigger)->dataplane().unpin());
+}
+
+}  // namespace
+}  // namespace sluice::testing
