@@ -43,7 +43,9 @@ Result<std::unique_ptr<const FilterSet>> FilterSet::build(const FilterConfig& co
         if (auto ok = check_limit(limit, v); !ok) {
             return make_error(ok.error());
         }
-        set->any_rate_limit_ |= limit.packets_per_sec != 0 || limit.new_flows_per_sec != 0;
+        if (limit.packets_per_sec != 0 || limit.new_flows_per_sec != 0) {
+            set->rate_limited_[v / 64] |= uint64_t{1} << (v % 64);
+        }
     }
     auto acl = Acl::build(config.acl);
     if (!acl) {

@@ -119,7 +119,7 @@ private:
     uint8_t after_acl(WorkerRateLimiter& limiter, uint32_t worker, const FilterPacket& pkt, uint64_t now_ns) const
     {
         const uint16_t vip = pkt.vip_id;
-        if (any_rate_limit_ && vip < SLUICE_MAX_VIPS) {
+        if (vip < SLUICE_MAX_VIPS && rate_limited(vip)) {
             if (!limiter.take_packet(vip, now_ns)) {
                 return SLUICE_DROP_RATE_LIMIT_PACKETS;
             }
@@ -145,7 +145,11 @@ private:
     std::unique_ptr<PayloadRules> payload_;
     std::unique_ptr<RateLimits> limits_;
     uint64_t generation_ = 0;
-    bool any_rate_limit_ = false;
+    // Bit v: VIP v has a packet or new-flow rate limit. Per VIP, so one
+    // limited VIP does not make every other VIP's packets visit their
+    // (unlimited) token buckets.
+    bool rate_limited(uint16_t vip) const { return ((rate_limited_[vip / 64] >> (vip % 64)) & 1u) != 0; }
+    uint64_t rate_limited_[(SLUICE_MAX_VIPS + 63) / 64] = {};
 };
 
 }  // namespace sluice::filter
