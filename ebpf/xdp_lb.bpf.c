@@ -75,10 +75,11 @@ static __always_inline struct sluice_vip_meta *xlb_classify(struct xdp_md *ctx, 
 
 /* The backend for the flow (the core's connection-table step), or
  * SLUICE_BACKEND_NONE; *reason is set when a filter drops the packet.
- * `hash` is the flow hash (bucket, signature and Maglev slot). */
+ * `hash` is the flow hash (bucket, signature and Maglev slot). On a hit
+ * *valid is the backend, already checked valid (one lookup less). */
 static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const struct sluice_vip_meta *meta,
 						struct sluice_stats *st, const struct sluice_node_config *node,
-						__u32 hash, int *reason)
+						__u32 hash, int *reason, struct sluice_backend **valid)
 {
 	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds, and
 	 * the precise clock's ordered TSC read was a fifth of an established
@@ -110,6 +111,7 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 			(pp->tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)) {
 		st->conn_hits++;
 		xlb_conn_touch(e, now, pp->tcp_flags);
+		*valid = pinned;
 		return e->backend_id;
 	}
 	st->conn_misses++;
@@ -205,18 +207,27 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	/* Computed once: the connection table's bucket and signature, the
 	 * Maglev slot, the GUE source port and the IPv6 flow label. */
 	hash = sluice_flow_hash(&pp.key);
-	backend_id = xlb_choose_backend(&pp, meta, st, node, hash, &reason);
+	be = 0;
+	backend_id = xlb_choose_backend(&pp, meta, st, node, hash, &reason, &be);
 	if (backend_id == SLUICE_BACKEND_NONE)
 		goto drop;
-	be = xlb_valid_backend(backend_id);
+	if (!be)
+		be = xlb_valid_backend(backend_id);
 	if (!be)
 		goto drop;
 
 	reason = SLUICE_DROP_INTERNAL; /* an interface the loader did not map */
-	port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
-	if (!port_id)
-		goto drop;
-	in_id = *port_id;
+	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
+		port_id = bpf_map_lookup_elem(&sluice_ifport_index_v1, &ifindex);
+		if (!port_id || *port_id == 0)
+			goto drop;
+		in_id = *port_id - 1;
+	} else {
+		port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
+		if (!port_id)
+			goto drop;
+		in_id = *port_id;
+	}
 	in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id);
 	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
 		goto drop;

@@ -358,9 +358,9 @@ Result<void> XdpDataplane::apply(const Description& desc)
         if (auto it = ports.find(static_cast<uint16_t>(id)); it != ports.end()) pc = it->second;
         if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ports_v1), &id, &pc, BPF_ANY) != 0)
             return make_error("ports map: " + errno_text(errno));
-        if (pc.ifindex != 0 &&
-            bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifports_v1), &pc.ifindex, &id, BPF_ANY) != 0)
-            return make_error("ifports map: " + errno_text(errno));
+        if (pc.ifindex != 0) {
+            if (Result<void> r = map_interface(pc.ifindex, id); !r) return r;
+        }
     }
     ports_ = std::move(ports);
     for (const BackendSpec& b : desc.backends) {

@@ -211,8 +211,18 @@ Result<void> XdpDataplane::bind_interface(uint32_t ifindex, uint16_t port_id)
     const uint32_t key = port_id;
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ports_v1), &key, &it->second, BPF_ANY) != 0)
         return make_error("ports map: " + errno_text(errno));
-    const uint32_t id = port_id;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifports_v1), &ifindex, &id, BPF_ANY) != 0)
+    return map_interface(ifindex, port_id);
+}
+
+Result<void> XdpDataplane::map_interface(uint32_t ifindex, uint32_t port_id)
+{
+    if (ifindex < bpf_map__max_entries(skel_->maps.sluice_ifport_index_v1)) {
+        const uint32_t value = port_id + 1;
+        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifport_index_v1), &ifindex, &value, BPF_ANY) != 0)
+            return make_error("ifport index map: " + errno_text(errno));
+        return {};
+    }
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifports_v1), &ifindex, &port_id, BPF_ANY) != 0)
         return make_error("ifports map: " + errno_text(errno));
     return {};
 }

@@ -160,6 +160,9 @@ private:
     void close_service(Service& s);
 
     Result<void> prepare_conn_table(const OpenOptions& options);
+    // The program's ingress ifindex → port maps (array below
+    // the index map's size, hash above).
+    Result<void> map_interface(uint32_t ifindex, uint32_t port_id);
     Result<void> map_conn_table();
 
     xdp_lb* skel_ = nullptr;

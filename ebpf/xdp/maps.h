@@ -100,10 +100,23 @@ struct {
 	__type(value, struct sluice_port_config);
 } sluice_ports_v1 SEC(".maps");
 
+/* Ingress interface → port: an array indexed by ifindex below
+ * SLUICE_XDP_IFINDEX_DIRECT (an inlined address computation, where the hash
+ * map cost a jhash per packet), the hash map for larger ifindexes. */
+#ifndef SLUICE_XDP_IFINDEX_DIRECT
+#define SLUICE_XDP_IFINDEX_DIRECT 65536
+#endif
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SLUICE_XDP_IFINDEX_DIRECT);
+	__type(key, __u32);   /* ifindex */
+	__type(value, __u32); /* port id + 1; 0: not one of ours */
+} sluice_ifport_index_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SLUICE_MAX_PORTS);
-	__type(key, __u32);   /* ifindex */
+	__type(key, __u32);   /* ifindex >= SLUICE_XDP_IFINDEX_DIRECT */
 	__type(value, __u32); /* port id */
 } sluice_ifports_v1 SEC(".maps");
 

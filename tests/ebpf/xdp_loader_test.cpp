@@ -133,6 +133,29 @@ TEST(XdpLoader, SynOnDrainingEntryIsPickedAgain)
     EXPECT_EQ(batched->at(0).packets, 0u);
 }
 
+// The ingress interface → port map has two halves: an array for ifindexes
+// below its size (every test above runs on the loopback, ifindex 1) and a
+// hash map above it; a port bound to an interface with a large ifindex
+// (hosts that created and deleted many interfaces) forwards too.
+TEST(XdpLoader, LargeIfindexIngress)
+{
+    SLUICE_REQUIRE_ROOT();
+    const std::string pid = std::to_string(::getpid() % 100000);
+    const std::string veth = "sxi" + pid, peer = "sxj" + pid;
+    const uint32_t big = 70000 + static_cast<uint32_t>(::getpid() % 100000);
+    ASSERT_EQ(std::system(("ip link add " + veth + " index " + std::to_string(big) + " type veth peer name " + peer)
+                              .c_str()),
+              0);
+    ASSERT_EQ(if_nametoindex(veth.c_str()), big);
+    auto r = XdpRunner::create(config_with_ring_of(1));
+    ASSERT_TRUE(r) << r.error();
+    (*r)->set_ingress_interface(big);
+    EXPECT_EQ(backend_of((*r)->run(segment(40020, SLUICE_TCP_SYN), 0)), 1);
+    (*r)->set_ingress_interface(if_nametoindex("lo"));
+    EXPECT_EQ(backend_of((*r)->run(segment(40021, SLUICE_TCP_SYN), 0)), 1);
+    EXPECT_EQ(std::system(("ip link del " + veth).c_str()), 0);
+}
+
 uint32_t attached_prog(uint32_t ifindex, uint32_t mode_flag)
 {
     uint32_t id = 0;

@@ -84,6 +84,13 @@ public:
     Result<void> reset_state();
     // Makes the test interface port `in_port` for the following runs.
     Result<void> bind_port(uint16_t in_port);
+    // Runs the following packets as received on `ifindex` instead of the
+    // loopback (a real interface: the kernel resolves it per test run).
+    void set_ingress_interface(uint32_t ifindex)
+    {
+        ifindex_ = ifindex;
+        bound_port_ = -1;
+    }
     // Just the program: retval and output, no stats (thread-safe).
     int run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std::vector<uint8_t>& out) const;
 
