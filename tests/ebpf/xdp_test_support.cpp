@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <sched.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -233,6 +234,16 @@ Result<void> XdpRunner::bind_port(uint16_t in_port)
 XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
 {
     XdpRun r;
+    if (const int cpu = sched_getcpu(); cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1) {
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            (void)sched_setaffinity(0, sizeof(set), &set);
+        }
+    }
     if (!bind_port(in_port)) {
         r.error = EINVAL;
         return r;

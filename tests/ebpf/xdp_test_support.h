@@ -78,7 +78,10 @@ public:
                                                      std::function<void(const std::string&)> log = {});
 
     // Runs `frame` as received on port `in_port` and classifies the result
-    // from the return value and the per-CPU stats delta.
+    // from the return value and the per-CPU stats delta. The first call
+    // pins the calling thread to the CPU it is on: the connection table has
+    // one partition per CPU, and a test that follows a flow over several
+    // packets (or runners: a restart) must meet the same partition.
     XdpRun run(const std::vector<uint8_t>& frame, uint16_t in_port);
     // Empty connection table and full token buckets: a fixture's fresh state.
     Result<void> reset_state();
