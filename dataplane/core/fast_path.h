@@ -137,11 +137,16 @@ SLUICE_ALWAYS_INLINE bool tunnel_fast_v4(Packet& pkt, const ParsedPacket& pp, co
     h.protocol = ip_proto;
     h.saddr = o.saddr;
     h.daddr = o.daddr;
-    // The same integer sum encapsulate() forms (its wire_word(0x45, tos)
-    // and wire_word(64, proto) split into the constant byte, in o.sum, and
-    // the packet's), so the same checksum.
-    const uint64_t sum = o.sum + wire_word(0, h.tos) + wire_word(0, ip_proto) + h.total_len + h.id + h.frag_off;
-    h.check = sluice_csum_finish(sum);
+    // The sum encapsulate() forms, in the same one's complement class: its
+    // wire_word(0x45, tos) and wire_word(64, proto) split into the constant
+    // bytes, pre-folded in o.sum, and the packet's. Six 16-bit terms stay
+    // below 2^19, so two end-around-carry steps fold them, and a folded
+    // value is the one sluice_csum_fold gives for the unsplit sum (a
+    // non-zero sum folds to its residue mod 0xFFFF, 0xFFFF for a multiple).
+    uint32_t sum = o.sum + wire_word(0, h.tos) + wire_word(0, ip_proto) + h.total_len + h.id + h.frag_off;
+    sum = (sum & 0xFFFFu) + (sum >> 16);
+    sum = (sum & 0xFFFFu) + (sum >> 16);
+    h.check = static_cast<__sum16>(static_cast<uint16_t>(~sum));
     store(outer, h);
     if constexpr (kMode == Encap::kGue) {
         sluice_udp_hdr u;

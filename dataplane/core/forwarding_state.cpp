@@ -7,6 +7,10 @@
 #include <string>
 #include <tuple>
 
+extern "C" {
+#include "abi/checksum.h"
+}
+
 namespace sluice::core {
 
 namespace {
@@ -174,7 +178,7 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
         uint16_t w0, w1;
         std::memcpy(&w0, constant_words, 2);
         std::memcpy(&w1, constant_words + 2, 2);
-        o.sum = static_cast<uint64_t>(o.saddr) + o.daddr + w0 + w1;
+        o.sum = sluice_csum_fold(static_cast<uint64_t>(o.saddr) + o.daddr + w0 + w1);
     }
 
     size_t ring_total = 0;

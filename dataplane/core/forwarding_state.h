@@ -154,21 +154,24 @@ private:
 // What the fast path needs about the port a packet arrived on, derived at
 // build time from PortConfig: the egress port and the Ethernet header of an
 // IPv4 tunnel packet leaving on it (next hop, our MAC, EtherType IPv4).
-struct FastIngress {
+struct alignas(32) FastIngress {
     uint8_t l2_ipv4[16];  // 14 header bytes + 2 zero (one 16-byte store)
     uint16_t egress_port; // PortConfig::egress_port
     uint16_t mtu;         // egress L3 MTU
     bool one_arm;         // egress_port == this port (a VLAN tag stays)
     bool tunnel_ready;    // port present and the egress next-hop MAC known
 };
+static_assert(sizeof(FastIngress) == 32, "indexed by a shift");
 
 // The precomputed part of a backend's outer IPv4 header (IPIP/GUE 4in4):
 // its addresses and their RFC 1071 sum with the constant words (version/IHL
-// 0x45, TTL 64), to which a packet adds only its own fields.
+// 0x45, TTL 64), folded to 16 bits, to which a packet adds only its own
+// fields.
 struct FastOuterV4 {
     uint32_t saddr;  // local IPv4 address, wire order
     uint32_t daddr;  // backend address, wire order
-    uint64_t sum;    // saddr + daddr + wire_word(0x45, 0) + wire_word(64, 0)
+    uint32_t sum;    // sluice_csum_fold(saddr + daddr + wire_word(0x45, 0) + wire_word(64, 0))
+    uint32_t pad;    // zero
 };
 
 class ForwardingStateBuilder;

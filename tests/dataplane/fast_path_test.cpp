@@ -397,6 +397,46 @@ TEST(FastPath, TunnelsWriteTheGeneralPathsBytes)
                             kHeadroom, "at the mtu").fast_sent);
 }
 
+// The outer checksum from the pre-folded backend sum equals the general
+// path's for every IPv4 ID (so every residue of the sum, the one that folds
+// to 0xFFFF included), with and without DF, for IPIP and GUE.
+TEST(FastPath, TunnelChecksumEveryId)
+{
+    const auto st = make_state();
+    for (const uint8_t proto : {SLUICE_IPPROTO_TCP, SLUICE_IPPROTO_UDP}) {
+        for (const uint16_t frag : {uint16_t{0x4000}, uint16_t{0}}) {
+            Frame f = make_frame(proto, kVip, proto == SLUICE_IPPROTO_TCP ? 80 : 53);
+            f.set16(f.l3 + 6, frag);
+            Buffer a(f.bytes, kOneArm), b(f.bytes, kOneArm);
+            for (uint32_t id = 0; id <= 0xFFFF; ++id) {
+                for (Buffer* x : {&a, &b}) {
+                    std::copy(f.bytes.begin(), f.bytes.end(), x->bytes.begin() + kHeadroom);
+                    x->bytes[kHeadroom + f.l3 + 4] = static_cast<uint8_t>(id >> 8);
+                    x->bytes[kHeadroom + f.l3 + 5] = static_cast<uint8_t>(id);
+                    x->pkt = Packet{x->bytes.data() + kHeadroom, static_cast<uint32_t>(f.bytes.size()), kHeadroom,
+                                    kOneArm, 0};
+                }
+                ParsedPacket pp;
+                const VipRuntime* vip = classify_fast(a.pkt, *st, pp);
+                ASSERT_NE(vip, nullptr);
+                const uint32_t hash = sluice_flow_hash(&pp.key);
+                const Encap mode = static_cast<Encap>(vip->meta.forwarding);
+                const FastIngress& fi = st->fast_ingress(kOneArm);
+                const bool sent = mode == Encap::kIpip
+                                      ? tunnel_fast_v4<Encap::kIpip>(a.pkt, pp, fi, st->fast_outer_v4(2), hash,
+                                                                     vip->meta.gue_dport)
+                                      : tunnel_fast_v4<Encap::kGue>(a.pkt, pp, fi, st->fast_outer_v4(2), hash,
+                                                                    vip->meta.gue_dport);
+                ASSERT_TRUE(sent);
+                ASSERT_EQ(forward_packet(mode, SLUICE_FAMILY_IPV4, b.pkt, pp, general_params(*st, pp, kOneArm, 2, hash, *vip)),
+                          EncapStatus::kOk);
+                ASSERT_EQ(load<uint16_t>(a.pkt.data + kEthHdrLen + 10), load<uint16_t>(b.pkt.data + kEthHdrLen + 10))
+                    << "id " << id << " proto " << int(proto) << " frag " << frag;
+            }
+        }
+    }
+}
+
 // What the fast tunnel leaves to the general path: a tag kept one-arm, the
 // MTU exceeded by one byte, one byte of headroom short.
 TEST(FastPath, TunnelDeclinesWhatTheGeneralPathDecides)
