@@ -310,9 +310,12 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
             w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, keeps, pick, admit);
         if (!lr.admitted) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
         backend_id = lr.backend_id;
-        cc.conn_hits += lr.hit;
-        cc.conn_misses += !lr.hit;
-        cc.conn_evictions += lr.evicted;
+        if (SLUICE_LIKELY(lr.hit)) {
+            cc.conn_hits++;
+        } else {
+            cc.conn_misses++;
+            cc.conn_evictions += lr.evicted;  // only a miss evicts
+        }
     }
     const sluice_backend* const chosen = valid_backend(backend_id);  // NONE is out of range: null
     if (chosen == nullptr) return Verdict::drop(SLUICE_DROP_NO_BACKEND);
