@@ -175,7 +175,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	meta = 0;
 	if (!pp.fragment && (pp.l4_proto == SLUICE_IPPROTO_TCP || pp.l4_proto == SLUICE_IPPROTO_UDP) &&
 	    xlb_parse_tcp_udp(ctx, &pp) == XLB_OK)
-		meta = xlb_find_service(&pp.key);
+		meta = xlb_find_service_cached(&pp.key);
 	if (!meta) {
 		if (pp.family == SLUICE_FAMILY_IPV6 && xlb_is_neighbor_discovery(ctx, &pp))
 			goto pass;

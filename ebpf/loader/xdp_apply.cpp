@@ -138,9 +138,11 @@ Result<void> XdpDataplane::flip(Service& s, const std::vector<uint32_t>& ring)
     sluice_vip_meta meta = s.meta;
     meta.ring_id = 2 * s.meta.vip_id + new_gen;
     meta.ring_size = static_cast<uint32_t>(ring.size());
-    // One element replacement: the flip.
+    // One element replacement: the flip. Then no cached copy of the old
+    // entry is used by a packet that starts from now on.
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_vips_v1), &s.key, &meta, BPF_ANY) != 0)
         return make_error("service of vip " + std::to_string(s.meta.vip_id) + ": " + errno_text(errno));
+    if (Result<void> r = bump_vip_generation(); !r) return r;
     const bool had_live = s.has_live;
     s.meta = meta;
     s.has_live = true;
@@ -165,6 +167,7 @@ Result<void> XdpDataplane::remove_service(Service& s)
 {
     if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.sluice_vips_v1), &s.key) != 0 && errno != ENOENT)
         return make_error("delete service: " + errno_text(errno));
+    if (Result<void> r = bump_vip_generation(); !r) return r;
     const int outer = bpf_map__fd(skel_->maps.sluice_rings_v1);
     for (uint32_t gen = 0; gen < 2; ++gen) {
         const uint32_t ring_id = 2 * s.meta.vip_id + gen;

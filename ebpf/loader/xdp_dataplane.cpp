@@ -26,7 +26,9 @@ std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 // read-only data (the table's shape) belongs to this load: never pinned.
 bool pinnable(const bpf_map* map)
 {
-    return std::strcmp(bpf_map__name(map), "sluice_xdp_scratch") != 0 && !bpf_map__is_internal(map);
+    const char* name = bpf_map__name(map);
+    return std::strcmp(name, "sluice_xdp_scratch") != 0 && std::strcmp(name, "sluice_vip_cache") != 0 &&
+           std::strcmp(name, "sluice_vip_gen") != 0 && !bpf_map__is_internal(map);
 }
 
 // Pins of earlier layouts that a new one replaced (a new _vN name): never
@@ -64,6 +66,7 @@ Result<std::unique_ptr<XdpDataplane>> XdpDataplane::open(const OpenOptions& opti
         return make_error("xdp_lb: load failed: " + errno_text(err) +
                           " (verifier log above; a pinned map of another layout also fails here)");
     if (Result<void> r = dp->map_conn_table(); !r) return make_error(r.error());
+    if (Result<void> r = dp->bump_vip_generation(); !r) return make_error(r.error());
     if (!dp->pin_dir_.empty()) {
         if (Result<void> r = dp->adopt_pinned_state(); !r) return make_error(r.error());
     }
@@ -126,6 +129,18 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     say("the pinned connection table " + path + " has " + std::to_string(info.max_entries) + " buckets, this one " +
         std::to_string(entries) + " (conn_table_size or the CPU count changed): dropped it; established flows are "
         "picked again by Maglev");
+    return {};
+}
+
+// After every change to the service table, before waiting for readers:
+// invalidates every CPU's cached service lookups (sluice_vip_cache). The
+// first call (at open) makes the generation 1, so empty slots never match.
+Result<void> XdpDataplane::bump_vip_generation()
+{
+    ++vip_gen_;
+    const uint32_t zero = 0;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_vip_gen), &zero, &vip_gen_, BPF_ANY) != 0)
+        return make_error("service generation: " + errno_text(errno));
     return {};
 }
 

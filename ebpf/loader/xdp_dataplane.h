@@ -160,6 +160,7 @@ private:
     void close_service(Service& s);
 
     Result<void> prepare_conn_table(const OpenOptions& options);
+    Result<void> bump_vip_generation();
     // The program's ingress ifindex → port maps (array below
     // the index map's size, hash above).
     Result<void> map_interface(uint32_t ifindex, uint32_t port_id);
@@ -173,6 +174,7 @@ private:
     size_t conn_map_bytes_ = 0;
     uint32_t conn_shift_ = 0;
     uint32_t conn_cpus_ = 0;
+    uint64_t vip_gen_ = 0;  // sluice_vip_gen as last written
     std::map<uint32_t, Service> services_;          // by vip_id
     std::map<uint16_t, sluice_port_config> ports_;  // as written
     std::set<uint32_t> backend_ids_;                // ids written valid by apply()

@@ -42,6 +42,41 @@ static __always_inline struct sluice_vip_meta *xlb_find_service(const struct slu
 	return meta;
 }
 
+/* xlb_find_service through this CPU's cache (see sluice_vip_cache in
+ * maps.h). The meta returned may be the cache's copy. */
+static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const struct sluice_flow_key *key)
+{
+	const __u32 *a = key->dst.v6;
+	struct xlb_vip_cache_entry *c;
+	struct sluice_vip_meta *meta;
+	__u32 zero = 0, h;
+	__u64 *gen;
+
+	gen = bpf_map_lookup_elem(&sluice_vip_gen, &zero);
+	h = a[0] ^ a[1] ^ a[2] ^ a[3] ^ ((__u32)key->dport << 8) ^ key->proto;
+	h ^= h >> 16;
+	h ^= h >> 8;
+	h &= SLUICE_XDP_VIP_CACHE - 1;
+	c = bpf_map_lookup_elem(&sluice_vip_cache, &h);
+	if (!gen || !c)
+		return xlb_find_service(key);
+	if (c->gen == *gen && c->key.port == key->dport && c->key.proto == key->proto &&
+	    c->key.family == key->family && c->key.addr.v6[0] == a[0] && c->key.addr.v6[1] == a[1] &&
+	    c->key.addr.v6[2] == a[2] && c->key.addr.v6[3] == a[3])
+		return &c->meta;
+	meta = xlb_find_service(key);
+	if (meta) {
+		c->gen = *gen;
+		c->key.addr = key->dst;
+		c->key.port = key->dport;
+		c->key.proto = key->proto;
+		c->key.family = key->family;
+		c->meta = *meta;
+		return &c->meta;
+	}
+	return 0;
+}
+
 /* The core's find_fragment_service: the port-0 service of (address,
  * protocol), else its only one. *ambiguous is set for several without a
  * port-0 one. */

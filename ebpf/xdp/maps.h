@@ -37,6 +37,36 @@ struct {
 	__type(value, struct sluice_vip_meta);
 } sluice_vips_v1 SEC(".maps");
 
+/* Per-CPU cache of service lookups, so an established packet does not pay
+ * the hash map's jhash of the 20-byte key: a direct-mapped slot per
+ * (VIP address, port, protocol) holding a copy of the meta found, valid
+ * while its generation equals sluice_vip_gen's. The loader bumps that
+ * generation after every change to sluice_vips_v1 and before it waits for
+ * readers (ring reuse), so no packet that starts after a change uses a
+ * copy from before it. Working memory of one load: never pinned. */
+#define SLUICE_XDP_VIP_CACHE 64
+struct xlb_vip_cache_entry {
+	struct sluice_vip_key key;   /* the packet's (address, port, protocol, family) */
+	__u32 pad;                   /* zero */
+	__u64 gen;                   /* sluice_vip_gen when filled; 0 = empty */
+	struct sluice_vip_meta meta; /* what xlb_find_service returned for key */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLUICE_XDP_VIP_CACHE);
+	__type(key, __u32);
+	__type(value, struct xlb_vip_cache_entry);
+} sluice_vip_cache SEC(".maps");
+
+/* The service table's generation (one entry, >= 1): see sluice_vip_cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sluice_vip_gen SEC(".maps");
+
 /* VIP addresses (port 0, proto 0 in the key) → where fragments go. A miss
  * means "not VIP traffic": XDP_PASS. */
 struct {

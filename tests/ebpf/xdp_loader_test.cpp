@@ -133,6 +133,24 @@ TEST(XdpLoader, SynOnDrainingEntryIsPickedAgain)
     EXPECT_EQ(batched->at(0).packets, 0u);
 }
 
+// Service lookups are cached per CPU: a change to the service table (a
+// ring flip, a service removed) is seen by the very next packet although
+// the previous packets of the same VIP filled the cache.
+TEST(XdpLoader, ServiceCacheFollowsChanges)
+{
+    SLUICE_REQUIRE_ROOT();
+    auto r = XdpRunner::create(config_with_ring_of(0));
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(backend_of((*r)->run(segment(40030, SLUICE_TCP_SYN), 0)), 0);
+    ASSERT_TRUE((*r)->dataplane().update_ring(3, std::vector<uint32_t>(7, 1)));
+    EXPECT_EQ(backend_of((*r)->run(segment(40031, SLUICE_TCP_SYN), 0)), 1) << "new ring";
+    xdp::Description none = (*r)->description();
+    none.vips.clear();
+    ASSERT_TRUE((*r)->dataplane().apply(none));
+    const XdpRun after = (*r)->run(segment(40031, SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(after.retval, static_cast<uint32_t>(XDP_PASS)) << "removed service: not ours any more";
+}
+
 // The ingress interface → port map has two halves: an array for ifindexes
 // below its size (every test above runs on the loopback, ifindex 1) and a
 // hash map above it; a port bound to an interface with a large ifindex
