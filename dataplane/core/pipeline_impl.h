@@ -412,8 +412,16 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     for (uint16_t i = 0; i < n; ++i) {
         Packet& pkt = *pkts[i];
         rx_bytes += pkt.len;  // before the rewrite changes it
-        if (c[i].vip != nullptr) out[i] = forward_classified(w, pkt, c[i], st, now, filter, cc);
-        const Verdict v = out[i];
+        // The verdict from registers: written to out[i] field by field and
+        // read back whole, it would wait for store forwarding, which cannot
+        // merge several stores into one load (tens of cycles per packet).
+        Verdict v;
+        if (c[i].vip != nullptr) {
+            v = forward_classified(w, pkt, c[i], st, now, filter, cc);
+            out[i] = v;
+        } else {
+            v = out[i];  // written in pass 1, long since in the cache
+        }
         if (SLUICE_LIKELY(v.counted_as_tx())) {
             tx_packets++;
             tx_bytes += pkt.len;
