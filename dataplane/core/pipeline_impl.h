@@ -376,8 +376,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
 
 // One chunk of at most kStageBurst packets in stages (as DPDK's rte_hash
 // bulk lookup and DPVS do): pass 1 parses and classifies every packet and
-// prefetches its connection-table bucket (and a SYN's Maglev slot); a
-// short pass then reads each
+// prefetches its connection-table bucket; a short pass then reads each
 // bucket's signatures and prefetches the way the lookup will read (or, for
 // a new flow, write); pass 2 does the lookups and rewrites. At many flows
 // the buckets' cache and TLB misses so overlap across the burst instead of
@@ -396,14 +395,6 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
         if (classify_any(*pkts[i], st, c[i], out[i])) {
             w.conns.prefetch(c[i].hash);
-            // A SYN will most likely pick from the Maglev ring: start loading
-            // its slot too (a random one of up to 256 KiB, rarely cached;
-            // perf showed the ring load as a SYN's largest stall after the
-            // bucket).
-            if (SLUICE_UNLIKELY((c[i].pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN)) {
-                const VipRuntime& v = *c[i].vip;
-                __builtin_prefetch(&v.ring[fastmod(c[i].hash, v.ring_reciprocal, v.meta.ring_size)]);
-            }
         } else {
             c[i].vip = nullptr;
             c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
