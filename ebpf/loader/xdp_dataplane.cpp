@@ -97,6 +97,9 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     conn_shift_ = shift;
     conn_cpus_ = static_cast<uint32_t>(ncpu);
     skel_->rodata->xlb_conn_shift = shift;
+#if defined(__x86_64__)
+    skel_->rodata->xlb_vip_cache_on = 1;  // see lookup.h: needs load-load ordering
+#endif
     if (int err = bpf_map__set_max_entries(skel_->maps.sluice_conns_v2, static_cast<uint32_t>(entries)); err != 0)
         return make_error("connection table size: " + errno_text(err));
     if (pin_dir_.empty()) return {};

@@ -42,6 +42,12 @@ static __always_inline struct sluice_vip_meta *xlb_find_service(const struct slu
 	return meta;
 }
 
+/* Set by the loader before loading: 1 where loads are not reordered with
+ * other loads (x86-64, TSO). The cache needs that: a packet that reads the
+ * new generation must not then find the old service entry, and BPF has no
+ * read barrier to say so on a weakly ordered CPU, where the cache is off. */
+const volatile __u8 xlb_vip_cache_on = 0;
+
 /* xlb_find_service through this CPU's cache (see sluice_vip_cache in
  * maps.h). The meta returned may be the cache's copy. */
 static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const struct sluice_flow_key *key)
@@ -50,8 +56,10 @@ static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const str
 	struct xlb_vip_cache_entry *c;
 	struct sluice_vip_meta *meta;
 	__u32 zero = 0, h;
-	__u64 *gen;
+	__u64 *gen, g;
 
+	if (!xlb_vip_cache_on)
+		return xlb_find_service(key);
 	gen = bpf_map_lookup_elem(&sluice_vip_gen, &zero);
 	h = a[0] ^ a[1] ^ a[2] ^ a[3] ^ ((__u32)key->dport << 8) ^ key->proto;
 	h ^= h >> 16;
@@ -60,13 +68,16 @@ static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const str
 	c = bpf_map_lookup_elem(&sluice_vip_cache, &h);
 	if (!gen || !c)
 		return xlb_find_service(key);
-	if (c->gen == *gen && c->key.port == key->dport && c->key.proto == key->proto &&
+	/* Read once: the slot is filled with the generation read before the
+	 * service lookup, never a newer one read after it. */
+	g = *(volatile __u64 *)gen;
+	if (c->gen == g && c->key.port == key->dport && c->key.proto == key->proto &&
 	    c->key.family == key->family && c->key.addr.v6[0] == a[0] && c->key.addr.v6[1] == a[1] &&
 	    c->key.addr.v6[2] == a[2] && c->key.addr.v6[3] == a[3])
 		return &c->meta;
 	meta = xlb_find_service(key);
 	if (meta) {
-		c->gen = *gen;
+		c->gen = g;
 		c->key.addr = key->dst;
 		c->key.port = key->dport;
 		c->key.proto = key->proto;
