@@ -93,10 +93,10 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 
 	if (pp->fragment)
 		return xlb_ring_pick(meta, hash);
+	/* No partition only on a CPU brought online after the load with a
+	 * higher id than any then: every packet a miss, nothing pinned. */
 	b = xlb_conn_bucket(&sluice_conns_v2, hash);
-	if (!b)
-		return xlb_ring_pick(meta, hash); /* cannot happen; the flow is only not pinned */
-	e = xlb_conn_find(b, &pp->key, hash);
+	e = b ? xlb_conn_find(b, &pp->key, hash) : 0;
 	live = e && !xlb_conn_expired(e, now, node);
 	if (live)
 		pinned = xlb_valid_backend(e->backend_id);
@@ -124,6 +124,8 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 	if (id == SLUICE_BACKEND_NONE)
 		return id;
 	if (!e) {
+		if (!b)
+			return id;
 		e = xlb_conn_claim(b, hash, now, node, &evicted);
 		e->key = pp->key;
 		if (evicted)

@@ -215,7 +215,7 @@ int main(int argc, char** argv)
     bpf_map_info conn_info{};
     uint32_t conn_info_len = sizeof(conn_info);
     if (bpf_obj_get_info_by_fd(conns, &conn_info, &conn_info_len) != 0) die("xdp_bench: conn table info");
-    const int ncpu = libbpf_num_possible_cpus();
+    const int ncpu = static_cast<int>((*dp)->connection_partitions());
     // The harness's bench_table_ipip works on xdp_lb's own connection table.
     xdp_bench_harness* skel = xdp_bench_harness__open();
     if (!skel) die("xdp_bench: harness");

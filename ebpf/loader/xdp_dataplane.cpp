@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -81,11 +82,38 @@ XdpDataplane::~XdpDataplane()
     if (skel_ != nullptr) xdp_lb__destroy(skel_);
 }
 
+// One partition per CPU id up to the highest online one: a VM may declare
+// far more possible CPUs than it has, and 64 MiB per partition (the
+// default) for CPUs that never run would be memory for nothing. A CPU
+// brought online later with a higher id finds no partition: its packets
+// are forwarded by Maglev alone (counted as misses) until a restart.
+static int conn_partitions()
+{
+    const int possible = libbpf_num_possible_cpus();
+    std::FILE* f = std::fopen("/sys/devices/system/cpu/online", "r");
+    if (f == nullptr) return possible;
+    char buf[4096] = {};
+    const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    int highest = -1;
+    for (size_t i = 0; i < n;) {  // "0-3,8,10-11\n": the last number of each range
+        if (buf[i] < '0' || buf[i] > '9') {
+            ++i;
+            continue;
+        }
+        int v = 0;
+        while (i < n && buf[i] >= '0' && buf[i] <= '9') v = v * 10 + (buf[i++] - '0');
+        highest = std::max(highest, v);
+    }
+    if (highest < 0 || possible <= 0) return possible;
+    return std::min(highest + 1, possible);
+}
+
 // Before load: the table's shape (CPUs x buckets per CPU), and what to do
 // with pins of an older layout or another shape.
 Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
 {
-    const int ncpu = libbpf_num_possible_cpus();
+    const int ncpu = conn_partitions();
     if (ncpu <= 0) return make_error("cannot count CPUs");
     const uint32_t want = options.conn_table_size != 0 ? options.conn_table_size : 1;
     uint32_t shift = 0;
@@ -432,6 +460,8 @@ size_t XdpDataplane::count_connections() const
     }
     return n;
 }
+
+uint32_t XdpDataplane::connection_partitions() const { return conn_cpus_; }
 
 size_t XdpDataplane::connection_capacity() const
 {

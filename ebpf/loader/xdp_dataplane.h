@@ -39,8 +39,9 @@ struct OpenOptions {
     std::string pin_dir;
     // Connection-table entries per CPU (the DPDK plane's conn_table_size
     // per worker): rounded up to a power-of-two count of 8-way buckets. The
-    // table takes 64 bytes per entry per possible CPU. A pinned table of
-    // another size (or CPU count) is dropped: its flows are picked again.
+    // table takes 64 bytes per entry per CPU up to the highest online one.
+    // A pinned table of another size (or CPU count) is dropped: its flows
+    // are picked again.
     uint32_t conn_table_size = 1048576;
     // Where open() reports what it did to pinned state (stale pins removed).
     std::function<void(const std::string&)> log;
@@ -116,6 +117,9 @@ public:
     size_t count_connections() const;
     // Entries the table holds at most, over all CPUs.
     size_t connection_capacity() const;
+    // CPU partitions: CPU ids 0 .. this - 1 have one (the highest online
+    // id + 1 at open(), at most the possible CPUs).
+    uint32_t connection_partitions() const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The valid backends the maps hold now, by id: what a previous process

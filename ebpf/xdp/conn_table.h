@@ -18,8 +18,8 @@ const volatile __u32 xlb_conn_shift = 0;
 
 /* This CPU's bucket for a flow hash in `table` (sluice_conns_v2; a
  * parameter so perf/xdp_bench_harness can measure the table alone); NULL
- * only if the loader sized the map for fewer CPUs than run the program
- * (cannot happen: it counts the possible ones). */
+ * on a CPU without a partition (the loader makes one per CPU id up to the
+ * highest online at load). */
 static __always_inline struct sluice_conn_bucket *xlb_conn_bucket(void *table, __u32 hash)
 {
 	__u32 index = (bpf_get_smp_processor_id() << xlb_conn_shift) | (hash & ((1u << xlb_conn_shift) - 1));

@@ -107,7 +107,7 @@ public:
         uint32_t len = sizeof(info);
         if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
         buckets_ = info.max_entries;
-        per_cpu_ = buckets_ / static_cast<uint32_t>(libbpf_num_possible_cpus());
+        per_cpu_ = buckets_ / dp.connection_partitions();
         bytes_ = static_cast<size_t>(buckets_) * sizeof(sluice_conn_bucket);
         void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p != MAP_FAILED) base_ = static_cast<sluice_conn_bucket*>(p);
@@ -342,9 +342,7 @@ TEST_F(XdpConnTable, ForgetConnectionsTo)
 // and the loader finds the entries of every partition from any CPU.
 TEST_F(XdpConnTable, PartitionPerCpuAndLookupFromAnyCpu)
 {
-    const int ncpu = libbpf_num_possible_cpus();
-    cpu_set_t online;
-    ASSERT_EQ(sched_getaffinity(0, sizeof(online), &online), 0);
+    const int ncpu = static_cast<int>(runner_->dataplane().connection_partitions());
     int other = -1;
     for (int c = 0; c < ncpu && other < 0; ++c) {
         if (c != cpu_ && pin_to_cpu(c)) other = c;
