@@ -32,6 +32,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -274,7 +275,12 @@ int main(int argc, char** argv)
             prog.push_back(h.run(lb, s.repeat) - p);
         }
         const sluice_stats st = *(*dp)->read_stats();
+        // A walk of every partition through the loader's mapping, as
+        // forget_connections_to() and clear_connections() make.
+        const auto walk_start = std::chrono::steady_clock::now();
         const uint64_t entries_after = (*dp)->count_connections();
+        const double walk_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - walk_start).count();
         // The program's own count (the harness's floor inserts are not in it).
         const uint64_t evictions = st.conn_evictions - before.conn_evictions;
         const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
@@ -284,7 +290,8 @@ int main(int argc, char** argv)
                     "\"min_ipip_ns\":%.1f,\"ratio_to_min_ipip\":%.2f,\"conn_floor_ns\":%.1f,\"ratio_to_conn_floor\":%.2f,"
                     "\"lru_floor_ns\":%.1f,"
                     "\"goal_ns\":%.0f,\"conn_hits\":%llu,"
-                    "\"conn_misses\":%llu,\"all_forwarded\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"insns\":%u,\"jited_bytes\":%u}\n",
+                    "\"conn_misses\":%llu,\"all_forwarded\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"table_walk_ms\":%.1f,"
+                    "\"insns\":%u,\"jited_bytes\":%u}\n",
                     s.name, s.encap, s.flows == 0 ? rounds * s.repeat : s.flows,
                     static_cast<unsigned long long>(rounds) * s.repeat, prog_ns,
                     *std::min_element(prog.begin(), prog.end()), median(harness), min_ns,
@@ -293,7 +300,7 @@ int main(int argc, char** argv)
                     static_cast<unsigned long long>(st.conn_misses - before.conn_misses),
                     // Every measured iteration ran to a forward (tx), none passed or dropped.
                     st.tx_packets - before.tx_packets == static_cast<uint64_t>(rounds) * s.repeat ? "true" : "false",
-                    static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions),
+                    static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions), walk_ms,
                     (*dp)->program_instructions(), jited_bytes(lb));
         std::fflush(stdout);
     }
