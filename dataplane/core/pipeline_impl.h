@@ -239,7 +239,7 @@ SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState&
 }
 
 // Pass 2: filters, connection table or Maglev, and the rewrite, for a
-// packet classify_packet() kept.
+// packet classify_any() kept.
 template <class Filter>
 SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classified& c, const ForwardingState& st,
                                                 uint64_t now, Filter& filter, ChunkCounters& cc)
@@ -403,8 +403,10 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     for (uint16_t i = 0; i < n; ++i) {
         if (c[i].vip != nullptr) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare; they never look up)
     }
-    // rx and tx in registers, added once per chunk (see ChunkCounters): a
-    // reader of the counters, racy anyway, sees them a chunk late.
+    // rx and tx in registers, added once per chunk (see ChunkCounters),
+    // after the chunk's work: a reader of the counters, racy anyway, sees rx
+    // move when packets are done, never ahead of them (republish_test
+    // relies on it), at most a chunk late.
     ChunkCounters cc;
     uint64_t rx_bytes = 0;
     uint64_t tx_packets = 0;
