@@ -3,7 +3,8 @@
 // (tests/dataplane/connection_table_test.cpp), same expectations: a full
 // bucket evicts its least recently seen entry and counts it, expired entries
 // are reclaimed first, entries age per protocol and TCP state (FIN/RST cut
-// to the closing timeout), a removed backend moves only its own flows; and
+// to the closing timeout), an ICMP error reads without writing, a removed
+// backend moves only its own flows; and
 // what is XDP's own: one partition per CPU, read by the loader on any CPU.
 // Each test pins its thread to one CPU, so it knows the partition a packet
 // uses. Aging is done by moving an entry's last_seen back through the
@@ -67,6 +68,20 @@ std::vector<uint8_t> packet(uint16_t client_port, uint8_t tcp_flags, bool udp = 
         f.insert(f.end(), {0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcp_flags, 0xff, 0xff, 0, 0, 0, 0});
     }
     f.resize(60, 0);
+    return f;
+}
+
+// An ICMP "fragmentation needed" from router 192.0.2.99 to the VIP, quoting
+// the VIP's TCP segment to 203.0.113.5:client_port (what a backend sent in
+// the flow's name): it belongs to the flow client_port → VIP:443.
+std::vector<uint8_t> icmp_error_for(uint16_t client_port)
+{
+    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
+                              0x45, 0, 0, 56, 0, 1, 0, 0, 64, 1, 0, 0, 192, 0, 2, 99, 198, 51, 100, 7,
+                              3, 4, 0, 0, 0, 0, 0x05, 0xdc,
+                              0x45, 0, 0, 40, 0, 2, 0x40, 0, 64, 6, 0, 0, 198, 51, 100, 7, 203, 0, 113, 5,
+                              0x01, 0xbb, static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port),
+                              0, 0, 0, 1};
     return f;
 }
 
@@ -190,10 +205,8 @@ protected:
         for (auto& v : d.vips) v.ring = ring_of(backend);
         ASSERT_TRUE(runner_->dataplane().apply(d));
     }
-    int send(uint16_t port, uint8_t flags, bool udp = false)
-    {
-        return backend_of(runner_->run(packet(port, flags, udp), 0));
-    }
+    int send(uint16_t port, uint8_t flags, bool udp = false) { return send_frame(packet(port, flags, udp)); }
+    int send_frame(const std::vector<uint8_t>& frame) { return backend_of(runner_->run(frame, 0)); }
 
     int cpu_ = 0;
     std::unique_ptr<XdpRunner> runner_;
@@ -291,6 +304,24 @@ TEST_F(XdpConnTable, FinAndRstShortenLife)
     ring_to(1);
     EXPECT_EQ(send(2001, SLUICE_TCP_ACK), 1) << "closing entry expired after 30 s";
     EXPECT_EQ(send(2002, SLUICE_TCP_ACK), 1);
+}
+
+// An ICMP error follows its flow's live entry but neither creates nor
+// refreshes one (as the DPDK table's lookup()); without a live entry it
+// follows the ring.
+TEST_F(XdpConnTable, IcmpErrorLookupIsReadOnly)
+{
+    EXPECT_EQ(send_frame(icmp_error_for(7001)), 0) << "no entry: the ring";
+    EXPECT_EQ(table_->find(cpu_, key_of(7001)), nullptr) << "no entry made";
+    EXPECT_EQ(send(7001, SLUICE_TCP_SYN), 0);
+    ring_to(1);
+    ASSERT_TRUE(table_->age(cpu_, key_of(7001), 10 * kSecond));
+    const uint64_t seen = table_->find(cpu_, key_of(7001))->last_seen;
+    EXPECT_EQ(send_frame(icmp_error_for(7001)), 0) << "follows the live entry";
+    EXPECT_EQ(table_->find(cpu_, key_of(7001))->last_seen, seen) << "not refreshed";
+    ASSERT_TRUE(table_->age(cpu_, key_of(7001), 21 * kSecond));  // 31 s: a SYN-only entry expired
+    EXPECT_EQ(send_frame(icmp_error_for(7001)), 1) << "expired entry: the ring";
+    EXPECT_EQ(table_->find(cpu_, key_of(7001))->backend_id, 0u) << "and still not re-pinned";
 }
 
 // Removing backend 2 moves only backend 2's established flows (re-picked
