@@ -106,26 +106,33 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
 // IPIP or GUE of an IPv4 packet to an IPv4 backend: the bytes
 // encapsulate<kMode, IPv4, IPv4>() writes, from the ingress port's
 // precomputed Ethernet header and the backend's precomputed outer-header
-// sum. Returns false having written nothing when the general path must
-// decide: a VLAN tag to keep (one-arm), the MTU exceeded (ICMP or drop) or
-// too little headroom. The caller has checked fi.tunnel_ready.
-template <Encap kMode>
-SLUICE_ALWAYS_INLINE bool tunnel_fast_v4(Packet& pkt, const ParsedPacket& pp, const FastIngress& fi,
-                                         const FastOuterV4& o, uint32_t flow_hash, uint16_t gue_dport)
+// sum; a received 802.1Q tag is re-emitted one-arm, dropped two-arm, as
+// there. Returns false having written nothing when the general path must
+// decide: the MTU exceeded (ICMP or drop) or too little headroom. The
+// caller has checked fi.tunnel_ready. kKeepTag: pp.has_vlan && fi.one_arm
+// (a template parameter so the untagged path pays nothing for the tag).
+template <Encap kMode, bool kKeepTag>
+SLUICE_ALWAYS_INLINE bool tunnel_fast_v4_l2(Packet& pkt, const ParsedPacket& pp, const FastIngress& fi,
+                                            const FastOuterV4& o, uint32_t flow_hash, uint16_t gue_dport)
 {
     static_assert(kMode == Encap::kIpip || kMode == Encap::kGue, "tunnels only");
     constexpr uint32_t overhead = encap_overhead(kMode, SLUICE_FAMILY_IPV4);
     constexpr uint8_t ip_proto = kMode == Encap::kGue ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_IPIP;
     const uint32_t inner_len = pp.l3_len;
     const uint32_t have = pkt.headroom + pp.l3_offset;
-    if (SLUICE_UNLIKELY(inner_len + overhead > fi.mtu || overhead + kEthHdrLen > have || (pp.has_vlan && fi.one_arm)))
-        return false;
+    constexpr uint32_t l2_len = kKeepTag ? kEthHdrLen + kVlanHdrLen : kEthHdrLen;
+    if (SLUICE_UNLIKELY(inner_len + overhead > fi.mtu || overhead + l2_len > have)) return false;
 
     uint8_t* const outer = pkt.data + pp.l3_offset - overhead;
-    uint8_t* const l2 = outer - kEthHdrLen;
+    uint8_t* const l2 = outer - l2_len;
     // One 16-byte store: the Ethernet header and two bytes the IP header
-    // overwrites just below.
+    // (or the tag) overwrites just below.
     std::memcpy(l2, fi.l2_ipv4, sizeof fi.l2_ipv4);
+    if constexpr (kKeepTag) {
+        store<uint16_t>(l2 + 12, hton16(SLUICE_ETH_P_VLAN));
+        store<uint16_t>(l2 + 14, pp.vlan_tci);
+        store<uint16_t>(l2 + 16, hton16(SLUICE_ETH_P_IPV4));
+    }
 
     const uint16_t total_len = hton16(static_cast<uint16_t>(inner_len + overhead));
     const uint16_t frag_off = pp.ipv4_df ? hton16(SLUICE_IPV4_DF) : 0;
@@ -186,9 +193,19 @@ SLUICE_ALWAYS_INLINE bool tunnel_fast_v4(Packet& pkt, const ParsedPacket& pp, co
     }
 
     pkt.data = l2;
-    pkt.len = kEthHdrLen + overhead + inner_len;
-    pkt.headroom = have - overhead - kEthHdrLen;
+    pkt.len = l2_len + overhead + inner_len;
+    pkt.headroom = have - overhead - l2_len;
     return true;
+}
+
+// The tunnel for either L2 header: see tunnel_fast_v4_l2.
+template <Encap kMode>
+SLUICE_ALWAYS_INLINE bool tunnel_fast_v4(Packet& pkt, const ParsedPacket& pp, const FastIngress& fi,
+                                         const FastOuterV4& o, uint32_t flow_hash, uint16_t gue_dport)
+{
+    if (SLUICE_UNLIKELY(pp.has_vlan && fi.one_arm))
+        return tunnel_fast_v4_l2<kMode, true>(pkt, pp, fi, o, flow_hash, gue_dport);
+    return tunnel_fast_v4_l2<kMode, false>(pkt, pp, fi, o, flow_hash, gue_dport);
 }
 
 }  // namespace sluice::core

@@ -368,7 +368,8 @@ TunnelOutcome tunnel_both(const ForwardingState& st, const Frame& f, uint16_t in
     EXPECT_EQ(a.pkt.data - a.bytes.data(), b.pkt.data - b.bytes.data());
     EXPECT_EQ(a.bytes, b.bytes);
     // And the outer header checks (a shared mistake would pass the above).
-    EXPECT_EQ(sluice_csum_fold(sluice_csum_add(0, a.pkt.data + kEthHdrLen, kIpv4HdrLen)), 0xFFFF);
+    const uint32_t l2_len = a.pkt.data[12] == 0x81 && a.pkt.data[13] == 0x00 ? kEthHdrLen + kVlanHdrLen : kEthHdrLen;
+    EXPECT_EQ(sluice_csum_fold(sluice_csum_add(0, a.pkt.data + l2_len, kIpv4HdrLen)), 0xFFFF);
     return {true, status};
 }
 
@@ -390,6 +391,13 @@ TEST(FastPath, TunnelsWriteTheGeneralPathsBytes)
                             "two-arm tag dropped").fast_sent);
     EXPECT_TRUE(tunnel_both(*st, make_frame(SLUICE_IPPROTO_UDP, kVip, 53, true), kTwoArm, 0, kHeadroom,
                             "gue two-arm tag dropped").fast_sent);
+    EXPECT_TRUE(tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80, true), kOneArm, 1, kHeadroom,
+                            "one-arm tag kept").fast_sent);
+    EXPECT_TRUE(tunnel_both(*st, make_frame(SLUICE_IPPROTO_UDP, kVip, 53, true), kOneArm, 2, kHeadroom,
+                            "gue one-arm tag kept").fast_sent);
+    // Exactly enough headroom with the tag kept: 20 + 18 - 18.
+    EXPECT_TRUE(tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80, true), kOneArm, 0, 20,
+                            "one-arm tag, tight headroom").fast_sent);
     // Exactly enough headroom: 20 + 14 - 14 bytes before the frame.
     EXPECT_TRUE(tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80), kOneArm, 0, 20, "tight headroom").fast_sent);
     // Exactly the MTU: 1500 inner bytes less the 20 of IPIP.
@@ -437,15 +445,15 @@ TEST(FastPath, TunnelChecksumEveryId)
     }
 }
 
-// What the fast tunnel leaves to the general path: a tag kept one-arm, the
-// MTU exceeded by one byte, one byte of headroom short.
+// What the fast tunnel leaves to the general path: the MTU exceeded by one
+// byte, one byte of headroom short (with and without a tag to keep).
 TEST(FastPath, TunnelDeclinesWhatTheGeneralPathDecides)
 {
     const auto st = make_state();
-    const TunnelOutcome vlan =
-        tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80, true), kOneArm, 0, kHeadroom, "one-arm tag");
-    EXPECT_FALSE(vlan.fast_sent);
-    EXPECT_EQ(vlan.general, EncapStatus::kOk);
+    const TunnelOutcome vlan_room =
+        tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80, true), kOneArm, 0, 19, "one-arm tag, headroom - 1");
+    EXPECT_FALSE(vlan_room.fast_sent);
+    EXPECT_EQ(vlan_room.general, EncapStatus::kNoHeadroom);
     const TunnelOutcome mtu = tunnel_both(*st, make_frame(SLUICE_IPPROTO_TCP, kVip, 80, false, 1500 - 40 - 19),
                                           kOneArm, 0, kHeadroom, "mtu + 1");
     EXPECT_FALSE(mtu.fast_sent);
