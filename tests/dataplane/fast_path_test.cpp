@@ -292,10 +292,17 @@ TEST(FastPath, RandomHeadersAgreeWithTheGeneralPath)
         const int changes = 1 + static_cast<int>(rng() % 2);
         for (int k = 0; k < changes; ++k) {
             const uint32_t what = rng() % 4;
+            // Writes stay inside the frame: an earlier change may have truncated it.
+            const size_t ip_at = static_cast<size_t>(f.ip() - f.bytes.data());
+            const size_t l4_at = static_cast<size_t>(f.l4() - f.bytes.data());
             if (what == 0) {
-                f.ip()[ip_fields[rng() % ip_fields.size()]] = static_cast<uint8_t>(rng());
+                const size_t at = ip_at + ip_fields[rng() % ip_fields.size()];
+                const auto v = static_cast<uint8_t>(rng());
+                if (at < f.bytes.size()) f.bytes[at] = v;
             } else if (what == 1) {
-                f.l4()[rng() % 16] = static_cast<uint8_t>(rng());
+                const size_t at = l4_at + rng() % 16;
+                const auto v = static_cast<uint8_t>(rng());
+                if (at < f.bytes.size()) f.bytes[at] = v;
             } else if (what == 2) {
                 f.bytes.resize(f.bytes.size() - std::min<size_t>(f.bytes.size() - 1, rng() % 12));
             } else {
