@@ -227,7 +227,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
     log_(LogSeverity::kInfo, "XDP program loaded (" + std::to_string(dp_->program_instructions()) +
                                  " instructions), maps pinned under " + settings_.pin_path + "; connection table " +
                                  std::to_string(dp_->connection_capacity()) + " entries over all CPUs (" +
-                                 std::to_string(dp_->connection_capacity() * 64 >> 20) + " MiB)");
+                                 std::to_string(dp_->connection_capacity() / SLUICE_CONN_WAYS * sizeof(sluice_conn_bucket) >> 20) + " MiB)");
     auto fail = [this](std::string message) -> Result<void> {
         dp_.reset();  // detaches what was attached; the pins stay
         netlink_.reset();

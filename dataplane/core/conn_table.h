@@ -31,8 +31,10 @@ namespace sluice::core {
 
 class ConnectionTable {
 public:
-    static constexpr uint32_t kWays = 8;
-    static constexpr uint32_t kAllWays = (1u << kWays) - 1;  // Bucket::used when full
+    // The layout both planes share (dataplane/abi/tables.h): the XDP
+    // program runs this table's algorithm on the same buckets.
+    static constexpr uint32_t kWays = SLUICE_CONN_WAYS;
+    static constexpr uint32_t kAllWays = SLUICE_CONN_ALL_WAYS;  // Bucket::used when full
 
     struct Config {
         uint32_t capacity;                 // entries; rounded up to a power-of-two count of buckets
@@ -41,21 +43,16 @@ public:
         uint64_t udp_timeout;              // ... a UDP entry
     };
 
-    // Why an entry is aged with a given timeout.
+    // Why an entry is aged with a given timeout (sluice_conn_entry::state).
     enum State : uint8_t {
-        kTcpTransitory = 0,  // SYN seen, handshake not finished
-        kTcpEstablished = 1, // data or ACK seen after SYN, or picked up mid-flow
-        kTcpClosing = 2,     // FIN or RST seen: keep only long enough for the close
-        kUdp = 3,
+        kTcpTransitory = SLUICE_CONN_TCP_TRANSITORY,    // SYN seen, handshake not finished
+        kTcpEstablished = SLUICE_CONN_TCP_ESTABLISHED,  // data or ACK seen after SYN, or picked up mid-flow
+        kTcpClosing = SLUICE_CONN_TCP_CLOSING,          // FIN or RST seen: keep only long enough for the close
+        kUdp = SLUICE_CONN_UDP,
     };
 
-    struct Entry {
-        struct sluice_flow_key key;  // client→VIP flow
-        uint32_t backend_id;         // backend the flow is pinned to
-        uint8_t state;               // State
-        uint8_t pad[3];              // zero
-        uint64_t last_seen;          // caller's monotonic time (TSC ticks) of the last packet
-    };
+    // One remembered flow; last_seen is the caller's clock (TSC ticks here).
+    using Entry = sluice_conn_entry;
 
     // What lookup_or_insert() did.
     struct LookupResult {
@@ -201,12 +198,8 @@ public:
     }
 
 private:
-    struct alignas(64) Bucket {
-        uint32_t sig[kWays];  // flow hash per way, compared before the 40-byte key
-        uint32_t used;        // bit i: way i holds an entry
-        uint32_t pad;
-        Entry entries[kWays];
-    };
+    using Bucket = sluice_conn_bucket;  // signatures, used bits, then the ways
+    static_assert(sizeof(Bucket) % 64 == 0, "buckets start on cache lines (the array is 2 MiB aligned)");
 
     SLUICE_ALWAYS_INLINE Bucket& bucket(uint32_t hash) { return buckets_[hash & mask_]; }
 

@@ -1,6 +1,8 @@
 // Building and validating forwarding snapshots (control plane side).
 #include "core/forwarding_state.h"
 
+#include "core/encap.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -174,11 +176,9 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
         FastOuterV4& o = st->fast_outer_v4_[id];
         o.saddr = local_v4_.v4;
         o.daddr = be.addr.v4;
-        const uint8_t constant_words[4] = {SLUICE_IPV4_VERSION_IHL(5), 0, 64, 0};
-        uint16_t w0, w1;
-        std::memcpy(&w0, constant_words, 2);
-        std::memcpy(&w1, constant_words + 2, 2);
-        o.sum = sluice_csum_fold(static_cast<uint64_t>(o.saddr) + o.daddr + w0 + w1);
+        // The words encapsulate() sums, less the packet's own bytes (TOS, protocol).
+        o.sum = sluice_csum_fold(static_cast<uint64_t>(o.saddr) + o.daddr + wire_word(SLUICE_IPV4_VERSION_IHL(5), 0) +
+                                 wire_word(64, 0));
     }
 
     size_t ring_total = 0;
