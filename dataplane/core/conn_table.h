@@ -60,6 +60,13 @@ public:
         bool hit;             // an existing entry with a valid backend was (or, refused, would be) used
         bool evicted;         // a live entry was evicted to make room
         bool admitted;        // admit() let the packet through; false: nothing was changed
+        // A hit that a second call would repeat exactly: called again with
+        // the same key, hash and `now`, tcp_flags holding none of SYN, FIN
+        // and RST, is_valid(backend_id) still true and admit(false) true,
+        // lookup_or_insert() would return this same result and write
+        // nothing (see repeatable()). The pipeline's per-chunk flow memo
+        // skips that second call.
+        bool repeatable;
     };
 
     // Start-up, on the worker's own core (so its memory is local). Allocates
@@ -91,13 +98,13 @@ public:
         Entry* e = find_in(b, key, hash);
         const bool live = e != nullptr && !expired(*e, now);
         const bool hit = live && is_valid(e->backend_id);
-        if (!admit(!hit)) return {SLUICE_BACKEND_NONE, hit, false, false};
+        if (!admit(!hit)) return {SLUICE_BACKEND_NONE, hit, false, false, false};
         if (hit) {
             touch(*e, now, tcp_flags);
-            return {e->backend_id, true, false, true};
+            return {e->backend_id, true, false, true, repeatable(*e)};
         }
         const uint32_t backend = pick();
-        if (backend == SLUICE_BACKEND_NONE) return {backend, false, false, true};
+        if (backend == SLUICE_BACKEND_NONE) return {backend, false, false, true, false};
         bool evicted = false;
         if (e == nullptr) {
             e = &claim(b, hash, now, evicted);
@@ -112,7 +119,7 @@ public:
             e->state = initial_state(key.proto, tcp_flags);
             e->last_seen = now;
         }
-        return {backend, false, evicted, true};
+        return {backend, false, evicted, true, false};
     }
 
     // The same without a filter: every packet is admitted.
@@ -282,6 +289,21 @@ private:
         if ((tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) != 0) return kTcpClosing;
         if ((tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_ACK)) == SLUICE_TCP_SYN) return kTcpTransitory;
         return kTcpEstablished;  // mid-flow pick-up (e.g. after a restart): trust it
+    }
+
+    // Whether the entry a hit has just touched at `now` would give the same
+    // hit again, unchanged, to a packet of its flow with none of SYN, FIN
+    // and RST (LookupResult::repeatable). find_in() finds the same way (a
+    // key is in one way at most, and nothing else wrote the bucket). It is
+    // live: last_seen == now, so expired() is `0 >= timeout`, false unless
+    // the state's timeout is zero. touch() rewrites last_seen with the same
+    // value and leaves the state as it is: kUdp is never changed, kTcpClosing
+    // changes only to kTcpTransitory on a pure SYN, kTcpEstablished only on
+    // a FIN, RST or pure SYN; only kTcpTransitory would move (to
+    // kTcpEstablished), so it is excluded.
+    SLUICE_ALWAYS_INLINE bool repeatable(const Entry& e) const
+    {
+        return e.state != kTcpTransitory && timeout(e.state) != 0;
     }
 
     // TCP life cycle without tracking sequence numbers (the LB sees one

@@ -25,13 +25,31 @@ extern "C" {
 
 namespace sluice::core {
 
+// The 5-tuple and service of the last packet classify_fast() took, so that
+// a train of one flow's packets (TCP segments arrive back to back in one RX
+// burst) finds its service once: the service depends on the snapshot and
+// (address, port, protocol) only. The caller keeps it for one snapshot and
+// clears it (FastFlowMemo{}) whenever it wants "previous packet" to mean
+// the packet just before; its `hash` is the caller's to fill.
+struct FastFlowMemo {
+    static constexpr uint64_t kNone = ~uint64_t{0};  // no 5-tuple's `ports`: proto is 8 bits
+    uint64_t addrs = 0;  // the IPv4 header's bytes 12-19 (saddr, daddr) as one native word
+    uint64_t ports = kNone;  // the L4 header's bytes 0-3 (sport, dport) | proto << 32; kNone: no packet
+    const VipRuntime* vip = nullptr;
+    uint32_t hash = 0;  // the caller's: the flow hash of that packet's key
+};
+
 // Parses and classifies a packet the fast path takes, filling `pp` as
 // parse_l2(), parse_ipv4() and parse_tcp_udp() would. Returns its service,
 // or nullptr (nothing written) for anything else: non-IPv4, QinQ, IPv4
 // options, fragments, other protocols, anything the general parser would
 // drop (its drop reason is its to count), and packets to no service (the
-// general path tells "wrong port" from "not a VIP").
-SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const ForwardingState& st, ParsedPacket& pp)
+// general path tells "wrong port" from "not a VIP"). `repeat` is set when
+// the packet's 5-tuple is memo's (its service was taken from there, not
+// looked up); memo then holds this packet's 5-tuple and service. On
+// nullptr, memo and repeat are unchanged.
+SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const ForwardingState& st, ParsedPacket& pp,
+                                                     FastFlowMemo& memo, bool& repeat)
 {
     const uint8_t* const d = pkt.data;
     const uint32_t len = pkt.len;
@@ -69,12 +87,33 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
     } else {
         return nullptr;
     }
-    const uint32_t saddr = load<uint32_t>(ip + 12);
-    const uint32_t daddr = load<uint32_t>(ip + 16);
-    const uint16_t sport = load<uint16_t>(l4);
-    const uint16_t dport = load<uint16_t>(l4 + 2);
-    const VipRuntime* const vip = st.find_service_v4(daddr, dport, proto);
-    if (vip == nullptr) return nullptr;
+    // The 5-tuple as two words, as the memo compares it.
+    const uint64_t addrs = load<uint64_t>(ip + 12);
+    const uint32_t port_word = load<uint32_t>(l4);
+    const uint64_t ports = uint64_t{port_word} | uint64_t{proto} << 32;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const auto saddr = static_cast<uint32_t>(addrs);
+    const auto daddr = static_cast<uint32_t>(addrs >> 32);
+    const auto sport = static_cast<uint16_t>(port_word);
+    const auto dport = static_cast<uint16_t>(port_word >> 16);
+#else
+    const auto saddr = static_cast<uint32_t>(addrs >> 32);
+    const auto daddr = static_cast<uint32_t>(addrs);
+    const auto sport = static_cast<uint16_t>(port_word >> 16);
+    const auto dport = static_cast<uint16_t>(port_word);
+#endif
+    const VipRuntime* vip;
+    if (addrs == memo.addrs && ports == memo.ports) {
+        vip = memo.vip;
+        repeat = true;
+    } else {
+        vip = st.find_service_v4(daddr, dport, proto);
+        if (vip == nullptr) return nullptr;
+        memo.addrs = addrs;
+        memo.ports = ports;
+        memo.vip = vip;
+        repeat = false;
+    }
 
     pp.l3_offset = static_cast<uint16_t>(l3);
     pp.l4_offset = static_cast<uint16_t>(l3 + kIpv4HdrLen);
@@ -101,6 +140,14 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
     pp.key.proto = proto;
     pp.key.family = SLUICE_FAMILY_IPV4;
     return vip;
+}
+
+// The same without a memo (each packet on its own).
+SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const ForwardingState& st, ParsedPacket& pp)
+{
+    FastFlowMemo memo;
+    bool repeat = false;
+    return classify_fast(pkt, st, pp, memo, repeat);
 }
 
 // IPIP or GUE of an IPv4 packet to an IPv4 backend: the bytes

@@ -152,6 +152,17 @@ struct Classified {
     const VipRuntime* vip;  // nullptr: the packet ended in pass 1 (its verdict is written)
     uint32_t hash;          // sluice_flow_hash(&pp.key)
     bool fast;              // classify_fast() took it: IPv4, unfragmented, TCP/UDP, no ICMP error
+    bool repeat;            // fast, and so was the packet just before it in the chunk, same 5-tuple
+};
+
+// Pass 2's memo of the packet just before (see forward_classified): valid
+// only when that packet was a repeatable connection-table hit (a lookup
+// for its key would hit again and change nothing) forwarded by the fast
+// tunnel to `backend_id`, whose outer header is `outer`.
+struct ConnMemo {
+    bool valid = false;
+    uint32_t backend_id = 0;
+    const FastOuterV4* outer = nullptr;
 };
 
 // Per-chunk counters kept in registers and added to the worker's once per
@@ -227,14 +238,25 @@ SLUICE_ALWAYS_INLINE bool classify_packet(const Packet& pkt, const ForwardingSta
 }
 
 // Pass 1 for one packet: the fast path's classification, else the general
-// one (classify_fast() wrote nothing when it declined).
-SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState& st, Classified& c, Verdict& v)
+// one (classify_fast() wrote nothing when it declined). `memo` holds the
+// packet just before when the fast path took it, else nothing: a packet of
+// the same 5-tuple takes its service and flow hash (a function of the key,
+// which the 5-tuple and the service's flags make the same).
+SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState& st, Classified& c, Verdict& v,
+                                       FastFlowMemo& memo)
 {
-    if (const VipRuntime* vip = classify_fast(pkt, st, c.pp); SLUICE_LIKELY(vip != nullptr)) {
+    bool repeat = false;
+    if (const VipRuntime* vip = classify_fast(pkt, st, c.pp, memo, repeat); SLUICE_LIKELY(vip != nullptr)) {
+        if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) c.pp.key.sport = 0;
+        c.vip = vip;
         c.fast = true;
-        finish_classified(vip, c);
+        c.repeat = repeat;
+        if (!repeat) memo.hash = sluice_flow_hash(&c.pp.key);
+        c.hash = memo.hash;
         return true;
     }
+    memo.ports = FastFlowMemo::kNone;  // the next packet's "just before" is not a fast one
+    c.repeat = false;
     return classify_packet(pkt, st, c, v);
 }
 
@@ -242,7 +264,7 @@ SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState&
 // packet classify_any() kept.
 template <class Filter>
 SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classified& c, const ForwardingState& st,
-                                                uint64_t now, Filter& filter, ChunkCounters& cc)
+                                                uint64_t now, Filter& filter, ChunkCounters& cc, ConnMemo& memo)
 {
     ParsedPacket& pp = c.pp;
     const VipRuntime* const vip = c.vip;
@@ -279,8 +301,53 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
         const sluice_backend* b = valid_backend(id);
         return b != nullptr && (!opening || (b->flags & SLUICE_BACKEND_F_DRAINING) == 0);
     };
+    // The flow memo. Packet i may skip the connection-table lookup and use
+    // what packet i-1 of the same chunk got exactly when:
+    //   - i and i-1 are fast-path packets of the same 5-tuple (c.repeat),
+    //     hence the same service, key and hash, in the same snapshot and
+    //     at the same `now` (one per burst);
+    //   - i-1's lookup (or memo use) was admitted, hit a live entry with a
+    //     valid backend, and that entry is repeatable (LookupResult), and
+    //     i-1 then went out by the fast tunnel (memo.valid; i-1 cleared it
+    //     otherwise, and nothing else touches the table between the two);
+    //   - i carries none of SYN, FIN, RST (UDP: no flags): so it is not
+    //     `opening`, keeps() is plain validity, still true for the same
+    //     backend in the same snapshot, and touch() would change nothing.
+    // Then a lookup would return the same backend as a hit and leave the
+    // table as it is, so only what the lookup's caller does is repeated:
+    // the filters' admit(false) (a refusal drops the packet and writes
+    // nothing, as in lookup_or_insert) and the hit counter.
+    const bool reuse = c.repeat && memo.valid && (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) == 0;
+    memo.valid = false;
+    if (reuse) {
+        if constexpr (Filter::kEnabled) {
+            filtered = filter.check(fq);
+            if (filtered != kFilterPass) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
+        }
+        cc.conn_hits++;
+        // i-1's backend, valid IPv4, and mode (same service) went by the
+        // fast tunnel; the ingress port and this packet's size are its own.
+        const FastIngress& fi = st.fast_ingress(pkt.in_port);
+        if (fi.tunnel_ready) {
+            const Encap mode = static_cast<Encap>(vip->meta.forwarding);
+            const bool sent = mode == Encap::kIpip
+                                  ? tunnel_fast_v4<Encap::kIpip>(pkt, pp, fi, *memo.outer, hash, vip->meta.gue_dport)
+                                  : tunnel_fast_v4<Encap::kGue>(pkt, pp, fi, *memo.outer, hash, vip->meta.gue_dport);
+            if (SLUICE_LIKELY(sent)) {
+                sluice_counter& bc = w.backend_counters[memo.backend_id];
+                bc.packets++;
+                bc.bytes += pkt.len;
+                memo.valid = true;
+                return Verdict::tx(fi.egress_port);
+            }
+        }
+    }
+
     uint32_t backend_id;
-    if (pp.fragment || pp.icmp_error) {
+    bool repeatable = false;
+    if (reuse) {
+        backend_id = memo.backend_id;  // the general path decides (MTU, headroom, ingress not ready)
+    } else if (pp.fragment || pp.icmp_error) {
         // Never a new flow: neither fragments nor ICMP errors make entries.
         if constexpr (Filter::kEnabled) {
             filtered = filter.check(fq);
@@ -310,6 +377,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
             w.conns.lookup_or_insert(pp.key, hash, now, pp.tcp_flags, keeps, pick, admit);
         if (!lr.admitted) return Verdict::drop(static_cast<sluice_drop_reason>(filtered));
         backend_id = lr.backend_id;
+        repeatable = lr.repeatable;
         if (SLUICE_LIKELY(lr.hit)) {
             cc.conn_hits++;
         } else {
@@ -335,6 +403,9 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
                 sluice_counter& bc = w.backend_counters[backend_id];
                 bc.packets++;
                 bc.bytes += pkt.len;
+                memo.valid = repeatable;
+                memo.backend_id = backend_id;
+                memo.outer = &o;
                 return Verdict::tx(fi.egress_port);
             }
         }
@@ -390,24 +461,26 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
 {
     sluice_stats& s = w.stats;
     Classified c[kStageBurst];
+    FastFlowMemo flow_memo;
     for (uint16_t i = 0; i < n; ++i) {
         // The next packet's headers load while this one is parsed (l3fwd).
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        if (classify_any(*pkts[i], st, c[i], out[i])) {
-            w.conns.prefetch(c[i].hash);
+        if (classify_any(*pkts[i], st, c[i], out[i], flow_memo)) {
+            if (!c[i].repeat) w.conns.prefetch(c[i].hash);  // a repeat's bucket is its predecessor's
         } else {
             c[i].vip = nullptr;
             c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
         }
     }
     for (uint16_t i = 0; i < n; ++i) {
-        if (c[i].vip != nullptr) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare; they never look up)
+        if (c[i].vip != nullptr && !c[i].repeat) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare)
     }
     // rx and tx in registers, added once per chunk (see ChunkCounters),
     // after the chunk's work: a reader of the counters, racy anyway, sees rx
     // move when packets are done, never ahead of them (republish_test
     // relies on it), at most a chunk late.
     ChunkCounters cc;
+    ConnMemo conn_memo;
     uint64_t rx_bytes = 0;
     uint64_t tx_packets = 0;
     uint64_t tx_bytes = 0;
@@ -419,9 +492,10 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
         // merge several stores into one load (tens of cycles per packet).
         Verdict v;
         if (c[i].vip != nullptr) {
-            v = forward_classified(w, pkt, c[i], st, now, filter, cc);
+            v = forward_classified(w, pkt, c[i], st, now, filter, cc, conn_memo);
             out[i] = v;
         } else {
+            conn_memo.valid = false;  // c[i + 1].repeat is false anyway; kept simple to check
             v = out[i];  // written in pass 1, long since in the cache
         }
         if (SLUICE_LIKELY(v.counted_as_tx())) {
