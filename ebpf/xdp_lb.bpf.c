@@ -81,10 +81,10 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 						struct sluice_stats *st, const struct sluice_node_config *node,
 						__u32 hash, int *reason, struct sluice_backend **valid)
 {
-	/* CLOCK_MONOTONIC at tick resolution: idle timeouts are seconds, and
-	 * the precise clock's ordered TSC read was a fifth of an established
-	 * packet's cost. The new-flow token bucket keeps the precise clock. */
-	__u64 now = bpf_ktime_get_coarse_ns();
+	/* The tick's resolution (see xlb_conn_now): idle timeouts are seconds,
+	 * and the precise clock's ordered TSC read was a fifth of an
+	 * established packet's cost. The token buckets keep the precise clock. */
+	__u64 now = xlb_conn_now();
 	struct sluice_conn_bucket *b;
 	struct sluice_conn_entry *e;
 	struct sluice_backend *pinned = 0;
@@ -95,7 +95,7 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 		return xlb_ring_pick(meta, hash);
 	/* No partition only on a CPU brought online after the load with a
 	 * higher id than any then: every packet a miss, nothing pinned. */
-	b = xlb_conn_bucket(&sluice_conns_v2, hash);
+	b = xlb_conn_bucket(&sluice_conns_v3, hash);
 	e = b ? xlb_conn_find(b, &pp->key, hash) : 0;
 	live = e && !xlb_conn_expired(e, now, node);
 	if (live)
@@ -304,6 +304,23 @@ int sluice_xdp_lb(struct xdp_md *ctx)
 	xlb_process(ctx, st, rx_len, &v);
 	xlb_account(st, &v, (__u64)(ctx->data_end - ctx->data));
 	return v.action;
+}
+
+/* The connection table's clock for user space (XdpDataplane::
+ * connection_clock_ns; the driver judges entries by it): run by
+ * BPF_PROG_TEST_RUN, never attached; writes xlb_conn_now() into the first
+ * 8 bytes of the frame it is given, which the run copies out. */
+SEC("xdp")
+int sluice_xdp_clock(struct xdp_md *ctx)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	__u64 now = xlb_conn_now();
+
+	if (data + sizeof(now) > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, &now, sizeof(now));
+	return XDP_PASS;
 }
 
 /* No GPL-only helper is used; the string only has to name a license. */

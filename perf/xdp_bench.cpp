@@ -208,9 +208,9 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "xdp_bench: %s\n", r.error().c_str());
         return 1;
     }
-    const int conns = (*dp)->map_fd("sluice_conns_v2");
+    const int conns = (*dp)->map_fd("sluice_conns_v3");
     if (conns < 0) {
-        std::fprintf(stderr, "xdp_bench: no sluice_conns_v2\n");
+        std::fprintf(stderr, "xdp_bench: no sluice_conns_v3\n");
         return 1;
     }
     bpf_map_info conn_info{};
@@ -223,6 +223,7 @@ int main(int argc, char** argv)
     uint32_t shift = 0;
     while ((uint64_t{1} << shift) * static_cast<uint64_t>(ncpu) < conn_info.max_entries) ++shift;
     skel->rodata->xlb_conn_shift = shift;
+    skel->rodata->xlb_ns_per_tick = (*dp)->connection_clock_tick_ns();  // the same clock as xdp_lb's entries
     if (bpf_map__set_max_entries(skel->maps.bench_conns, conn_info.max_entries) != 0 ||
         bpf_map__reuse_fd(skel->maps.bench_conns, conns) != 0 || xdp_bench_harness__load(skel) != 0)
         die("xdp_bench: harness");

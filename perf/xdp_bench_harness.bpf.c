@@ -10,7 +10,7 @@
  * connection table, on a miss one insert: the floor the table sets, with
  * xdp_lb's own conn_table.h code) and bench_lru_ipip (the same with a
  * kernel BPF_MAP_TYPE_LRU_HASH of 1M entries, what xdp_lb used before
- * sluice_conns_v2: the floor that map's kernel code set). */
+ * sluice_conns_v3: the floor that map's kernel code set). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -30,8 +30,9 @@ struct {
 	__type(value, __u32);
 } bench_target SEC(".maps");
 
-/* xdp_lb's sluice_conns_v2 (xdp_bench reuses its fd before loading, and
- * sets xlb_conn_shift as the loader did). */
+/* xdp_lb's sluice_conns_v3 (xdp_bench reuses its fd before loading, and
+ * sets xlb_conn_shift and xlb_ns_per_tick as the loader did: one clock for
+ * both programs' timestamps). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -168,7 +169,7 @@ static __always_inline int bench_key(struct xdp_md *ctx, struct sluice_flow_key 
 	return 0;
 }
 
-/* The connection-table step alone on sluice_conns_v2: the flow hash, this
+/* The connection-table step alone on sluice_conns_v3: the flow hash, this
  * CPU's bucket, the probe; on a miss (or an expired entry) an insert
  * pinning backend 0, as xdp_lb would write it; then bench_fixed_ipip. */
 SEC("xdp")
@@ -177,7 +178,7 @@ int bench_table_ipip(struct xdp_md *ctx)
 	struct sluice_flow_key key __attribute__((aligned(8)));
 	struct sluice_conn_bucket *b;
 	struct sluice_conn_entry *e;
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = xlb_conn_now();
 	__u32 hash;
 	int evicted = 0;
 

@@ -378,10 +378,11 @@ std::optional<uint32_t> XdpDriver::connection_backend(const sluice_flow_key& key
     // Each CPU has its own partition: a flow that moved between CPUs (RSS
     // change) may have an entry in several. The freshest live one is the
     // one its packets use now. Live as the program judges it: idle for
-    // less than its state's timeout on the coarse monotonic clock.
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    // less than its state's timeout on the program's own clock (the
+    // jiffies clock, whose epoch is not CLOCK_MONOTONIC's).
+    const Result<uint64_t> clock = dp_->connection_clock_ns();
+    if (!clock) return std::nullopt;  // no judgement without the clock: Maglev's answer stands
+    const uint64_t now = *clock;
     std::optional<uint32_t> best;
     uint64_t best_seen = 0;
     for (const xdp::ConnectionEntry& c : dp_->lookup_connection(key)) {

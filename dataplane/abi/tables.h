@@ -107,7 +107,7 @@ struct sluice_conn_entry {
 	__u32 backend_id;            /* backend it is pinned to; SLUICE_BACKEND_NONE = forgotten */
 	__u8 state;                  /* SLUICE_CONN_* */
 	__u8 pad[3];                 /* zero */
-	__u64 last_seen;             /* time of the last packet (XDP: coarse CLOCK_MONOTONIC ns) */
+	__u64 last_seen;             /* time of the last packet (XDP: ns on the jiffies clock, ebpf/xdp/conn_table.h) */
 };
 
 /* One bucket: 512 bytes, eight cache lines. Signatures first, so a lookup

@@ -7,7 +7,9 @@
 #include <linux/if_link.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -36,8 +38,34 @@ bool pinnable(const bpf_map* map)
 // adopted, removed so they do not hold kernel memory for nothing.
 constexpr const char* kStalePins[] = {
     "sluice_conns_v1",  // the kernel LRU hash of struct sluice_conn
+    "sluice_conns_v2",  // last_seen on CLOCK_MONOTONIC_COARSE, not the jiffies clock
     "sluice_node_v1",   // one connection timeout for every state
 };
+
+// The kernel's CONFIG_HZ where libbpf finds a __kconfig value:
+// /boot/config-$(uname -r), else /proc/config.gz (gzread passes a plain
+// file through). 0 when neither says.
+uint32_t kernel_hz()
+{
+    utsname u{};
+    const std::string boot = ::uname(&u) == 0 ? std::string("/boot/config-") + u.release : std::string();
+    for (const char* path : {boot.c_str(), "/proc/config.gz"}) {
+        if (*path == '\0') continue;
+        gzFile f = ::gzopen(path, "rb");
+        if (f == nullptr) continue;
+        char line[256];
+        uint32_t hz = 0;
+        while (::gzgets(f, line, sizeof(line)) != nullptr) {
+            if (std::strncmp(line, "CONFIG_HZ=", 10) == 0) {
+                hz = static_cast<uint32_t>(std::strtoul(line + 10, nullptr, 10));
+                break;
+            }
+        }
+        ::gzclose(f);
+        if (hz != 0) return hz;
+    }
+    return 0;
+}
 
 }  // namespace
 
@@ -125,10 +153,16 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     conn_shift_ = shift;
     conn_cpus_ = static_cast<uint32_t>(ncpu);
     skel_->rodata->xlb_conn_shift = shift;
+    // The table's clock (conn_table.h): jiffies x tick when HZ is known,
+    // else the coarse monotonic clock. Rounded down for HZ = 300; every
+    // reader goes through the same clock, so only its rate is 10^-7 off.
+    const uint32_t hz = kernel_hz();
+    conn_tick_ns_ = hz != 0 ? 1000000000u / hz : 0;
+    skel_->rodata->xlb_ns_per_tick = conn_tick_ns_;
 #if defined(__x86_64__)
     skel_->rodata->xlb_vip_cache_on = 1;  // see lookup.h: needs load-load ordering
 #endif
-    if (int err = bpf_map__set_max_entries(skel_->maps.sluice_conns_v2, static_cast<uint32_t>(entries)); err != 0)
+    if (int err = bpf_map__set_max_entries(skel_->maps.sluice_conns_v3, static_cast<uint32_t>(entries)); err != 0)
         return make_error("connection table size: " + errno_text(err));
     if (pin_dir_.empty()) return {};
     auto say = [&](const std::string& line) {
@@ -145,7 +179,7 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     }
     // A pinned table of another shape (conn_table_size changed, or the CPU
     // count) cannot be adopted: libbpf would refuse to load.
-    const std::string path = pin_dir_ + "/sluice_conns_v2";
+    const std::string path = pin_dir_ + "/sluice_conns_v3";
     const int fd = bpf_obj_get(path.c_str());
     if (fd < 0) return {};
     bpf_map_info info{};
@@ -180,7 +214,7 @@ Result<void> XdpDataplane::bump_vip_generation()
 Result<void> XdpDataplane::map_conn_table()
 {
     const size_t bytes = (static_cast<size_t>(conn_cpus_) << conn_shift_) * sizeof(sluice_conn_bucket);
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.sluice_conns_v2), 0);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.sluice_conns_v3), 0);
     if (p == MAP_FAILED) return make_error("mapping the connection table: " + errno_text(errno));
     conn_buckets_ = static_cast<sluice_conn_bucket*>(p);
     conn_map_bytes_ = bytes;
@@ -509,6 +543,24 @@ Result<RingInfo> XdpDataplane::live_ring(uint32_t vip_id) const
 }
 
 int XdpDataplane::program_fd() const { return bpf_program__fd(skel_->progs.sluice_xdp_lb); }
+
+Result<uint64_t> XdpDataplane::connection_clock_ns() const
+{
+    // sluice_xdp_clock writes the program's now into the frame's first
+    // word; a frame of one Ethernet header's size at least, as XDP runs need.
+    uint8_t in[64] = {}, out[64] = {};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_out = out, .data_size_in = sizeof(in),
+                .data_size_out = sizeof(out), .repeat = 1);
+    if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.sluice_xdp_clock), &opts) != 0)
+        return make_error("reading the connection table's clock: " + errno_text(errno));
+    if (opts.retval != XDP_PASS || opts.data_size_out < sizeof(uint64_t))
+        return make_error("reading the connection table's clock: the program refused");
+    uint64_t now = 0;
+    std::memcpy(&now, out, sizeof(now));
+    return now;
+}
+
+uint64_t XdpDataplane::connection_clock_tick_ns() const { return conn_tick_ns_; }
 
 int XdpDataplane::map_fd(const std::string& name) const
 {

@@ -120,6 +120,15 @@ public:
     // CPU partitions: CPU ids 0 .. this - 1 have one (the highest online
     // id + 1 at open(), at most the possible CPUs).
     uint32_t connection_partitions() const;
+    // The connection table's clock now, in ns: what the program writes in
+    // last_seen and measures conn_timeout_ns against (the jiffies clock,
+    // whose epoch is not CLOCK_MONOTONIC's; see ebpf/xdp/conn_table.h).
+    // Read by running the program's sluice_xdp_clock. Any thread.
+    Result<uint64_t> connection_clock_ns() const;
+    // The tick that clock advances by (10^9 / HZ, rounded down), or 0 when
+    // the loader could not read the kernel's HZ and the program uses the
+    // coarse monotonic clock (the same resolution) instead.
+    uint64_t connection_clock_tick_ns() const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The valid backends the maps hold now, by id: what a previous process
@@ -178,6 +187,7 @@ private:
     size_t conn_map_bytes_ = 0;
     uint32_t conn_shift_ = 0;
     uint32_t conn_cpus_ = 0;
+    uint64_t conn_tick_ns_ = 0;  // xlb_ns_per_tick as loaded
     uint64_t vip_gen_ = 0;  // sluice_vip_gen as last written
     std::map<uint32_t, Service> services_;          // by vip_id
     std::map<uint16_t, sluice_port_config> ports_;  // as written

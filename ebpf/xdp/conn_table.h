@@ -1,6 +1,6 @@
 /* The connection table of xdp_lb: dataplane/core/conn_table.h's algorithm
  * (8-way buckets, per-state idle timeouts, least recently seen evicted from
- * a full bucket) on this CPU's partition of sluice_conns_v2. Keep the two in
+ * a full bucket) on this CPU's partition of sluice_conns_v3. Keep the two in
  * step: tests/ebpf/xdp_conn_table_test.cpp runs the DPDK table's cases here. */
 #ifndef SLUICE_XDP_CONN_TABLE_H
 #define SLUICE_XDP_CONN_TABLE_H
@@ -16,7 +16,29 @@
  * data: the verifier folds it into the index computation). */
 const volatile __u32 xlb_conn_shift = 0;
 
-/* This CPU's bucket for a flow hash in `table` (sluice_conns_v2; a
+/* Nanoseconds per jiffy (10^9 / CONFIG_HZ), set by the loader before
+ * loading; 0 when it could not read the kernel's HZ. */
+const volatile __u64 xlb_ns_per_tick = 0;
+
+/* The connection table's clock, in ns: the time of every last_seen, to
+ * which the node's conn_timeout_ns apply. jiffies x tick length, where the
+ * loader knows the tick: bpf_jiffies64 is inlined on 64-bit JITs (a load),
+ * where bpf_ktime_get_coarse_ns was a helper call, measured at about an
+ * eighth of an established packet (perf/xdp_bench). Both are the tick's
+ * resolution; idle timeouts are seconds. The epoch is not CLOCK_MONOTONIC's:
+ * user space reads this clock through the loader
+ * (XdpDataplane::connection_clock_ns), never through clock_gettime. Without
+ * the tick length, the coarse monotonic clock (the same resolution). */
+static __always_inline __u64 xlb_conn_now(void)
+{
+	__u64 tick = xlb_ns_per_tick;
+
+	if (tick)
+		return bpf_jiffies64() * tick;
+	return bpf_ktime_get_coarse_ns();
+}
+
+/* This CPU's bucket for a flow hash in `table` (sluice_conns_v3; a
  * parameter so perf/xdp_bench_harness can measure the table alone); NULL
  * on a CPU without a partition (the loader makes one per CPU id up to the
  * highest online at load). */

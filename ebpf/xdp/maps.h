@@ -113,14 +113,16 @@ struct {
  * which the kernel's LRU hash paid for on every packet. The loader sets
  * max_entries (CPUs x buckets per CPU) before loading; the array is
  * mmapable so the loader reads and edits it without a syscall per bucket.
- * v1 was a BPF_MAP_TYPE_LRU_HASH of struct sluice_conn. */
+ * v1 was a BPF_MAP_TYPE_LRU_HASH of struct sluice_conn; v2 the same
+ * buckets with last_seen on CLOCK_MONOTONIC_COARSE, where v3 keeps it on
+ * the jiffies clock (conn_table.h: xlb_conn_now), another epoch. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1);  /* set by the loader */
 	__type(key, __u32);
 	__type(value, struct sluice_conn_bucket);
-} sluice_conns_v2 SEC(".maps");
+} sluice_conns_v3 SEC(".maps");
 
 /* Ports by id, and the ingress interface → port id. */
 struct {

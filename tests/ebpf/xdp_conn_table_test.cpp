@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,7 +118,7 @@ class Table {
 public:
     explicit Table(xdp::XdpDataplane& dp) : dp_(dp)
     {
-        const int fd = dp.map_fd("sluice_conns_v2");
+        const int fd = dp.map_fd("sluice_conns_v3");
         bpf_map_info info{};
         uint32_t len = sizeof(info);
         if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return;
@@ -324,6 +325,42 @@ TEST_F(XdpConnTable, IcmpErrorLookupIsReadOnly)
     EXPECT_EQ(table_->find(cpu_, key_of(7001))->backend_id, 0u) << "and still not re-pinned";
 }
 
+// The program stamps entries on the loader's clock (connection_clock_ns:
+// jiffies x tick, whose epoch is not CLOCK_MONOTONIC's), the clock the XDP
+// driver judges an entry's liveness by: a fresh entry's last_seen lies
+// between two readings around its packet, and the clock keeps real time at
+// the tick's resolution.
+TEST_F(XdpConnTable, EntriesAreStampedOnTheLoadersClock)
+{
+    xdp::XdpDataplane& dp = runner_->dataplane();
+    const uint64_t tick = dp.connection_clock_tick_ns();
+    if (::access("/proc/config.gz", R_OK) == 0) {
+        EXPECT_NE(tick, 0u) << "the loader did not read CONFIG_HZ";
+    }
+    const auto before = dp.connection_clock_ns();
+    ASSERT_TRUE(before) << before.error();
+    ASSERT_EQ(send(8001, SLUICE_TCP_SYN), 0);
+    const auto after = dp.connection_clock_ns();
+    ASSERT_TRUE(after) << after.error();
+    const sluice_conn_entry* e = table_->find(cpu_, key_of(8001));
+    ASSERT_NE(e, nullptr);
+    EXPECT_LE(*before, e->last_seen);
+    EXPECT_LE(e->last_seen, *after);
+    if (tick != 0) {
+        EXPECT_EQ(e->last_seen % tick, 0u) << "jiffies x tick";
+    }
+    timespec t0{}, t1{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t0);
+    const auto c0 = dp.connection_clock_ns();
+    ::usleep(200000);
+    const auto c1 = dp.connection_clock_ns();
+    ::clock_gettime(CLOCK_MONOTONIC, &t1);
+    ASSERT_TRUE(c0 && c1);
+    const double wall_ms = static_cast<double>(t1.tv_sec - t0.tv_sec) * 1e3 + static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    // Two ticks of slack each way (a tick is at most 10 ms).
+    EXPECT_NEAR(static_cast<double>(*c1 - *c0) / 1e6, wall_ms, 20.0);
+}
+
 // Removing backend 2 moves only backend 2's established flows (re-picked
 // from the new ring, re-pinned in place); every other flow keeps its
 // backend although the new ring would send most of them elsewhere.
@@ -412,23 +449,27 @@ TEST(XdpConnTablePins, OtherSizeAndOldLayoutAreDropped)
         ASSERT_TRUE(first) << first.error();
         EXPECT_EQ(backend_of((*first)->run(packet(6001, SLUICE_TCP_SYN), 0)), 0);
     }
-    // A stale v1 pin (any map will do: only its name is old).
+    // Stale v1 and v2 pins (any map will do: only their names are old; v2
+    // kept last_seen on another clock).
     const int stale = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 4, 1, nullptr);
     ASSERT_GE(stale, 0);
     ASSERT_EQ(bpf_obj_pin(stale, (pin + "/sluice_conns_v1").c_str()), 0);
+    ASSERT_EQ(bpf_obj_pin(stale, (pin + "/sluice_conns_v2").c_str()), 0);
     ::close(stale);
     {
         auto same = XdpRunner::create(config(ring_of(1)), pin, 1024, log);
         ASSERT_TRUE(same) << same.error();
         EXPECT_EQ(backend_of((*same)->run(packet(6001, SLUICE_TCP_ACK), 0)), 0) << "same size: adopted";
     }
-    ASSERT_EQ(lines.size(), 1u);
+    ASSERT_EQ(lines.size(), 2u);
     EXPECT_NE(lines[0].find("sluice_conns_v1"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("sluice_conns_v2"), std::string::npos) << lines[1];
     EXPECT_NE(::access((pin + "/sluice_conns_v1").c_str(), F_OK), 0);
+    EXPECT_NE(::access((pin + "/sluice_conns_v2").c_str(), F_OK), 0);
     auto bigger = XdpRunner::create(config(ring_of(1)), pin, 2048, log);
     ASSERT_TRUE(bigger) << bigger.error();
-    ASSERT_EQ(lines.size(), 2u);
-    EXPECT_NE(lines[1].find("dropped"), std::string::npos) << lines[1];
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_NE(lines[2].find("dropped"), std::string::npos) << lines[2];
     EXPECT_EQ(backend_of((*bigger)->run(packet(6001, SLUICE_TCP_ACK), 0)), 1) << "new table: picked by the ring";
     ASSERT_TRUE((*bigger)->dataplane().unpin());
 }

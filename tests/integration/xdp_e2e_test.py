@@ -480,7 +480,7 @@ def run_test(procs, workdir, pins, tools, started):
     counters, sent = stop_sluiced(procs, "sluiced-1")
     client_frames = sum(report["to_vip"].values())
     check(not xdp_attached(NS["lb"]), "XDP still attached after SIGTERM")
-    check(os.path.exists(os.path.join(pins, "sluice_conns_v2")), f"no pinned connection table under {pins}")
+    check(os.path.exists(os.path.join(pins, "sluice_conns_v3")), f"no pinned connection table under {pins}")
     print("ok   SIGTERM: exit 0, XDP detached, maps still pinned")
     for service in ("dsr", "ipip", "gue"):
         for b in BACKENDS:
