@@ -99,8 +99,9 @@ static __always_inline int xlb_write(struct xdp_md *ctx, __u32 off, const void *
 	return 0;
 }
 
-/* Writes L2 (14 or 18 bytes) and the outer headers (0, 20, 28, 40 or 48)
- * at the frame's start by direct packet access: a constant size per case,
+/* Writes L2 (14 or 18 bytes) and the outer IPv6 headers (0, 40 or 48; the
+ * IPv4 ones: xlb_write_ipv4_outer) at the frame's start by direct packet
+ * access: a constant size per case,
  * so each copy is a few wide stores instead of a helper call. */
 static __always_inline int xlb_write_headers(struct xdp_md *ctx, const struct xlb_l2 *l2, __u32 l2_len,
 					     const union xlb_outer *o, __u32 overhead)
@@ -114,16 +115,89 @@ static __always_inline int xlb_write_headers(struct xdp_md *ctx, const struct xl
 	switch (overhead) {
 	case 0:
 		return 0;
-	case XLB_IPV4_LEN:
-		return xlb_write(ctx, l2_len, o, XLB_IPV4_LEN);
-	case XLB_IPV4_LEN + XLB_UDP_LEN:
-		return xlb_write(ctx, l2_len, o, XLB_IPV4_LEN + XLB_UDP_LEN);
 	case XLB_IPV6_LEN:
 		return xlb_write(ctx, l2_len, o, XLB_IPV6_LEN);
 	case XLB_IPV6_LEN + XLB_UDP_LEN:
 		return xlb_write(ctx, l2_len, o, XLB_IPV6_LEN + XLB_UDP_LEN);
 	}
 	return -1;
+}
+
+/* sluice_ipv4_hdr_csum of an option-less header (check field ignored),
+ * from its fields: nine 16-bit terms in memory order (the halves of a
+ * 32-bit word are its two 16-bit words, whatever the byte order), so the
+ * sum stays below 2^20 and two folds end it where the general helper
+ * loads the header back in words and folds five times. The result is the
+ * same: a non-zero sum folds to its one representative in 1..0xFFFF. */
+static __always_inline __sum16 xlb_ipv4_outer_csum(const struct sluice_ipv4_hdr *ip)
+{
+	__u32 sum = bpf_htons((__u16)(((__u16)ip->version_ihl << 8) | ip->tos)) + ip->total_len + ip->id +
+		    ip->frag_off + bpf_htons((__u16)(((__u16)ip->ttl << 8) | ip->protocol)) +
+		    (ip->saddr & 0xFFFFu) + (ip->saddr >> 16) + (ip->daddr & 0xFFFFu) + (ip->daddr >> 16);
+
+	sum = (sum & 0xFFFFu) + (sum >> 16);
+	sum = (sum & 0xFFFFu) + (sum >> 16);
+	return (__sum16)(__u16)~sum;
+}
+
+/* Writes L2 and an outer IPv4 header (+ the GUE UDP header) at the start
+ * of a frame whose head has already moved: built here from the packet's
+ * fields, after bpf_xdp_adjust_head/tail, and stored straight into the
+ * frame. Built before those helper calls, as the other headers are, every
+ * field and the checksum's inputs lived across two calls (BPF keeps four
+ * callee-saved registers: the rest went to the stack and back). 0, or -1
+ * when the frame is too short (it never is: the inner packet follows). */
+static __always_inline int xlb_write_ipv4_outer(struct xdp_md *ctx, const struct xlb_parsed *pp,
+						const struct xlb_encap_params *ep, __u8 mode, __u8 ip_proto,
+						__u32 inner_len, __u32 l2_len)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	__u32 overhead = mode == SLUICE_FWD_GUE ? XLB_IPV4_LEN + XLB_UDP_LEN : XLB_IPV4_LEN;
+	struct sluice_ipv4_hdr ip;
+	struct sluice_udp_hdr udp;
+	__u8 *p;
+
+	ip.version_ihl = SLUICE_IPV4_VERSION_IHL(5);
+	ip.tos = pp->tos;
+	ip.total_len = bpf_htons((__u16)(inner_len + overhead));
+	if (pp->family == SLUICE_FAMILY_IPV4) {
+		ip.id = pp->ipv4_id;
+		ip.frag_off = pp->ipv4_df ? bpf_htons(SLUICE_IPV4_DF) : 0;
+	} else {
+		ip.id = 0;
+		ip.frag_off = bpf_htons(SLUICE_IPV4_DF);
+	}
+	ip.ttl = 64;
+	ip.protocol = ip_proto;
+	ip.saddr = ep->outer_src->v4;
+	ip.daddr = ep->outer_dst->v4;
+	ip.check = xlb_ipv4_outer_csum(&ip);
+
+	if (data + XLB_ETH_LEN + XLB_VLAN_LEN + XLB_IPV4_LEN + XLB_UDP_LEN > end)
+		return -1;
+	/* The MACs in word loads (map values; see xlb_load() on alignment),
+	 * straight into the frame, as xlb_fill_l2 lays them out. */
+	__builtin_memcpy(__builtin_assume_aligned(data, 8), __builtin_assume_aligned(ep->dst_mac, 8), 6);
+	__builtin_memcpy(__builtin_assume_aligned(data + 6, 2), __builtin_assume_aligned(ep->src_mac, 8), 6);
+	if (l2_len == XLB_ETH_LEN) {
+		*(__be16 *)(data + 12) = bpf_htons(SLUICE_ETH_P_IPV4);
+		p = data + XLB_ETH_LEN;
+	} else {
+		*(__be16 *)(data + 12) = bpf_htons(SLUICE_ETH_P_VLAN);
+		*(__be16 *)(data + 14) = pp->vlan_tci;
+		*(__be16 *)(data + 16) = bpf_htons(SLUICE_ETH_P_IPV4);
+		p = data + XLB_ETH_LEN + XLB_VLAN_LEN;
+	}
+	__builtin_memcpy(__builtin_assume_aligned(p, 8), &ip, XLB_IPV4_LEN);
+	if (mode == SLUICE_FWD_GUE) {
+		udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
+		udp.dport = ep->gue_dport;
+		udp.len = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
+		udp.check = 0; /* RFC 768 / RFC 8086: none over IPv4 */
+		__builtin_memcpy(__builtin_assume_aligned(p + XLB_IPV4_LEN, 4), &udp, XLB_UDP_LEN);
+	}
+	return 0;
 }
 
 /* Rewrites the frame to [L2][outer][inner IP packet], padding cut off.
@@ -136,6 +210,7 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 	__u32 l2_len = ep->keep_vlan ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
 	__u8 inner4 = pp->family == SLUICE_FAMILY_IPV4;
 	__u8 ip_proto = mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : inner4 ? SLUICE_IPPROTO_IPIP : SLUICE_IPPROTO_IPV6;
+	__u8 outer4 = mode != SLUICE_FWD_L2DSR && outer_family == SLUICE_FAMILY_IPV4;
 	union xlb_outer o;
 	struct xlb_l2 l2;
 	int tail, head;
@@ -143,31 +218,11 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 	if (inner_len + overhead > ep->mtu)
 		return XLB_MTU_EXCEEDED;
 
-	__builtin_memset(&o, 0, sizeof(o));
-	if (mode != SLUICE_FWD_L2DSR) {
-		if (outer_family == SLUICE_FAMILY_IPV4) {
-			o.v4.ip.version_ihl = SLUICE_IPV4_VERSION_IHL(5);
-			o.v4.ip.tos = pp->tos;
-			o.v4.ip.total_len = bpf_htons((__u16)(inner_len + overhead));
-			if (inner4) {
-				o.v4.ip.id = pp->ipv4_id;
-				o.v4.ip.frag_off = pp->ipv4_df ? bpf_htons(SLUICE_IPV4_DF) : 0;
-			} else {
-				o.v4.ip.id = 0;
-				o.v4.ip.frag_off = bpf_htons(SLUICE_IPV4_DF);
-			}
-			o.v4.ip.ttl = 64;
-			o.v4.ip.protocol = ip_proto;
-			o.v4.ip.saddr = ep->outer_src->v4;
-			o.v4.ip.daddr = ep->outer_dst->v4;
-			o.v4.ip.check = sluice_ipv4_hdr_csum(&o.v4.ip, sizeof(o.v4.ip));
-			if (mode == SLUICE_FWD_GUE) {
-				o.v4.udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
-				o.v4.udp.dport = ep->gue_dport;
-				o.v4.udp.len = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
-				o.v4.udp.check = 0; /* RFC 768 / RFC 8086: none over IPv4 */
-			}
-		} else {
+	/* IPv6 outer (and L2 DSR's none): built before the frame moves, since
+	 * the GUE checksum sums the inner packet where it was received. */
+	if (!outer4) {
+		__builtin_memset(&o, 0, sizeof(o));
+		if (mode != SLUICE_FWD_L2DSR) {
 			o.v6.ip.ver_tc_flow =
 				bpf_htonl((6u << 28) | ((__u32)pp->tos << 20) | (ep->flow_hash & 0xFFFFFu));
 			o.v6.ip.payload_len = bpf_htons((__u16)(inner_len + overhead - XLB_IPV6_LEN));
@@ -194,9 +249,9 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 					o.v6.udp.check = 0xFFFF;
 			}
 		}
+		xlb_fill_l2(&l2, ep->dst_mac, ep->src_mac, ep->keep_vlan, pp->vlan_tci,
+			    outer_family == SLUICE_FAMILY_IPV4 ? SLUICE_ETH_P_IPV4 : SLUICE_ETH_P_IPV6);
 	}
-	xlb_fill_l2(&l2, ep->dst_mac, ep->src_mac, ep->keep_vlan, pp->vlan_tci,
-		    outer_family == SLUICE_FAMILY_IPV4 ? SLUICE_ETH_P_IPV4 : SLUICE_ETH_P_IPV6);
 
 	/* The inner packet stays; the head moves to fit the new headers
 	 * (negative: grows into the headroom) and padding is cut. */
@@ -206,6 +261,9 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 	tail = (int)(pp->l3_off + inner_len) - (int)pp->frame_len;
 	if (tail != 0 && bpf_xdp_adjust_tail(ctx, tail))
 		return SLUICE_DROP_INTERNAL;
+	if (outer4)
+		return xlb_write_ipv4_outer(ctx, pp, ep, mode, ip_proto, inner_len, l2_len) ? SLUICE_DROP_INTERNAL
+											      : XLB_OK;
 	if (xlb_write_headers(ctx, &l2, l2_len, &o, overhead))
 		return SLUICE_DROP_INTERNAL;
 	return XLB_OK;
