@@ -25,18 +25,16 @@ extern "C" {
 
 namespace sluice::core {
 
-// The 5-tuple and service of the last packet classify_fast() took, so that
-// a train of one flow's packets (TCP segments arrive back to back in one RX
-// burst) finds its service once: the service depends on the snapshot and
-// (address, port, protocol) only. The caller keeps it for one snapshot and
-// clears it (FastFlowMemo{}) whenever it wants "previous packet" to mean
-// the packet just before; its `hash` is the caller's to fill.
-struct FastFlowMemo {
-    static constexpr uint64_t kNone = ~uint64_t{0};  // no 5-tuple's `ports`: proto is 8 bits
-    uint64_t addrs = 0;  // the IPv4 header's bytes 12-19 (saddr, daddr) as one native word
-    uint64_t ports = kNone;  // the L4 header's bytes 0-3 (sport, dport) | proto << 32; kNone: no packet
-    const VipRuntime* vip = nullptr;
-    uint32_t hash = 0;  // the caller's: the flow hash of that packet's key
+// A packet's 5-tuple as classify_fast() compares it with the packet before
+// (a train of one flow's packets, TCP segments back to back in one RX
+// burst, finds its service once: the service depends on the snapshot and
+// (address, port, protocol) only).
+// No default initializers: the pipeline keeps one per packet of a chunk on
+// the stack and writes each before it is read.
+struct FastTuple {
+    static constexpr uint64_t kNone = ~uint64_t{0};  // no tuple's `ports`: proto is 8 bits
+    uint64_t addrs;  // the IPv4 header's bytes 12-19 (saddr, daddr) as one native word
+    uint64_t ports;  // the L4 header's bytes 0-3 (sport, dport) | proto << 32
 };
 
 // Parses and classifies a packet the fast path takes, filling `pp` as
@@ -44,12 +42,13 @@ struct FastFlowMemo {
 // or nullptr (nothing written) for anything else: non-IPv4, QinQ, IPv4
 // options, fragments, other protocols, anything the general parser would
 // drop (its drop reason is its to count), and packets to no service (the
-// general path tells "wrong port" from "not a VIP"). `repeat` is set when
-// the packet's 5-tuple is memo's (its service was taken from there, not
-// looked up); memo then holds this packet's 5-tuple and service. On
-// nullptr, memo and repeat are unchanged.
+// general path tells "wrong port" from "not a VIP"). `tuple` gets the
+// packet's 5-tuple; `repeat` is set when it is `prev`, whose service
+// `prev_vip` (same snapshot) is then returned without a lookup. On nullptr,
+// tuple and repeat are unchanged.
 SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const ForwardingState& st, ParsedPacket& pp,
-                                                     FastFlowMemo& memo, bool& repeat)
+                                                     const FastTuple& prev, const VipRuntime* prev_vip,
+                                                     FastTuple& tuple, bool& repeat)
 {
     const uint8_t* const d = pkt.data;
     const uint32_t len = pkt.len;
@@ -87,7 +86,7 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
     } else {
         return nullptr;
     }
-    // The 5-tuple as two words, as the memo compares it.
+    // The 5-tuple as two words, as FastTuple has it.
     const uint64_t addrs = load<uint64_t>(ip + 12);
     const uint32_t port_word = load<uint32_t>(l4);
     const uint64_t ports = uint64_t{port_word} | uint64_t{proto} << 32;
@@ -103,17 +102,16 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
     const auto dport = static_cast<uint16_t>(port_word);
 #endif
     const VipRuntime* vip;
-    if (addrs == memo.addrs && ports == memo.ports) {
-        vip = memo.vip;
+    if (addrs == prev.addrs && ports == prev.ports) {
+        vip = prev_vip;
         repeat = true;
     } else {
         vip = st.find_service_v4(daddr, dport, proto);
         if (vip == nullptr) return nullptr;
-        memo.addrs = addrs;
-        memo.ports = ports;
-        memo.vip = vip;
         repeat = false;
     }
+    tuple.addrs = addrs;
+    tuple.ports = ports;
 
     pp.l3_offset = static_cast<uint16_t>(l3);
     pp.l4_offset = static_cast<uint16_t>(l3 + kIpv4HdrLen);
@@ -142,12 +140,12 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const Fo
     return vip;
 }
 
-// The same without a memo (each packet on its own).
+// The same for a packet on its own.
 SLUICE_ALWAYS_INLINE const VipRuntime* classify_fast(const Packet& pkt, const ForwardingState& st, ParsedPacket& pp)
 {
-    FastFlowMemo memo;
+    FastTuple tuple;
     bool repeat = false;
-    return classify_fast(pkt, st, pp, memo, repeat);
+    return classify_fast(pkt, st, pp, FastTuple{0, FastTuple::kNone}, nullptr, tuple, repeat);
 }
 
 // IPIP or GUE of an IPv4 packet to an IPv4 backend: the bytes

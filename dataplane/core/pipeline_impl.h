@@ -151,18 +151,19 @@ struct Classified {
     ParsedPacket pp;
     const VipRuntime* vip;  // nullptr: the packet ended in pass 1 (its verdict is written)
     uint32_t hash;          // sluice_flow_hash(&pp.key)
+    FastTuple tuple;        // fast: its 5-tuple; else ports = kNone (no packet's)
     bool fast;              // classify_fast() took it: IPv4, unfragmented, TCP/UDP, no ICMP error
     bool repeat;            // fast, and so was the packet just before it in the chunk, same 5-tuple
 };
 
-// Pass 2's memo of the packet just before (see forward_classified): valid
-// only when that packet was a repeatable connection-table hit (a lookup
-// for its key would hit again and change nothing) forwarded by the fast
-// tunnel to `backend_id`, whose outer header is `outer`.
+// Pass 2's memo of the packet just before (see forward_classified): set
+// (outer != nullptr) only when that packet was a repeatable
+// connection-table hit (a lookup for its key would hit again and change
+// nothing) forwarded by the fast tunnel to `backend_id`, whose outer header
+// is `outer`.
 struct ConnMemo {
-    bool valid = false;
-    uint32_t backend_id = 0;
     const FastOuterV4* outer = nullptr;
+    uint32_t backend_id = 0;
 };
 
 // Per-chunk counters kept in registers and added to the worker's once per
@@ -238,24 +239,25 @@ SLUICE_ALWAYS_INLINE bool classify_packet(const Packet& pkt, const ForwardingSta
 }
 
 // Pass 1 for one packet: the fast path's classification, else the general
-// one (classify_fast() wrote nothing when it declined). `memo` holds the
-// packet just before when the fast path took it, else nothing: a packet of
-// the same 5-tuple takes its service and flow hash (a function of the key,
-// which the 5-tuple and the service's flags make the same).
+// one (classify_fast() wrote nothing when it declined). `prev` is the
+// packet just before in the chunk, or a sentinel whose tuple is no
+// packet's: a fast packet of its 5-tuple takes its service and flow hash (a
+// function of the key, which the 5-tuple and the service's flags make the
+// same).
 SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState& st, Classified& c, Verdict& v,
-                                       FastFlowMemo& memo)
+                                       const Classified& prev)
 {
     bool repeat = false;
-    if (const VipRuntime* vip = classify_fast(pkt, st, c.pp, memo, repeat); SLUICE_LIKELY(vip != nullptr)) {
+    if (const VipRuntime* vip = classify_fast(pkt, st, c.pp, prev.tuple, prev.vip, c.tuple, repeat);
+        SLUICE_LIKELY(vip != nullptr)) {
         if ((vip->meta.flags & SLUICE_VIP_F_HASH_NO_SPORT) != 0) c.pp.key.sport = 0;
         c.vip = vip;
         c.fast = true;
         c.repeat = repeat;
-        if (!repeat) memo.hash = sluice_flow_hash(&c.pp.key);
-        c.hash = memo.hash;
+        c.hash = repeat ? prev.hash : sluice_flow_hash(&c.pp.key);
         return true;
     }
-    memo.ports = FastFlowMemo::kNone;  // the next packet's "just before" is not a fast one
+    c.tuple.ports = FastTuple::kNone;  // the next packet's "just before" is not a fast one
     c.repeat = false;
     return classify_packet(pkt, st, c, v);
 }
@@ -308,7 +310,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     //     at the same `now` (one per burst);
     //   - i-1's lookup (or memo use) was admitted, hit a live entry with a
     //     valid backend, and that entry is repeatable (LookupResult), and
-    //     i-1 then went out by the fast tunnel (memo.valid; i-1 cleared it
+    //     i-1 then went out by the fast tunnel (memo.outer; i-1 cleared it
     //     otherwise, and nothing else touches the table between the two);
     //   - i carries none of SYN, FIN, RST (UDP: no flags): so it is not
     //     `opening`, keeps() is plain validity, still true for the same
@@ -317,8 +319,10 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     // table as it is, so only what the lookup's caller does is repeated:
     // the filters' admit(false) (a refusal drops the packet and writes
     // nothing, as in lookup_or_insert) and the hit counter.
-    const bool reuse = c.repeat && memo.valid && (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) == 0;
-    memo.valid = false;
+    const FastOuterV4* const memo_outer = memo.outer;
+    const bool reuse = c.repeat && memo_outer != nullptr &&
+                       (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) == 0;
+    memo.outer = nullptr;
     if (reuse) {
         if constexpr (Filter::kEnabled) {
             filtered = filter.check(fq);
@@ -331,13 +335,13 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
         if (fi.tunnel_ready) {
             const Encap mode = static_cast<Encap>(vip->meta.forwarding);
             const bool sent = mode == Encap::kIpip
-                                  ? tunnel_fast_v4<Encap::kIpip>(pkt, pp, fi, *memo.outer, hash, vip->meta.gue_dport)
-                                  : tunnel_fast_v4<Encap::kGue>(pkt, pp, fi, *memo.outer, hash, vip->meta.gue_dport);
+                                  ? tunnel_fast_v4<Encap::kIpip>(pkt, pp, fi, *memo_outer, hash, vip->meta.gue_dport)
+                                  : tunnel_fast_v4<Encap::kGue>(pkt, pp, fi, *memo_outer, hash, vip->meta.gue_dport);
             if (SLUICE_LIKELY(sent)) {
                 sluice_counter& bc = w.backend_counters[memo.backend_id];
                 bc.packets++;
                 bc.bytes += pkt.len;
-                memo.valid = true;
+                memo.outer = memo_outer;
                 return Verdict::tx(fi.egress_port);
             }
         }
@@ -403,9 +407,8 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
                 sluice_counter& bc = w.backend_counters[backend_id];
                 bc.packets++;
                 bc.bytes += pkt.len;
-                memo.valid = repeatable;
+                memo.outer = repeatable ? &o : nullptr;
                 memo.backend_id = backend_id;
-                memo.outer = &o;
                 return Verdict::tx(fi.egress_port);
             }
         }
@@ -460,12 +463,14 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
                                         uint64_t now, Verdict out[], Filter& filter)
 {
     sluice_stats& s = w.stats;
-    Classified c[kStageBurst];
-    FastFlowMemo flow_memo;
+    // c[-1]: the sentinel "packet just before" the first (no packet's tuple).
+    Classified classified[kStageBurst + 1];
+    classified[0].tuple.ports = FastTuple::kNone;
+    Classified* const c = classified + 1;
     for (uint16_t i = 0; i < n; ++i) {
         // The next packet's headers load while this one is parsed (l3fwd).
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        if (classify_any(*pkts[i], st, c[i], out[i], flow_memo)) {
+        if (classify_any(*pkts[i], st, c[i], out[i], c[i - 1])) {
             if (!c[i].repeat) w.conns.prefetch(c[i].hash);  // a repeat's bucket is its predecessor's
         } else {
             c[i].vip = nullptr;
@@ -495,7 +500,7 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
             v = forward_classified(w, pkt, c[i], st, now, filter, cc, conn_memo);
             out[i] = v;
         } else {
-            conn_memo.valid = false;  // c[i + 1].repeat is false anyway; kept simple to check
+            conn_memo.outer = nullptr;  // c[i + 1].repeat is false anyway; kept simple to check
             v = out[i];  // written in pass 1, long since in the cache
         }
         if (SLUICE_LIKELY(v.counted_as_tx())) {
