@@ -463,9 +463,13 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
                                         uint64_t now, Verdict out[], Filter& filter)
 {
     sluice_stats& s = w.stats;
-    // c[-1]: the sentinel "packet just before" the first (no packet's tuple).
+    // c[-1]: the sentinel "packet just before" the first (no packet's
+    // tuple; its service and hash are never read, but set, as GCC cannot
+    // tell).
     Classified classified[kStageBurst + 1];
-    classified[0].tuple.ports = FastTuple::kNone;
+    classified[0].tuple = FastTuple{0, FastTuple::kNone};
+    classified[0].vip = nullptr;
+    classified[0].hash = 0;
     Classified* const c = classified + 1;
     for (uint16_t i = 0; i < n; ++i) {
         // The next packet's headers load while this one is parsed (l3fwd).
