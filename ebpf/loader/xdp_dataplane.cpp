@@ -5,9 +5,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -78,6 +80,16 @@ Result<std::unique_ptr<XdpDataplane>> XdpDataplane::open(const OpenOptions& opti
     if (!dp->pin_dir_.empty()) {
         if (::mkdir(dp->pin_dir_.c_str(), 0700) != 0 && errno != EEXIST)
             return make_error("pin dir " + dp->pin_dir_ + ": " + errno_text(errno) + " (is bpffs mounted there?)");
+        // A pin directory on another file system (bpffs not mounted, so
+        // the directory landed on tmpfs or the root fs) would fail later
+        // with a bare ENOENT or EPERM from the first pin: say what it is.
+        struct statfs fs = {};
+        if (::statfs(dp->pin_dir_.c_str(), &fs) != 0)
+            return make_error("pin dir " + dp->pin_dir_ + ": " + errno_text(errno));
+        if (static_cast<unsigned long>(fs.f_type) != BPF_FS_MAGIC)
+            return make_error("pin dir " + dp->pin_dir_ +
+                              " is not on a bpffs: mount one there first (mount -t bpf bpf /sys/fs/bpf, "
+                              "which systemd does at boot) or set dataplane.xdp.pin_path");
         bpf_map* map;
         bpf_object__for_each_map(map, dp->skel_->obj)
         {

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace sluice::testing {
@@ -24,6 +27,45 @@ inline std::string source_path(const std::string& relative)
     const char* root = std::getenv("SLUICE_SOURCE_ROOT");
     return std::string(root != nullptr ? root : ".") + "/" + relative;
 }
+
+// A bpffs of the test's own, mounted on a fresh directory under /tmp and
+// unmounted, with every pin in it, when the object goes. Tests that pin
+// maps use it rather than /sys/fs/bpf, which a fresh machine (or a
+// container) may not have mounted, and where a crashed test would leave
+// pins behind. Needs root; check ok() with SLUICE_REQUIRE.
+class ScratchBpffs {
+public:
+    ScratchBpffs()
+    {
+        char dir[] = "/tmp/sluice-bpffs-XXXXXX";
+        if (::mkdtemp(dir) == nullptr) {
+            error_ = std::string("mkdtemp: ") + std::strerror(errno);
+            return;
+        }
+        if (::mount("bpf", dir, "bpf", 0, nullptr) != 0) {
+            error_ = std::string("mount -t bpf bpf ") + dir + ": " + std::strerror(errno);
+            ::rmdir(dir);
+            return;
+        }
+        path_ = dir;
+    }
+    ~ScratchBpffs()
+    {
+        if (path_.empty()) return;
+        ::umount2(path_.c_str(), MNT_DETACH);
+        ::rmdir(path_.c_str());
+    }
+    ScratchBpffs(const ScratchBpffs&) = delete;
+    ScratchBpffs& operator=(const ScratchBpffs&) = delete;
+
+    bool ok() const { return !path_.empty(); }
+    const std::string& path() const { return path_; }
+    const std::string& error() const { return error_; }
+
+private:
+    std::string path_;
+    std::string error_;
+};
 
 }  // namespace sluice::testing
 

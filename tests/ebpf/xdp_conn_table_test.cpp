@@ -449,8 +449,9 @@ TEST_F(XdpConnTable, PartitionPerCpuAndLookupFromAnyCpu)
 TEST(XdpConnTablePins, OtherSizeAndOldLayoutAreDropped)
 {
     SLUICE_REQUIRE_ROOT();
-    SLUICE_REQUIRE(::access("/sys/fs/bpf", W_OK) == 0, "bpffs at /sys/fs/bpf");
-    const std::string pin = "/sys/fs/bpf/sluice_conn_test_" + std::to_string(::getpid());
+    const sluice::testing::ScratchBpffs bpffs;
+    SLUICE_REQUIRE(bpffs.ok(), "a bpffs of the test's own (" + bpffs.error() + ")");
+    const std::string pin = bpffs.path() + "/sluice";
     std::vector<std::string> lines;
     auto log = [&lines](const std::string& l) { lines.push_back(l); };
     {

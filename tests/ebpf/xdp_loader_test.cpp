@@ -59,8 +59,9 @@ int backend_of(const XdpRun& r)
 TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
 {
     SLUICE_REQUIRE_ROOT();
-    SLUICE_REQUIRE(::access("/sys/fs/bpf", W_OK) == 0, "bpffs at /sys/fs/bpf");
-    const std::string pin = "/sys/fs/bpf/sluice_xdp_test_" + std::to_string(::getpid());
+    const sluice::testing::ScratchBpffs bpffs;
+    SLUICE_REQUIRE(bpffs.ok(), "a bpffs of the test's own (" + bpffs.error() + ")");
+    const std::string pin = bpffs.path() + "/sluice";
     {
         auto first = XdpRunner::create(config_with_ring_of(0), pin);
         ASSERT_TRUE(first) << first.error();
@@ -85,6 +86,23 @@ TEST(XdpLoader, PinnedMapsKeepEstablishedFlowsAcrossRestart)
     auto unpinned = XdpRunner::create(config_with_ring_of(1));
     ASSERT_TRUE(unpinned) << unpinned.error();
     EXPECT_EQ(backend_of((*unpinned)->run(segment(40001, SLUICE_TCP_ACK), 0)), 1) << "control: no pin, no memory";
+}
+
+// A pin path that is not on a bpffs (bpffs not mounted at /sys/fs/bpf, say)
+// is refused at open with an error that says so, not a bare errno from the
+// first pin.
+TEST(XdpLoader, PinDirOutsideBpffsIsRefusedClearly)
+{
+    SLUICE_REQUIRE_ROOT();
+    char dir[] = "/tmp/sluice-not-bpffs-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const std::string pin = std::string(dir) + "/sluice";
+    auto r = XdpRunner::create(config_with_ring_of(0), pin);
+    ::rmdir(pin.c_str());
+    ::rmdir(dir);
+    ASSERT_FALSE(r) << "pinned on a plain directory";
+    EXPECT_NE(r.error().find("is not on a bpffs"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().find(pin), std::string::npos) << r.error();
 }
 
 // As the DPDK core: a pure SYN on a live entry whose backend is draining
