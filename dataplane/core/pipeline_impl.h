@@ -263,8 +263,9 @@ SLUICE_ALWAYS_INLINE bool classify_any(const Packet& pkt, const ForwardingState&
 }
 
 // Pass 2: filters, connection table or Maglev, and the rewrite, for a
-// packet classify_any() kept.
-template <class Filter>
+// packet classify_any() kept. kMemo: the chunk has a repeat, so the flow
+// memo is kept and used (without, none of its code is there).
+template <bool kMemo, class Filter>
 SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classified& c, const ForwardingState& st,
                                                 uint64_t now, Filter& filter, ChunkCounters& cc, ConnMemo& memo)
 {
@@ -319,10 +320,10 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     // table as it is, so only what the lookup's caller does is repeated:
     // the filters' admit(false) (a refusal drops the packet and writes
     // nothing, as in lookup_or_insert) and the hit counter.
-    const FastOuterV4* const memo_outer = memo.outer;
-    const bool reuse = c.repeat && memo_outer != nullptr &&
+    const FastOuterV4* const memo_outer = kMemo ? memo.outer : nullptr;
+    const bool reuse = kMemo && c.repeat && memo_outer != nullptr &&
                        (pp.tcp_flags & (SLUICE_TCP_SYN | SLUICE_TCP_FIN | SLUICE_TCP_RST)) == 0;
-    memo.outer = nullptr;
+    if constexpr (kMemo) memo.outer = nullptr;
     if (reuse) {
         if constexpr (Filter::kEnabled) {
             filtered = filter.check(fq);
@@ -341,7 +342,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
                 sluice_counter& bc = w.backend_counters[memo.backend_id];
                 bc.packets++;
                 bc.bytes += pkt.len;
-                memo.outer = memo_outer;
+                if constexpr (kMemo) memo.outer = memo_outer;
                 return Verdict::tx(fi.egress_port);
             }
         }
@@ -407,8 +408,10 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
                 sluice_counter& bc = w.backend_counters[backend_id];
                 bc.packets++;
                 bc.bytes += pkt.len;
-                memo.outer = repeatable ? &o : nullptr;
-                memo.backend_id = backend_id;
+                if constexpr (kMemo) {
+                    memo.outer = repeatable ? &o : nullptr;
+                    memo.backend_id = backend_id;
+                }
                 return Verdict::tx(fi.egress_port);
             }
         }
@@ -448,42 +451,12 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     return Verdict::drop(SLUICE_DROP_INTERNAL);
 }
 
-// One chunk of at most kStageBurst packets in stages (as DPDK's rte_hash
-// bulk lookup and DPVS do): pass 1 parses and classifies every packet and
-// prefetches its connection-table bucket; a short pass then reads each
-// bucket's signatures and prefetches the way the lookup will read (or, for
-// a new flow, write); pass 2 does the lookups and rewrites. At many flows
-// the buckets' cache and TLB misses so overlap across the burst instead of
-// stalling each packet in turn. Pass 2 keeps packet order, so the table and
-// the filters see the same sequence as one pass would.
-inline constexpr uint16_t kStageBurst = 32;
-
-template <class Filter>
-SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, const ForwardingState& st,
-                                        uint64_t now, Verdict out[], Filter& filter)
+// Pass 2 over a chunk, and its counters. kMemo: see forward_classified.
+template <bool kMemo, class Filter>
+SLUICE_ALWAYS_INLINE void forward_chunk(Worker& w, Packet* pkts[], uint16_t n, Classified c[],
+                                        const ForwardingState& st, uint64_t now, Verdict out[], Filter& filter)
 {
     sluice_stats& s = w.stats;
-    // c[-1]: the sentinel "packet just before" the first (no packet's
-    // tuple; its service and hash are never read, but set, as GCC cannot
-    // tell).
-    Classified classified[kStageBurst + 1];
-    classified[0].tuple = FastTuple{0, FastTuple::kNone};
-    classified[0].vip = nullptr;
-    classified[0].hash = 0;
-    Classified* const c = classified + 1;
-    for (uint16_t i = 0; i < n; ++i) {
-        // The next packet's headers load while this one is parsed (l3fwd).
-        if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
-        if (classify_any(*pkts[i], st, c[i], out[i], c[i - 1])) {
-            if (!c[i].repeat) w.conns.prefetch(c[i].hash);  // a repeat's bucket is its predecessor's
-        } else {
-            c[i].vip = nullptr;
-            c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
-        }
-    }
-    for (uint16_t i = 0; i < n; ++i) {
-        if (c[i].vip != nullptr && !c[i].repeat) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare)
-    }
     // rx and tx in registers, added once per chunk (see ChunkCounters),
     // after the chunk's work: a reader of the counters, racy anyway, sees rx
     // move when packets are done, never ahead of them (republish_test
@@ -501,10 +474,10 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
         // merge several stores into one load (tens of cycles per packet).
         Verdict v;
         if (c[i].vip != nullptr) {
-            v = forward_classified(w, pkt, c[i], st, now, filter, cc, conn_memo);
+            v = forward_classified<kMemo>(w, pkt, c[i], st, now, filter, cc, conn_memo);
             out[i] = v;
         } else {
-            conn_memo.outer = nullptr;  // c[i + 1].repeat is false anyway; kept simple to check
+            if constexpr (kMemo) conn_memo.outer = nullptr;  // c[i + 1].repeat is false anyway; simple to check
             v = out[i];  // written in pass 1, long since in the cache
         }
         if (SLUICE_LIKELY(v.counted_as_tx())) {
@@ -526,6 +499,52 @@ SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, c
     s.conn_hits += cc.conn_hits;
     s.conn_misses += cc.conn_misses;
     s.conn_evictions += cc.conn_evictions;
+}
+
+// One chunk of at most kStageBurst packets in stages (as DPDK's rte_hash
+// bulk lookup and DPVS do): pass 1 parses and classifies every packet and
+// prefetches its connection-table bucket; a short pass then reads each
+// bucket's signatures and prefetches the way the lookup will read (or, for
+// a new flow, write); pass 2 does the lookups and rewrites. At many flows
+// the buckets' cache and TLB misses so overlap across the burst instead of
+// stalling each packet in turn. Pass 2 keeps packet order, so the table and
+// the filters see the same sequence as one pass would.
+inline constexpr uint16_t kStageBurst = 32;
+
+template <class Filter>
+SLUICE_ALWAYS_INLINE void process_chunk(Worker& w, Packet* pkts[], uint16_t n, const ForwardingState& st,
+                                        uint64_t now, Verdict out[], Filter& filter)
+{
+    // c[-1]: the sentinel "packet just before" the first (no packet's
+    // tuple; its service and hash are never read, but set, as GCC cannot
+    // tell).
+    Classified classified[kStageBurst + 1];
+    classified[0].tuple = FastTuple{0, FastTuple::kNone};
+    classified[0].vip = nullptr;
+    classified[0].hash = 0;
+    Classified* const c = classified + 1;
+    bool any_repeat = false;
+    for (uint16_t i = 0; i < n; ++i) {
+        // The next packet's headers load while this one is parsed (l3fwd).
+        if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
+        if (classify_any(*pkts[i], st, c[i], out[i], c[i - 1])) {
+            any_repeat |= c[i].repeat;
+            if (!c[i].repeat) w.conns.prefetch(c[i].hash);  // a repeat's bucket is its predecessor's
+        } else {
+            c[i].vip = nullptr;
+            c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
+        }
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        if (c[i].vip != nullptr && !c[i].repeat) w.conns.prefetch_ways(c[i].hash);  // fragments too (rare)
+    }
+    // The memo's code only where it can pay: a chunk with a repeat (the
+    // many-flow paths would pay its bookkeeping for nothing).
+    if (any_repeat) {
+        forward_chunk<true>(w, pkts, n, c, st, now, out, filter);
+    } else {
+        forward_chunk<false>(w, pkts, n, c, st, now, out, filter);
+    }
 }
 
 }  // namespace pipeline_detail
