@@ -171,6 +171,7 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     const uint32_t hz = kernel_hz();
     conn_tick_ns_ = hz != 0 ? 1000000000u / hz : 0;
     skel_->rodata->xlb_ns_per_tick = conn_tick_ns_;
+    skel_->rodata->xlb_fast_path_mode = options.fast_path_mode;
 #if defined(__x86_64__)
     skel_->rodata->xlb_vip_cache_on = 1;  // see lookup.h: needs load-load ordering
 #endif
@@ -573,6 +574,11 @@ Result<uint64_t> XdpDataplane::connection_clock_ns() const
 }
 
 uint64_t XdpDataplane::connection_clock_tick_ns() const { return conn_tick_ns_; }
+
+uint64_t XdpDataplane::fast_path_packets() const
+{
+    return __atomic_load_n(&skel_->bss->xlb_fast_path_packets, __ATOMIC_RELAXED);
+}
 
 int XdpDataplane::map_fd(const std::string& name) const
 {

@@ -45,6 +45,10 @@ struct OpenOptions {
     uint32_t conn_table_size = 1048576;
     // Where open() reports what it did to pinned state (stale pins removed).
     std::function<void(const std::string&)> log;
+    // xlb_fast_path_mode (ebpf/xdp/fast_path.h): 1 the fast path for the
+    // common packet first (production), 0 the general path only, 2 as 1 and
+    // its packets counted in fast_path_packets() (tests: a shared counter).
+    uint8_t fast_path_mode = 1;
 };
 
 // A connection entry as one CPU's partition holds it.
@@ -129,6 +133,9 @@ public:
     // the loader could not read the kernel's HZ and the program uses the
     // coarse monotonic clock (the same resolution) instead.
     uint64_t connection_clock_tick_ns() const;
+    // Packets the fast path took since open(), all CPUs; 0 unless opened
+    // with fast_path_mode 2. Owner thread (a plain read of the counter).
+    uint64_t fast_path_packets() const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
     // The valid backends the maps hold now, by id: what a previous process

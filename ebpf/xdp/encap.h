@@ -145,11 +145,16 @@ static __always_inline __sum16 xlb_ipv4_outer_csum(const struct sluice_ipv4_hdr 
  * fields, after bpf_xdp_adjust_head/tail, and stored straight into the
  * frame. Built before those helper calls, as the other headers are, every
  * field and the checksum's inputs lived across two calls (BPF keeps four
- * callee-saved registers: the rest went to the stack and back). 0, or -1
- * when the frame is too short (it never is: the inner packet follows). */
-static __always_inline int xlb_write_ipv4_outer(struct xdp_md *ctx, const struct xlb_parsed *pp,
-						const struct xlb_encap_params *ep, __u8 mode, __u8 ip_proto,
-						__u32 inner_len, __u32 l2_len)
+ * callee-saved registers: the rest went to the stack and back). The
+ * fields come as values, so the general path (xlb_write_ipv4_outer) and
+ * the fast path (fast_path.h) write the same bytes from the same code.
+ * `id` and `frag_off` are the outer header's, on the wire; `tci` is used
+ * when l2_len says tagged. 0, or -1 when the frame is too short (it never
+ * is: the inner packet follows). */
+static __always_inline int xlb_write_ipv4_outer_fields(struct xdp_md *ctx, __u8 tos, __be16 id, __be16 frag_off,
+						       __be16 tci, __be32 saddr, __be32 daddr, const __u8 *dst_mac,
+						       const __u8 *src_mac, __u32 flow_hash, __be16 gue_dport,
+						       __u8 mode, __u8 ip_proto, __u32 inner_len, __u32 l2_len)
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
@@ -159,45 +164,61 @@ static __always_inline int xlb_write_ipv4_outer(struct xdp_md *ctx, const struct
 	__u8 *p;
 
 	ip.version_ihl = SLUICE_IPV4_VERSION_IHL(5);
-	ip.tos = pp->tos;
+	ip.tos = tos;
 	ip.total_len = bpf_htons((__u16)(inner_len + overhead));
-	if (pp->family == SLUICE_FAMILY_IPV4) {
-		ip.id = pp->ipv4_id;
-		ip.frag_off = pp->ipv4_df ? bpf_htons(SLUICE_IPV4_DF) : 0;
-	} else {
-		ip.id = 0;
-		ip.frag_off = bpf_htons(SLUICE_IPV4_DF);
-	}
+	ip.id = id;
+	ip.frag_off = frag_off;
 	ip.ttl = 64;
 	ip.protocol = ip_proto;
-	ip.saddr = ep->outer_src->v4;
-	ip.daddr = ep->outer_dst->v4;
+	ip.saddr = saddr;
+	ip.daddr = daddr;
 	ip.check = xlb_ipv4_outer_csum(&ip);
 
 	if (data + XLB_ETH_LEN + XLB_VLAN_LEN + XLB_IPV4_LEN + XLB_UDP_LEN > end)
 		return -1;
 	/* The MACs in word loads (map values; see xlb_load() on alignment),
 	 * straight into the frame, as xlb_fill_l2 lays them out. */
-	__builtin_memcpy(__builtin_assume_aligned(data, 8), __builtin_assume_aligned(ep->dst_mac, 8), 6);
-	__builtin_memcpy(__builtin_assume_aligned(data + 6, 2), __builtin_assume_aligned(ep->src_mac, 8), 6);
+	__builtin_memcpy(__builtin_assume_aligned(data, 8), __builtin_assume_aligned(dst_mac, 8), 6);
+	__builtin_memcpy(__builtin_assume_aligned(data + 6, 2), __builtin_assume_aligned(src_mac, 8), 6);
 	if (l2_len == XLB_ETH_LEN) {
 		*(__be16 *)(data + 12) = bpf_htons(SLUICE_ETH_P_IPV4);
 		p = data + XLB_ETH_LEN;
 	} else {
 		*(__be16 *)(data + 12) = bpf_htons(SLUICE_ETH_P_VLAN);
-		*(__be16 *)(data + 14) = pp->vlan_tci;
+		*(__be16 *)(data + 14) = tci;
 		*(__be16 *)(data + 16) = bpf_htons(SLUICE_ETH_P_IPV4);
 		p = data + XLB_ETH_LEN + XLB_VLAN_LEN;
 	}
 	__builtin_memcpy(__builtin_assume_aligned(p, 8), &ip, XLB_IPV4_LEN);
 	if (mode == SLUICE_FWD_GUE) {
-		udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
-		udp.dport = ep->gue_dport;
+		udp.sport = bpf_htons(sluice_gue_sport(flow_hash));
+		udp.dport = gue_dport;
 		udp.len = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
 		udp.check = 0; /* RFC 768 / RFC 8086: none over IPv4 */
 		__builtin_memcpy(__builtin_assume_aligned(p + XLB_IPV4_LEN, 4), &udp, XLB_UDP_LEN);
 	}
 	return 0;
+}
+
+/* xlb_write_ipv4_outer_fields for the general path: the outer ID and DF
+ * follow an IPv4 inner header (the core's rule), an IPv6 inner gets ID 0
+ * and DF. */
+static __always_inline int xlb_write_ipv4_outer(struct xdp_md *ctx, const struct xlb_parsed *pp,
+						const struct xlb_encap_params *ep, __u8 mode, __u8 ip_proto,
+						__u32 inner_len, __u32 l2_len)
+{
+	__be16 id, frag_off;
+
+	if (pp->family == SLUICE_FAMILY_IPV4) {
+		id = pp->ipv4_id;
+		frag_off = pp->ipv4_df ? bpf_htons(SLUICE_IPV4_DF) : 0;
+	} else {
+		id = 0;
+		frag_off = bpf_htons(SLUICE_IPV4_DF);
+	}
+	return xlb_write_ipv4_outer_fields(ctx, pp->tos, id, frag_off, pp->vlan_tci, ep->outer_src->v4,
+					   ep->outer_dst->v4, ep->dst_mac, ep->src_mac, ep->flow_hash, ep->gue_dport,
+					   mode, ip_proto, inner_len, l2_len);
 }
 
 /* Rewrites the frame to [L2][outer][inner IP packet], padding cut off.

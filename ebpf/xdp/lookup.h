@@ -49,8 +49,10 @@ static __always_inline struct sluice_vip_meta *xlb_find_service(const struct slu
 const volatile __u8 xlb_vip_cache_on = 0;
 
 /* xlb_find_service through this CPU's cache (see sluice_vip_cache in
- * maps.h). The meta returned may be the cache's copy. */
-static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const struct sluice_flow_key *key)
+ * maps.h). The meta returned may be the cache's copy; *slot is then its
+ * cache entry, else NULL. */
+static __always_inline struct sluice_vip_meta *xlb_find_service_slot(const struct sluice_flow_key *key,
+								      struct xlb_vip_cache_entry **slot)
 {
 	const __u32 *a = key->dst.v6;
 	struct xlb_vip_cache_entry *c;
@@ -58,6 +60,7 @@ static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const str
 	__u32 zero = 0, h;
 	__u64 *gen, g;
 
+	*slot = 0;
 	if (!xlb_vip_cache_on)
 		return xlb_find_service(key);
 	gen = bpf_map_lookup_elem(&sluice_vip_gen, &zero);
@@ -73,19 +76,30 @@ static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const str
 	g = *(volatile __u64 *)gen;
 	if (c->gen == g && c->key.port == key->dport && c->key.proto == key->proto &&
 	    c->key.family == key->family && c->key.addr.v6[0] == a[0] && c->key.addr.v6[1] == a[1] &&
-	    c->key.addr.v6[2] == a[2] && c->key.addr.v6[3] == a[3])
+	    c->key.addr.v6[2] == a[2] && c->key.addr.v6[3] == a[3]) {
+		*slot = c;
 		return &c->meta;
+	}
 	meta = xlb_find_service(key);
 	if (meta) {
+		c->general_only = 0;
 		c->gen = g;
 		c->key.addr = key->dst;
 		c->key.port = key->dport;
 		c->key.proto = key->proto;
 		c->key.family = key->family;
 		c->meta = *meta;
+		*slot = c;
 		return &c->meta;
 	}
 	return 0;
+}
+
+static __always_inline struct sluice_vip_meta *xlb_find_service_cached(const struct sluice_flow_key *key)
+{
+	struct xlb_vip_cache_entry *slot;
+
+	return xlb_find_service_slot(key, &slot);
 }
 
 /* The core's find_fragment_service: the port-0 service of (address,

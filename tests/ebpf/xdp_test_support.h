@@ -75,7 +75,8 @@ public:
     // per CPU), `log` its open() lines.
     static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config, const std::string& pin_dir = "",
                                                      uint32_t conn_table_size = 65536,
-                                                     std::function<void(const std::string&)> log = {});
+                                                     std::function<void(const std::string&)> log = {},
+                                                     uint8_t fast_path_mode = 1);
 
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta. The first call
