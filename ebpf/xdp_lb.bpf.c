@@ -156,7 +156,6 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	struct xlb_encap_params ep;
 	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
 	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id, hash;
-	__u32 *port_id;
 	__u8 mode, outer;
 	int reason = SLUICE_DROP_INTERNAL, r;
 
@@ -222,23 +221,8 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		goto drop;
 
 	reason = SLUICE_DROP_INTERNAL; /* an interface the loader did not map */
-	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
-		port_id = bpf_map_lookup_elem(&sluice_ifport_index_v1, &ifindex);
-		if (!port_id || *port_id == 0)
-			goto drop;
-		in_id = *port_id - 1;
-	} else {
-		port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
-		if (!port_id)
-			goto drop;
-		in_id = *port_id;
-	}
-	in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id);
-	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
-		goto drop;
-	eg_id = in_port->egress_port;
-	eg = bpf_map_lookup_elem(&sluice_ports_v1, &eg_id);
-	if (!eg || !(eg->flags & SLUICE_PORT_F_PRESENT))
+	in_port = xlb_ports(ifindex, &in_id, &eg_id, &eg);
+	if (!in_port)
 		goto drop;
 
 	mode = meta->forwarding;

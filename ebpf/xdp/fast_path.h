@@ -66,7 +66,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
 	struct sluice_flow_key key __attribute__((aligned(8))); /* compared in words by conn_table.h */
-	struct sluice_port_config *in_port, *eg;
+	struct sluice_port_config *eg;
 	struct sluice_node_config *node;
 	struct sluice_conn_bucket *b;
 	struct sluice_conn_entry *e;
@@ -75,7 +75,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	struct sluice_backend *be, *pinned = 0;
 	struct sluice_ipv4_hdr *ip;
 	__u32 ifindex = ctx->ingress_ifindex, zero = 0, l3 = XLB_ETH_LEN, total, avail, l4_avail, hash, id;
-	__u32 in_id, eg_id, overhead, l2_len, vip_id, *port_id;
+	__u32 in_id, eg_id, overhead, l2_len, vip_id;
 	__u64 now;
 	__be16 type, tci = 0, ports_sport, ports_dport;
 	__u8 proto, tcp_flags = 0, mode, has_vlan = 0, hit, live;
@@ -157,23 +157,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 		return XLB_FAST_DECLINED;
 
 	/* Ports: the general path's lookups. */
-	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
-		port_id = bpf_map_lookup_elem(&sluice_ifport_index_v1, &ifindex);
-		if (!port_id || *port_id == 0)
-			return XLB_FAST_DECLINED;
-		in_id = *port_id - 1;
-	} else {
-		port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
-		if (!port_id)
-			return XLB_FAST_DECLINED;
-		in_id = *port_id;
-	}
-	in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id);
-	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
-		return XLB_FAST_DECLINED;
-	eg_id = in_port->egress_port;
-	eg = bpf_map_lookup_elem(&sluice_ports_v1, &eg_id);
-	if (!eg || !(eg->flags & SLUICE_PORT_F_PRESENT))
+	if (!xlb_ports(ifindex, &in_id, &eg_id, &eg))
 		return XLB_FAST_DECLINED;
 	overhead = mode == SLUICE_FWD_GUE ? XLB_IPV4_LEN + XLB_UDP_LEN : XLB_IPV4_LEN;
 	if (total + overhead > eg->mtu)

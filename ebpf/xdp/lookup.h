@@ -130,6 +130,39 @@ static __always_inline struct sluice_vip_meta *xlb_find_fragment_service(const s
 	return bpf_map_lookup_elem(&sluice_vips_v1, &vk);
 }
 
+/* The ingress interface's port and the port its packets leave by (the
+ * same one-arm): `in_id`, `eg_id` and `*eg` filled, the ingress port
+ * returned; NULL when the loader did not map the interface or either port
+ * is not present. One copy for the fast path and the general path, so
+ * they cannot disagree about which packets have a way out. */
+static __always_inline struct sluice_port_config *xlb_ports(__u32 ifindex, __u32 *in_id, __u32 *eg_id,
+							    struct sluice_port_config **eg)
+{
+	struct sluice_port_config *in_port, *out;
+	__u32 *port_id;
+
+	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
+		port_id = bpf_map_lookup_elem(&sluice_ifport_index_v1, &ifindex);
+		if (!port_id || *port_id == 0)
+			return 0;
+		*in_id = *port_id - 1;
+	} else {
+		port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
+		if (!port_id)
+			return 0;
+		*in_id = *port_id;
+	}
+	in_port = bpf_map_lookup_elem(&sluice_ports_v1, in_id);
+	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
+		return 0;
+	*eg_id = in_port->egress_port;
+	out = bpf_map_lookup_elem(&sluice_ports_v1, eg_id);
+	if (!out || !(out->flags & SLUICE_PORT_F_PRESENT))
+		return 0;
+	*eg = out;
+	return in_port;
+}
+
 /* The backend if it exists and may take packets (live or draining). */
 static __always_inline struct sluice_backend *xlb_valid_backend(__u32 id)
 {
