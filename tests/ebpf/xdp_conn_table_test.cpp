@@ -57,19 +57,7 @@ std::vector<uint32_t> ring_of(uint32_t backend) { return std::vector<uint32_t>(7
 // A TCP segment (or a UDP datagram) of 203.0.113.5:client_port → the VIP.
 std::vector<uint8_t> packet(uint16_t client_port, uint8_t tcp_flags, bool udp = false)
 {
-    const uint16_t dport = udp ? kUdpPort : kTcpPort;
-    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
-                              0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, static_cast<uint8_t>(udp ? 17 : 6), 0, 0,
-                              203, 0, 113, 5, 198, 51, 100, 7,
-                              static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port),
-                              static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport)};
-    if (udp) {
-        f.insert(f.end(), {0, 20, 0, 0});
-    } else {
-        f.insert(f.end(), {0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcp_flags, 0xff, 0xff, 0, 0, 0, 0});
-    }
-    f.resize(60, 0);
-    return f;
+    return tcp_udp_frame(client_port, tcp_flags, udp, udp ? kUdpPort : kTcpPort);
 }
 
 // An ICMP "fragmentation needed" from router 192.0.2.99 to the VIP, quoting

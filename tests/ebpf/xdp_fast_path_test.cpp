@@ -123,24 +123,6 @@ TEST(XdpFastPath, FixturesTakenOrDeclinedWithSameResults)
     for (const std::string& name : kTaken) EXPECT_EQ(seen.count(name), 1u) << name << " is not in the table";
 }
 
-// TCP segment or UDP datagram 203.0.113.5:client_port → 198.51.100.7:port,
-// optionally with one 802.1Q tag.
-std::vector<uint8_t> packet(uint16_t client_port, uint8_t tcp_flags, bool udp, uint16_t port)
-{
-    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
-                              0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, static_cast<uint8_t>(udp ? 17 : 6), 0, 0,
-                              203, 0, 113, 5, 198, 51, 100, 7,
-                              static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port),
-                              static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port)};
-    if (udp) {
-        f.insert(f.end(), {0, 20, 0, 0});
-    } else {
-        f.insert(f.end(), {0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcp_flags, 0xff, 0xff, 0, 0, 0, 0});
-    }
-    f.resize(60, 0);
-    return f;
-}
-
 nlohmann::json sequence_config(bool draining)
 {
     nlohmann::json backends = nlohmann::json::array();
@@ -188,7 +170,7 @@ TEST(XdpFastPath, ConnectionTableSequencesMatchGeneralPath)
     size_t taken = 0, runs = 0;
     auto step = [&](uint16_t client, uint8_t flags, bool udp) {
         const std::string what = std::to_string(client) + (udp ? "/udp" : "/tcp flags " + std::to_string(flags));
-        taken += run_both(p, packet(client, flags, udp, udp ? 53 : 443), 0, what);
+        taken += run_both(p, tcp_udp_frame(client, flags, udp, udp ? 53 : 443), 0, what);
         ++runs;
     };
     for (uint16_t c = 40000; c < 42000; ++c) step(c, syn, false);

@@ -276,4 +276,20 @@ XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
     return r;
 }
 
+std::vector<uint8_t> tcp_udp_frame(uint16_t client_port, uint8_t tcp_flags, bool udp, uint16_t port)
+{
+    std::vector<uint8_t> f = {0x02, 0, 0, 0, 0, 0x10, 0x02, 0, 0, 0, 0xc1, 0x01, 0x08, 0x00,
+                              0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, static_cast<uint8_t>(udp ? 17 : 6), 0, 0,
+                              203, 0, 113, 5, 198, 51, 100, 7,
+                              static_cast<uint8_t>(client_port >> 8), static_cast<uint8_t>(client_port),
+                              static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port)};
+    if (udp) {
+        f.insert(f.end(), {0, 20, 0, 0});
+    } else {
+        f.insert(f.end(), {0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcp_flags, 0xff, 0xff, 0, 0, 0, 0});
+    }
+    f.resize(60, 0);
+    return f;
+}
+
 }  // namespace sluice::testing

@@ -108,4 +108,10 @@ private:
     int bound_port_ = -1;
 };
 
+// A 60-byte TCP segment (ACK-less header with `tcp_flags`) or UDP datagram
+// 203.0.113.5:client_port → 198.51.100.7:port, untagged IPv4, checksums
+// zero: the flow the XDP table and fast-path tests drive through the
+// program.
+std::vector<uint8_t> tcp_udp_frame(uint16_t client_port, uint8_t tcp_flags, bool udp, uint16_t port);
+
 }  // namespace sluice::testing
