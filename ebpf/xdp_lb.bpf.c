@@ -221,8 +221,8 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		goto drop;
 
 	reason = SLUICE_DROP_INTERNAL; /* an interface the loader did not map */
-	in_port = xlb_ports(ifindex, &in_id, &eg_id, &eg);
-	if (!in_port)
+	eg = xlb_egress_port(ifindex, &in_id, &eg_id);
+	if (!eg)
 		goto drop;
 
 	mode = meta->forwarding;
@@ -250,7 +250,9 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		reason = SLUICE_DROP_MTU_EXCEEDED;
 		if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
 			goto drop;
-		if (xlb_build_packet_too_big(ctx, &pp, in_port->mac, eg->mtu - xlb_encap_overhead(mode, outer)))
+		in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id); /* present: xlb_egress_port checked it */
+		if (!in_port ||
+		    xlb_build_packet_too_big(ctx, &pp, in_port->mac, eg->mtu - xlb_encap_overhead(mode, outer)))
 			goto drop;
 		v->action = XDP_TX;
 		v->reason = SLUICE_DROP_MTU_EXCEEDED;

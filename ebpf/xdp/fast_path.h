@@ -157,7 +157,8 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 		return XLB_FAST_DECLINED;
 
 	/* Ports: the general path's lookups. */
-	if (!xlb_ports(ifindex, &in_id, &eg_id, &eg))
+	eg = xlb_egress_port(ifindex, &in_id, &eg_id);
+	if (!eg)
 		return XLB_FAST_DECLINED;
 	overhead = mode == SLUICE_FWD_GUE ? XLB_IPV4_LEN + XLB_UDP_LEN : XLB_IPV4_LEN;
 	if (total + overhead > eg->mtu)

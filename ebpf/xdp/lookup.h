@@ -130,15 +130,16 @@ static __always_inline struct sluice_vip_meta *xlb_find_fragment_service(const s
 	return bpf_map_lookup_elem(&sluice_vips_v1, &vk);
 }
 
-/* The ingress interface's port and the port its packets leave by (the
- * same one-arm): `in_id`, `eg_id` and `*eg` filled, the ingress port
- * returned; NULL when the loader did not map the interface or either port
- * is not present. One copy for the fast path and the general path, so
- * they cannot disagree about which packets have a way out. */
-static __always_inline struct sluice_port_config *xlb_ports(__u32 ifindex, __u32 *in_id, __u32 *eg_id,
-							    struct sluice_port_config **eg)
+/* The port the ingress interface's packets leave by (the ingress port
+ * itself one-arm), `in_id` and `eg_id` filled; NULL when the loader did not
+ * map the interface or either port is not present. One copy for the fast
+ * path and the general path, so they cannot disagree about which packets
+ * have a way out. The egress port is returned (kept in a register: the
+ * fast path reads it on every packet); the ingress port's record, needed
+ * only for an ICMP reply, is looked up again by in_id there. */
+static __always_inline struct sluice_port_config *xlb_egress_port(__u32 ifindex, __u32 *in_id, __u32 *eg_id)
 {
-	struct sluice_port_config *in_port, *out;
+	struct sluice_port_config *in_port, *eg;
 	__u32 *port_id;
 
 	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
@@ -156,11 +157,10 @@ static __always_inline struct sluice_port_config *xlb_ports(__u32 ifindex, __u32
 	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
 		return 0;
 	*eg_id = in_port->egress_port;
-	out = bpf_map_lookup_elem(&sluice_ports_v1, eg_id);
-	if (!out || !(out->flags & SLUICE_PORT_F_PRESENT))
+	eg = bpf_map_lookup_elem(&sluice_ports_v1, eg_id);
+	if (!eg || !(eg->flags & SLUICE_PORT_F_PRESENT))
 		return 0;
-	*eg = out;
-	return in_port;
+	return eg;
 }
 
 /* The backend if it exists and may take packets (live or draining). */
