@@ -171,6 +171,12 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     const uint32_t hz = kernel_hz();
     conn_tick_ns_ = hz != 0 ? 1000000000u / hz : 0;
     skel_->rodata->xlb_ns_per_tick = conn_tick_ns_;
+    if (hz == 0 && options.log) {
+        // Not silent: the fallback costs a helper call per packet, and a
+        // pinned table stamped on the other clock reads as expired once.
+        options.log("kernel CONFIG_HZ not found in /boot/config-$(uname -r) or /proc/config.gz: connection "
+                    "timestamps use bpf_ktime_get_coarse_ns (a helper call per packet) instead of jiffies");
+    }
     skel_->rodata->xlb_fast_path_mode = options.fast_path_mode;
 #if defined(__x86_64__)
     skel_->rodata->xlb_vip_cache_on = 1;  // see lookup.h: needs load-load ordering
