@@ -84,6 +84,8 @@ struct LookupResult {
     std::string reason;            // "connection table" | "maglev" | "no backend"
     uint32_t slot = 0;             // Maglev slot (hash % M), always reported
     uint32_t flow_hash = 0;        // sluice_flow_hash of the key
+    std::string connection_table_error;  // non-empty: the table was not read, so a
+                                         // "maglev" answer may not be the flow's backend
 };
 
 struct ReloadResult {

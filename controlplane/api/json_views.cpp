@@ -140,7 +140,7 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
 
 json lookup_json(const LookupRequest& request, const LookupResult& result)
 {
-    return json{
+    json body{
         {"request",
          {{"client", request.client},
           {"client_port", request.client_port},
@@ -153,6 +153,8 @@ json lookup_json(const LookupRequest& request, const LookupResult& result)
         {"slot", result.slot},
         {"flow_hash", result.flow_hash},
     };
+    if (!result.connection_table_error.empty()) body["connection_table_error"] = result.connection_table_error;
+    return body;
 }
 
 std::string dump(const json& value)

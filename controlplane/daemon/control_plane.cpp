@@ -160,8 +160,14 @@ Result<api::LookupResult> ControlPlane::lookup(const api::LookupRequest& request
     // An established flow keeps the backend its connection entry names, as
     // long as that backend is still in the plan (active or draining); the
     // data planes pick again by Maglev when it is not.
-    if (const auto pinned = driver_.connection_backend(key)) {
-        if (const driver::PlanBackend* b = address_of(*pinned)) {
+    const auto pinned = driver_.connection_backend(key);
+    if (!pinned) {
+        // Maglev's pick stays in the answer, marked as unconfirmed: an
+        // established flow may be pinned elsewhere.
+        out.connection_table_error = pinned.error();
+        log_(LogSeverity::kWarn, "msg=\"lookup: connection table not read\" error=" + quoted(pinned.error()));
+    } else if (*pinned) {
+        if (const driver::PlanBackend* b = address_of(**pinned)) {
             out.backend = b->address.to_string();
             out.reason = "connection table";
         }

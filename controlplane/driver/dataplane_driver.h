@@ -66,7 +66,9 @@ public:
     // is one (sluicectl lookup: "connection table" versus a Maglev slot).
     // Any thread; racy by nature (the data plane keeps writing), so an
     // answer may be a packet out of date. Key as the data plane builds it.
-    virtual std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const = 0;
+    // An error when the table cannot be judged (its clock unreadable): the
+    // caller must not present Maglev's pick as the flow's backend then.
+    virtual Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const = 0;
 
     // Stops the workers, releases the NICs. Idempotent. Control thread only.
     virtual void stop() = 0;

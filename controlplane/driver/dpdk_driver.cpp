@@ -390,10 +390,10 @@ DataplaneStats DpdkDriver::stats() const
     return out;
 }
 
-std::optional<uint32_t> DpdkDriver::connection_backend(const sluice_flow_key& key) const
+Result<std::optional<uint32_t>> DpdkDriver::connection_backend(const sluice_flow_key& key) const
 {
-    if (!runtime_) return std::nullopt;
-    return runtime_->connection_backend(key);
+    if (!runtime_) return std::optional<uint32_t>{};
+    return runtime_->connection_backend(key);  // the workers' TSC clock is always readable
 }
 
 void DpdkDriver::stop()

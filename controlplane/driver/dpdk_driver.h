@@ -36,7 +36,7 @@ public:
     Result<void> publish(const ForwardingPlan& plan) override;
     void poll() override;
     DataplaneStats stats() const override;
-    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const override;
+    Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
     void stop() override;
 
     // The EAL argument list for `settings`: lcores from main_lcore and

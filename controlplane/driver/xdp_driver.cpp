@@ -372,16 +372,16 @@ DataplaneStats XdpDriver::stats() const
     return out;
 }
 
-std::optional<uint32_t> XdpDriver::connection_backend(const sluice_flow_key& key) const
+Result<std::optional<uint32_t>> XdpDriver::connection_backend(const sluice_flow_key& key) const
 {
-    if (!dp_) return std::nullopt;
+    if (!dp_) return std::optional<uint32_t>{};  // not started: no table, no entry
     // Each CPU has its own partition: a flow that moved between CPUs (RSS
     // change) may have an entry in several. The freshest live one is the
     // one its packets use now. Live as the program judges it: idle for
     // less than its state's timeout on the program's own clock (the
     // jiffies clock, whose epoch is not CLOCK_MONOTONIC's).
     const Result<uint64_t> clock = dp_->connection_clock_ns();
-    if (!clock) return std::nullopt;  // no judgement without the clock: Maglev's answer stands
+    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
     const uint64_t now = *clock;
     std::optional<uint32_t> best;
     uint64_t best_seen = 0;
@@ -389,8 +389,7 @@ std::optional<uint32_t> XdpDriver::connection_backend(const sluice_flow_key& key
         const sluice_conn_entry& e = c.entry;
         if (e.backend_id == SLUICE_BACKEND_NONE) continue;  // forgotten
         const uint64_t timeout = conn_timeout_ns_[e.state & (SLUICE_CONN_STATES - 1)].load(std::memory_order_relaxed);
-        const bool live = now <= e.last_seen || now - e.last_seen < timeout;
-        if (live && (!best || e.last_seen > best_seen)) {
+        if (sluice_conn_live_for_reader(e.last_seen, now, timeout) && (!best || e.last_seen > best_seen)) {
             best = e.backend_id;
             best_seen = e.last_seen;
         }

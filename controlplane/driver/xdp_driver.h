@@ -47,7 +47,7 @@ public:
     // asks it to resolve or refresh next hops, republishes on a change.
     void poll() override;
     DataplaneStats stats() const override;
-    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const override;
+    Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
     // Detaches from every interface; the pinned maps stay for the next run.
     void stop() override;
 

@@ -284,6 +284,12 @@ int cmd_lookup(Context& ctx, const std::string& client, const std::string& vip, 
     table.add_row({"slot", text(r, "slot")});
     table.add_row({"flow hash", hash});
     ctx.out << table.render();
+    if (r.contains("connection_table_error")) {
+        // The answer is Maglev's alone: an established flow may be pinned elsewhere.
+        ctx.err << "sluicectl: warning: connection table not read (" << text(r, "connection_table_error")
+                << "): an established flow may use another backend\n";
+        return kExitFailed;
+    }
     return kExitOk;
 }
 

@@ -110,6 +110,15 @@ struct sluice_conn_entry {
 	__u64 last_seen;             /* time of the last packet (XDP: ns on the jiffies clock, ebpf/xdp/conn_table.h) */
 };
 
+/* Whether an entry read by a thread other than the table's owner (sluicectl
+ * lookup) is live at `now`, on the table's own clock. The owner may touch the
+ * entry after the reader took `now`, so a last_seen ahead of now is live; the
+ * owner itself never sees that and tests `now - last_seen >= timeout` alone. */
+SLUICE_ABI_INLINE int sluice_conn_live_for_reader(__u64 last_seen, __u64 now, __u64 timeout)
+{
+	return last_seen > now || now - last_seen < timeout;
+}
+
 /* One bucket: 512 bytes, eight cache lines. Signatures first, so a lookup
  * compares one 32-byte line before any 40-byte key. */
 struct sluice_conn_bucket {

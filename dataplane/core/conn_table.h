@@ -191,7 +191,9 @@ public:
     // keeps writing (sluicectl lookup): racy by design. The bucket memory
     // stays mapped and every field is plain data, so the worst a torn read
     // gives is a miss or a stale answer, never a crash; the copy's key is
-    // compared again so a way reused meanwhile is not reported.
+    // compared again so a way reused meanwhile is not reported. Live as
+    // sluice_conn_live_for_reader judges it: the owner may have touched the
+    // entry after the caller read `now`.
     std::optional<Entry> peek_copy(const sluice_flow_key& key, uint32_t hash, uint64_t now) const
     {
         const Bucket& b = buckets_[hash & mask_];
@@ -199,7 +201,9 @@ public:
             if (((b.used >> way) & 1u) == 0 || b.sig[way] != hash) continue;
             Entry copy;
             std::memcpy(&copy, &b.entries[way], sizeof copy);
-            if (std::memcmp(&copy.key, &key, sizeof key) == 0 && !expired(copy, now)) return copy;
+            if (std::memcmp(&copy.key, &key, sizeof key) == 0 &&
+                sluice_conn_live_for_reader(copy.last_seen, now, timeout(copy.state)))
+                return copy;
         }
         return std::nullopt;
     }

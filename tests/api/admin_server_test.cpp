@@ -194,6 +194,11 @@ TEST_F(AdminServerTest, Lookup)
     EXPECT_EQ(body["reason"], "maglev");
     EXPECT_EQ(body["slot"], 4242);
     EXPECT_EQ(body["request"]["protocol"], "tcp");
+    EXPECT_FALSE(body.contains("connection_table_error"));
+    auto [unread_status, unread] = get("/v1/lookup?client=198.51.100.7&client_port=9999&vip=192.0.2.10&vip_port=80");
+    ASSERT_EQ(unread_status, 200);
+    EXPECT_EQ(unread["reason"], "maglev");
+    EXPECT_EQ(unread["connection_table_error"], "clock program failed");
     EXPECT_EQ(get("/v1/lookup?client=198.51.100.7&client_port=1&vip=192.0.2.10").first, 400);
     EXPECT_EQ(get("/v1/lookup?client=nohost&client_port=1&vip=192.0.2.10&vip_port=80").first, 400);
     EXPECT_EQ(get("/v1/lookup?client=198.51.100.7&client_port=70000&vip=192.0.2.10&vip_port=80").first, 400);

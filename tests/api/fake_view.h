@@ -122,6 +122,8 @@ public:
         result.reason = "maglev";
         result.slot = 4242;
         result.flow_hash = 0xdeadbeef;
+        // Client port 9999: a data plane whose connection table cannot be read.
+        if (request.client_port == 9999) result.connection_table_error = "clock program failed";
         return result;
     }
 

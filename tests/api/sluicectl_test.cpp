@@ -236,6 +236,12 @@ TEST_F(SluicectlTest, Lookup)
     EXPECT_NE(run.out.find("maglev"), std::string::npos) << run.out;
     EXPECT_EQ(ctl({"lookup", "198.51.100.7", "192.0.2.10:80"}).exit_code, 2);
     EXPECT_EQ(ctl({"lookup", "198.51.100.7:4000", "192.0.2.10:80", "--udp"}).exit_code, 1);  // no UDP VIP there
+    // A connection table that could not be read: Maglev's pick is printed,
+    // with a warning and exit 1, never as if it were the whole answer.
+    const CtlRun unread = ctl({"lookup", "198.51.100.7:9999", "192.0.2.10:80"});
+    EXPECT_EQ(unread.exit_code, 1);
+    EXPECT_NE(unread.out.find("10.0.0.2"), std::string::npos) << unread.out;
+    EXPECT_NE(unread.err.find("connection table not read (clock program failed)"), std::string::npos) << unread.err;
 }
 
 // stats --watch --count 2 prints two samples (the second with rates) and ends.

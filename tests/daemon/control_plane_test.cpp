@@ -197,6 +197,17 @@ TEST(ControlPlane, LookupFollowsTheTable)
     auto repick = f.cp->lookup({"198.51.100.7", 40001, "192.0.2.10", 80, "tcp"});
     ASSERT_TRUE(repick.ok());
     EXPECT_EQ(repick->reason, "maglev");
+    EXPECT_TRUE(repick->connection_table_error.empty());
+
+    // A table that cannot be judged is said so, beside Maglev's pick, not
+    // hidden behind it.
+    fake.fail_connection_reads("clock program failed");
+    auto unread = f.cp->lookup(req);
+    ASSERT_TRUE(unread.ok()) << unread.error();
+    EXPECT_EQ(unread->reason, "maglev");
+    EXPECT_EQ(unread->slot, r->slot);
+    EXPECT_NE(unread->connection_table_error.find("clock program failed"), std::string::npos);
+    fake.fail_connection_reads("");
 
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP

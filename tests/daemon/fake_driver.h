@@ -42,13 +42,14 @@ public:
         return s;
     }
     // What set_connection() planted, as a data plane's connection table would answer.
-    std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const override
+    Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override
     {
         std::lock_guard lock(mu_);
+        if (!connection_error_.empty()) return make_error(connection_error_);
         for (const auto& [k, id] : connections_) {
-            if (std::memcmp(&k, &key, sizeof key) == 0) return id;
+            if (std::memcmp(&k, &key, sizeof key) == 0) return std::optional<uint32_t>{id};
         }
-        return std::nullopt;
+        return std::optional<uint32_t>{};
     }
     void stop() override {}
 
@@ -56,6 +57,12 @@ public:
     {
         std::lock_guard lock(mu_);
         connections_.emplace_back(key, backend_id);
+    }
+    // Every later connection_backend() fails with `message` (a table that cannot be judged).
+    void fail_connection_reads(const std::string& message)
+    {
+        std::lock_guard lock(mu_);
+        connection_error_ = message;
     }
 
     void set_refuse(bool refuse) { refuse_.store(refuse); }
@@ -90,6 +97,7 @@ private:
     }
     mutable std::mutex mu_;
     std::vector<std::pair<sluice_flow_key, uint32_t>> connections_;
+    std::string connection_error_;
     mutable std::condition_variable cv_;
     std::vector<Published> plans_;
     std::atomic<bool> refuse_{false};  // set by the test thread, read by the control thread

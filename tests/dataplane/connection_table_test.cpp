@@ -106,6 +106,27 @@ TEST(ConnectionTable, UdpAging)
     EXPECT_FALSE(present(t, k, 1000 + 2 * kUdp - 1));
 }
 
+// Another thread's view (sluicectl lookup): the worker may touch an entry
+// after the reader took its clock, so an entry seen ahead of the reader's
+// `now` is live; behind it, the owner's rule applies. The XDP driver judges
+// the program's entries with the same rule (sluice_conn_live_for_reader).
+TEST(ConnectionTable, ReaderSeesEntryTouchedAfterItsClock)
+{
+    ConnectionTable t(config(64));
+    const auto k = tcp_key(1, 1000);
+    touch(t, k, 5000, SLUICE_TCP_SYN, 3);
+    touch(t, k, 5010, SLUICE_TCP_ACK, 3);
+    const uint32_t h = sluice_flow_hash(&k);
+    ASSERT_TRUE(t.peek_copy(k, h, 4000).has_value());  // last_seen 5010 > now 4000: touched meanwhile
+    EXPECT_EQ(t.peek_copy(k, h, 4000)->backend_id, 3u);
+    EXPECT_TRUE(t.peek_copy(k, h, 5010 + kEstablished - 1).has_value());
+    EXPECT_FALSE(t.peek_copy(k, h, 5010 + kEstablished).has_value());
+    EXPECT_TRUE(sluice_conn_live_for_reader(10, 5, 0));  // ahead: live even with a zero timeout
+    EXPECT_FALSE(sluice_conn_live_for_reader(10, 10, 0));
+    EXPECT_TRUE(sluice_conn_live_for_reader(10, 19, 10));
+    EXPECT_FALSE(sluice_conn_live_for_reader(10, 20, 10));
+}
+
 // A SYN-only entry is transitory; once the handshake's ACK arrives it lives
 // for the established timeout.
 TEST(ConnectionTable, TcpTransitoryThenEstablished)
