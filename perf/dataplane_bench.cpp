@@ -9,8 +9,19 @@
 // as _raw), shown beside the ratio to MAC-swap because absolute times drift
 // on shared machines and ratios do not.
 //
-// Usage: dataplane_bench [--packets N] [--scenario NAME|all] [--pipeline sluice|macswap|both]
+// MAC-swap is the harness's floor, not memory's: at many flows sluice's time
+// is mostly waiting for connection-table buckets, which MAC-swap never
+// touches. A third pipeline, the connection-table floor (ConnFloorPipeline),
+// does only that memory-bound part, with the real ConnectionTable code on a
+// table of its own of the same size: ratio_to_conn_floor tells sluice's own
+// cost from the machine's memory and TLB.
+//
+// Usage: dataplane_bench [--packets N] [--scenario NAME|all]
+//                        [--pipeline sluice|macswap|conn_floor|both|all]
 //                        [--flows N] [--conn-entries N] [--filters none|rate_limit]
+//
+// --pipeline: both = sluice and MAC-swap (as before the floor existed);
+// all (the default) = the three.
 //
 // --filters rate_limit runs the runtime's FilteredSluicePipeline with a
 // per-VIP rate limit too high ever to drop, so every packet goes through the
@@ -28,7 +39,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "core/conn_table.h"
 #include "core/pipeline.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/rcu_publisher.h"
@@ -151,6 +165,93 @@ std::shared_ptr<const sluice::filter::FilterSet> make_rate_limit_filters()
     if (!set) die(set.error().c_str());
     return std::move(*set);
 }
+
+// The connection-table floor: per burst, only what sluice's pipeline must
+// do for memory, with the same prefetches in the same passes
+// (core/pipeline_impl.h, process_chunk_passes): map the mbufs to their
+// data; pass 1 reads each packet's 5-tuple at the bench frame's fixed
+// offsets (no parse, no service lookup), computes the real flow hash and
+// prefetches the bucket, prefetching the next packet's headers meanwhile;
+// a second pass prefetches the ways; pass 3 runs the real
+// ConnectionTable::lookup_or_insert (every backend valid, a new flow pinned
+// to a fixed one: no Maglev ring), swaps the MACs and sends the packet back
+// out. Its table is its own, built from the same Config as sluice's (same
+// size, same huge-page mapping), so it sees the same hits and evictions
+// when fed the same packets, and moves when ConnectionTable does.
+//
+// Worker lcore only, like every pipeline; start-up builds the table on the
+// calling thread, as core::Worker does for sluice's.
+class ConnFloorPipeline {
+public:
+    ConnFloorPipeline(const sluice::core::ConnectionTable::Config& config, sluice_stats* stats)
+        : table_(config), stats_(stats)
+    {
+    }
+    void begin_iteration() { now_ = rte_rdtsc(); }  // one clock per burst, as sluice's
+    void end_iteration() {}
+    // Out of line, as SluicePipeline::process is in this binary: its own
+    // cost centre under callgrind, for one call per burst.
+    __attribute__((noinline)) void process(rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint16_t* dest)
+    {
+        constexpr uint32_t kFixedBackend = 0;
+        uint8_t* data[sluice::dpdk::kBurstSize];
+        sluice_flow_key keys[sluice::dpdk::kBurstSize];
+        uint32_t hashes[sluice::dpdk::kBurstSize];
+        uint8_t tcp_flags[sluice::dpdk::kBurstSize];
+        for (uint16_t i = 0; i < n; ++i) data[i] = rte_pktmbuf_mtod(pkts[i], uint8_t*);
+        for (uint16_t i = 0; i < n; ++i) {
+            if (i + 1 < n) __builtin_prefetch(data[i + 1]);
+            const uint8_t* ip = data[i] + sluice::bench::kIpOffset;
+            const uint8_t* tcp = data[i] + sluice::bench::kTcpOffset;
+            sluice_flow_key& k = keys[i];
+            k = {};
+            std::memcpy(&k.src.v4, ip + offsetof(sluice_ipv4_hdr, saddr), sizeof(k.src.v4));
+            std::memcpy(&k.dst.v4, ip + offsetof(sluice_ipv4_hdr, daddr), sizeof(k.dst.v4));
+            std::memcpy(&k.sport, tcp + offsetof(sluice_tcp_hdr, sport), sizeof(k.sport));
+            std::memcpy(&k.dport, tcp + offsetof(sluice_tcp_hdr, dport), sizeof(k.dport));
+            k.proto = ip[offsetof(sluice_ipv4_hdr, protocol)];
+            k.family = SLUICE_FAMILY_IPV4;
+            tcp_flags[i] = tcp[offsetof(sluice_tcp_hdr, flags)];
+            hashes[i] = sluice_flow_hash(&k);
+            table_.prefetch(hashes[i]);
+        }
+        for (uint16_t i = 0; i < n; ++i) table_.prefetch_ways(hashes[i]);
+        // Counters in registers, added once per burst (as the pipeline's
+        // ChunkCounters): stores into packet bytes may alias them.
+        uint64_t hits = 0;
+        uint64_t misses = 0;
+        uint64_t evictions = 0;
+        uint64_t tx_bytes = 0;
+        for (uint16_t i = 0; i < n; ++i) {
+            const auto lr = table_.lookup_or_insert(
+                keys[i], hashes[i], now_, tcp_flags[i], [](uint32_t) { return true; },
+                [] { return kFixedBackend; });
+            if (lr.hit) {
+                ++hits;
+            } else {
+                ++misses;
+                evictions += lr.evicted;
+            }
+            auto* eth = reinterpret_cast<rte_ether_hdr*>(data[i]);
+            const rte_ether_addr tmp = eth->dst_addr;
+            eth->dst_addr = eth->src_addr;
+            eth->src_addr = tmp;
+            dest[i] = in_port;
+            tx_bytes += pkts[i]->pkt_len;
+        }
+        stats_->rx_packets += n;
+        stats_->tx_packets += n;
+        stats_->tx_bytes += tx_bytes;
+        stats_->conn_hits += hits;
+        stats_->conn_misses += misses;
+        stats_->conn_evictions += evictions;
+    }
+
+private:
+    sluice::core::ConnectionTable table_;
+    sluice_stats* stats_;
+    uint64_t now_ = 0;
+};
 
 // Wraps a pipeline to time each loop iteration (rx burst, process, tx, as
 // WorkerLoop::busy_tsc does) and to set aside iterations the OS preempted:
@@ -353,22 +454,33 @@ double packets_per_iteration(const RunResult& r)
 
 double mpps(const RunResult& r) { return r.seconds > 0 ? static_cast<double>(r.stats.rx_packets) / r.seconds / 1e6 : 0; }
 
+double hit_rate(const sluice_stats& s)
+{
+    return s.rx_packets > 0 ? static_cast<double>(s.conn_hits) / static_cast<double>(s.rx_packets) : 0.0;
+}
+
+double evictions_per_packet(const sluice_stats& s)
+{
+    return s.rx_packets > 0 ? static_cast<double>(s.conn_evictions) / static_cast<double>(s.rx_packets) : 0.0;
+}
+
+// One JSON line; a pipeline not run is nullptr and its fields are left out.
+// New fields go after the existing ones, whose names and meaning scripts
+// rely on.
 void print_result(const char* scenario, const char* filters, const RunResult* sluice, const RunResult* macswap,
-                  uint64_t flows, uint64_t conn_entries)
+                  const RunResult* conn_floor, uint64_t flows, uint64_t conn_entries)
 {
     std::printf("{\"bench\":\"dataplane\",\"scenario\":\"%s\",\"filters\":\"%s\",\"flows\":%lu", scenario,
                 filters, static_cast<unsigned long>(flows));
     if (sluice != nullptr) {
         const sluice_stats& s = sluice->stats;
-        const double rx = static_cast<double>(s.rx_packets);
         std::printf(",\"packets\":%lu,\"mpps_end_to_end\":%.2f,\"worker_ns_per_packet\":%.2f,"
                     "\"worker_ns_per_packet_raw\":%.2f,\"preempted_iterations\":%lu,\"packets_per_iteration\":%.1f,"
                     "\"conn_entries\":%lu,\"conn_hit_rate\":%.4f,\"evictions_per_packet\":%.4f,\"drops\":%lu",
                     static_cast<unsigned long>(s.rx_packets), mpps(*sluice), ns_per_packet(*sluice),
                     raw_ns_per_packet(*sluice), static_cast<unsigned long>(sluice->preempted_iterations),
                     packets_per_iteration(*sluice),
-                    static_cast<unsigned long>(conn_entries), rx > 0 ? static_cast<double>(s.conn_hits) / rx : 0.0,
-                    rx > 0 ? static_cast<double>(s.conn_evictions) / rx : 0.0,
+                    static_cast<unsigned long>(conn_entries), hit_rate(s), evictions_per_packet(s),
                     static_cast<unsigned long>(total_drops(s)));
     }
     if (macswap != nullptr) {
@@ -380,6 +492,17 @@ void print_result(const char* scenario, const char* filters, const RunResult* sl
     if (sluice != nullptr && macswap != nullptr && ns_per_packet(*macswap) > 0) {
         std::printf(",\"ratio_to_macswap\":%.2f", ns_per_packet(*sluice) / ns_per_packet(*macswap));
     }
+    if (conn_floor != nullptr) {
+        const RunResult& f = *conn_floor;
+        std::printf(",\"conn_floor_mpps_end_to_end\":%.2f,\"conn_floor_ns_per_packet\":%.2f,"
+                    "\"conn_floor_preempted_iterations\":%lu,\"conn_floor_packets_per_iteration\":%.1f,"
+                    "\"conn_floor_hit_rate\":%.4f,\"conn_floor_evictions_per_packet\":%.4f",
+                    mpps(f), ns_per_packet(f), static_cast<unsigned long>(f.preempted_iterations),
+                    packets_per_iteration(f), hit_rate(f.stats), evictions_per_packet(f.stats));
+    }
+    if (sluice != nullptr && conn_floor != nullptr && ns_per_packet(*conn_floor) > 0) {
+        std::printf(",\"ratio_to_conn_floor\":%.2f", ns_per_packet(*sluice) / ns_per_packet(*conn_floor));
+    }
     std::printf("}\n");
     std::fflush(stdout);
 }
@@ -389,6 +512,7 @@ struct Options {
     std::string scenario = "all";
     bool run_sluice = true;
     bool run_macswap = true;
+    bool run_conn_floor = true;
     uint64_t flows = 1'000'000;        // established_many_flows
     uint64_t conn_entries = 4'194'304;  // per worker, as the production sizing
     std::string filters = "none";       // or "rate_limit"
@@ -405,9 +529,10 @@ bool parse_options(int argc, char** argv, Options& o)
             o.scenario = argv[++i];
         } else if (a == "--pipeline" && has_value) {
             const std::string p = argv[++i];
-            o.run_sluice = p == "sluice" || p == "both";
-            o.run_macswap = p == "macswap" || p == "both";
-            if (!o.run_sluice && !o.run_macswap) return false;
+            o.run_sluice = p == "sluice" || p == "both" || p == "all";
+            o.run_macswap = p == "macswap" || p == "both" || p == "all";
+            o.run_conn_floor = p == "conn_floor" || p == "all";
+            if (!o.run_sluice && !o.run_macswap && !o.run_conn_floor) return false;
         } else if (a == "--flows" && has_value) {
             o.flows = std::strtoull(argv[++i], nullptr, 10);
         } else if (a == "--conn-entries" && has_value) {
@@ -430,8 +555,8 @@ int main(int argc, char** argv)
     if (!parse_options(argc, argv, opt)) {
         std::fprintf(stderr,
                      "usage: dataplane_bench [--packets N] [--scenario established_1_flow|established_many_flows|"
-                     "syn_new_flows|all] [--pipeline sluice|macswap|both] [--flows N] [--conn-entries N] "
-                     "[--filters none|rate_limit]\n");
+                     "syn_new_flows|all] [--pipeline sluice|macswap|conn_floor|both|all] [--flows N] "
+                     "[--conn-entries N] [--filters none|rate_limit]\n");
         return 64;
     }
     auto eal = sluice::dpdk::Eal::init({"--no-huge", "--no-pci", "-m", "1024", "--no-shconf", "-l", "0-1",
@@ -442,7 +567,9 @@ int main(int argc, char** argv)
     // Production timeouts (docs/configuration.md [conntrack] defaults) in
     // TSC ticks, so nothing expires during a run.
     const uint64_t hz = rte_get_tsc_hz();
-    sluice::core::Worker worker({static_cast<uint32_t>(opt.conn_entries), 3600 * hz, 30 * hz, 60 * hz});
+    const sluice::core::ConnectionTable::Config conn_config{static_cast<uint32_t>(opt.conn_entries), 3600 * hz,
+                                                            30 * hz, 60 * hz};
+    sluice::core::Worker worker(conn_config);
     // One of the two pipelines, as the runtime picks: filterless unless a
     // filter is configured.
     std::unique_ptr<Publisher> publisher;
@@ -469,6 +596,10 @@ int main(int argc, char** argv)
     };
     sluice_stats macswap_stats{};
     sluice::dpdk::MacSwapPipeline macswap(&macswap_stats);
+    // Built only when run: its table is as large as sluice's.
+    sluice_stats conn_floor_stats{};
+    std::unique_ptr<ConnFloorPipeline> conn_floor;
+    if (opt.run_conn_floor) conn_floor = std::make_unique<ConnFloorPipeline>(conn_config, &conn_floor_stats);
 
     struct Scenario {
         const char* name;
@@ -492,13 +623,21 @@ int main(int argc, char** argv)
         matched = true;
         RunResult base;
         RunResult ours;
+        RunResult floor_run;
         if (opt.run_macswap) base = run(h, macswap, macswap_stats, opt.packets, sc.fill);
+        // The floor's table sees what sluice's does: the same warm-up, the
+        // same packets, scenario after scenario.
+        if (conn_floor) {
+            if (sc.warm) run(h, *conn_floor, conn_floor_stats, std::max<uint64_t>(sc.flows, 1024), sc.fill);
+            floor_run = run(h, *conn_floor, conn_floor_stats, opt.packets, sc.fill);
+        }
         if (opt.run_sluice) {
             if (sc.warm) run_sluice(std::max<uint64_t>(sc.flows, 1024), sc.fill);
             ours = run_sluice(opt.packets, sc.fill);
         }
+        const uint64_t new_flows = opt.run_sluice ? ours.stats.conn_misses : floor_run.stats.conn_misses;
         print_result(sc.name, opt.filters.c_str(), opt.run_sluice ? &ours : nullptr, opt.run_macswap ? &base : nullptr,
-                     sc.flows == 0 ? ours.stats.conn_misses : sc.flows, opt.conn_entries);
+                     conn_floor ? &floor_run : nullptr, sc.flows == 0 ? new_flows : sc.flows, opt.conn_entries);
     }
     if (!matched) die("no such scenario");
     return 0;
