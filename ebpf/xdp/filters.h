@@ -49,18 +49,22 @@ static __always_inline int xlb_acl_check(__u8 node_flags, __u8 vip_flags, __u8 f
 #define XLB_TOKEN_SHIFT 10
 #define XLB_NS_PER_SEC 1000000000ull
 
-/* Refills and takes one token; 1 when taken (or unlimited), 0 when empty.
- * Unlike the DPDK bucket, the sub-token remainder of a refill is not
- * carried (the ABI struct has no field for it): each refill may earn up to
- * one 1/1024 token less. Rates are capped at 2^32 tokens/s per CPU so every
- * product below fits in 64 bits: elapsed ns within the second (< 2^30) ×
- * rate × 2, divided by 1e9 / 1024 = 1953125 / 2. */
-static __always_inline int xlb_bucket_take(__u32 index, __u64 now)
+/* Refills and takes one token from *b: 1 when taken (or unlimited, rate
+ * 0), 0 when empty. The DPDK bucket's arithmetic (core/token_bucket.h),
+ * split so every product fits in 64 bits: whole seconds earn rate × 1024
+ * units exactly, and the rest of the second (< 2^30 ns) × rate × 2 is
+ * divided by 1e9 / 1024 = 1953125 / 2. With `carry` the sub-unit remainder
+ * of that division is kept for the next refill, so the result is the DPDK
+ * bucket's exactly (its carry is 512 × this one) for rates up to 2^32/s and
+ * bursts below 2^20 (idle 2^20 s or more reads as full, as it is there).
+ * Without (carry NULL: the per-VIP buckets, whose ABI struct has no field
+ * for it) each refill may earn up to one 1/1024 token less. Rates are capped
+ * at 2^32 tokens/s per CPU. */
+static __always_inline int xlb_token_bucket_take(struct sluice_token_bucket *b, __u64 *carry, __u64 now)
 {
-	struct sluice_token_bucket *b = bpf_map_lookup_elem(&sluice_buckets_v1, &index);
-	__u64 one = 1ull << XLB_TOKEN_SHIFT, brim, elapsed, secs, rem, rate, earned;
+	__u64 one = 1ull << XLB_TOKEN_SHIFT, brim, elapsed, secs, rem, rate, earned, part;
 
-	if (!b || b->rate_per_sec == 0)
+	if (b->rate_per_sec == 0)
 		return 1;
 	rate = b->rate_per_sec > (1ull << 32) ? (1ull << 32) : b->rate_per_sec;
 	brim = (b->burst << XLB_TOKEN_SHIFT) + (one - 1);
@@ -71,15 +75,34 @@ static __always_inline int xlb_bucket_take(__u32 index, __u64 now)
 		rem = elapsed % XLB_NS_PER_SEC;
 		if (secs >= (1ull << 20) || b->tokens >= brim) {
 			b->tokens = brim;
+			if (carry)
+				*carry = 0;
 		} else {
-			earned = secs * (rate << XLB_TOKEN_SHIFT) + rem * rate * 2 / 1953125;
-			b->tokens = earned >= brim - b->tokens ? brim : b->tokens + earned;
+			part = rem * rate * 2 + (carry ? *carry : 0);
+			earned = secs * (rate << XLB_TOKEN_SHIFT) + part / 1953125;
+			if (earned >= brim - b->tokens) {
+				b->tokens = brim;
+				if (carry)
+					*carry = 0;
+			} else {
+				b->tokens += earned;
+				if (carry)
+					*carry = part % 1953125;
+			}
 		}
 	}
 	if (b->tokens < one)
 		return 0;
 	b->tokens -= one;
 	return 1;
+}
+
+/* The per-VIP bucket `index` of this CPU (2 * vip_id + SLUICE_XDP_BUCKET_*). */
+static __always_inline int xlb_bucket_take(__u32 index, __u64 now)
+{
+	struct sluice_token_bucket *b = bpf_map_lookup_elem(&sluice_buckets_v1, &index);
+
+	return b ? xlb_token_bucket_take(b, 0, now) : 1;
 }
 
 #endif /* SLUICE_XDP_FILTERS_H */
