@@ -155,7 +155,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	struct sluice_backend *be;
 	struct xlb_encap_params ep;
 	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
-	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id, hash;
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id, hash, reported_mtu;
 	__u8 mode, outer;
 	int reason = SLUICE_DROP_INTERNAL, r;
 
@@ -193,7 +193,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		pp.key.sport = 0;
 	vip_id = meta->vip_id;
 	reason = SLUICE_DROP_INTERNAL;
-	node = bpf_map_lookup_elem(&sluice_node_v2, &zero);
+	node = bpf_map_lookup_elem(&sluice_node_v3, &zero);
 	if (vip_id >= SLUICE_MAX_VIPS || !node)
 		goto drop;
 	xlb_count_counter(&sluice_vip_stats_v1, vip_id, rx_len);
@@ -246,13 +246,24 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	r = xlb_encapsulate(ctx, &pp, &ep, mode, outer);
 	if (r == XLB_MTU_EXCEEDED) {
 		/* ICMP back to the client when it asked for PMTU discovery (IPv4
-		 * DF, any IPv6), never about an ICMP error (RFC 1122 §3.2.2). */
+		 * DF, any IPv6), never about an ICMP error (RFC 1122 §3.2.2),
+		 * never an IPv6 one reporting less than 1280, and only while
+		 * this CPU's ICMP-error bucket has a token: the core's
+		 * mtu_exceeded(), in the same order. */
 		reason = SLUICE_DROP_MTU_EXCEEDED;
 		if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
 			goto drop;
+		reported_mtu = eg->mtu - xlb_encap_overhead(mode, outer);
+		if (pp.family == SLUICE_FAMILY_IPV6 && reported_mtu < XLB_ICMP6_MIN_MTU)
+			goto drop;
 		in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id); /* present: xlb_egress_port checked it */
-		if (!in_port ||
-		    xlb_build_packet_too_big(ctx, &pp, in_port->mac, eg->mtu - xlb_encap_overhead(mode, outer)))
+		if (!in_port)
+			goto drop;
+		if (!xlb_icmp_error_allowed(node)) {
+			st->icmp_rate_limited++;
+			goto drop;
+		}
+		if (xlb_build_packet_too_big(ctx, &pp, in_port->mac, reported_mtu))
 			goto drop;
 		v->action = XDP_TX;
 		v->reason = SLUICE_DROP_MTU_EXCEEDED;
@@ -284,7 +295,7 @@ int sluice_xdp_lb(struct xdp_md *ctx)
 	struct xlb_verdict v = {.action = XDP_DROP, .reason = SLUICE_DROP_INTERNAL, .icmp = 0};
 	__u32 rx_len = (__u32)(ctx->data_end - ctx->data);
 	__u32 zero = 0;
-	struct sluice_stats *st = bpf_map_lookup_elem(&sluice_stats_v1, &zero);
+	struct sluice_stats *st = bpf_map_lookup_elem(&sluice_stats_v2, &zero);
 	int fast;
 
 	if (!st)

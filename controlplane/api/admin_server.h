@@ -23,7 +23,8 @@
 //                        422 {"applied":false,"diagnostics":[...],"error":"configuration refused"}
 //   GET  /v1/stats       {"version","dataplane","workers","started","uptime_seconds",
 //                         "totals":{rx_packets,rx_bytes,tx_packets,tx_bytes,exception_packets,
-//                                   control_packets,icmp_sent,conn_hits,conn_misses,conn_evictions},
+//                                   control_packets,icmp_sent,conn_hits,conn_misses,conn_evictions,
+//                                   icmp_rate_limited},
 //                         "drops":{LABEL:n for every drop reason},"drops_total",
 //                         "publications","last_publish_seconds","reloads":{"ok","failed"}}
 //   GET  /v1/fingerprints  {"fingerprints":{SERVICE:"16 hex digits"}}

@@ -127,6 +127,7 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
              {"conn_hits", t.conn_hits},
              {"conn_misses", t.conn_misses},
              {"conn_evictions", t.conn_evictions},
+             {"icmp_rate_limited", t.icmp_rate_limited},
          }},
         {"drops", std::move(drops)},
         {"drops_total", drops_total},

@@ -141,6 +141,7 @@ std::string render_metrics(const std::vector<ServiceView>& services, const Stats
         {"sluice_conn_hits_total", t.conn_hits},
         {"sluice_conn_misses_total", t.conn_misses},
         {"sluice_conn_evictions_total", t.conn_evictions},
+        {"sluice_icmp_rate_limited_total", t.icmp_rate_limited},
     };
     static constexpr const char* kTotalsHelp[] = {
         "Packets received by the data plane.",
@@ -153,8 +154,9 @@ std::string render_metrics(const std::vector<ServiceView>& services, const Stats
         "Connection-table hits.",
         "Connection-table misses (new flows).",
         "Connection-table entries evicted to make room.",
+        "ICMP errors not generated because the core's ICMP-error bucket was empty (the packet is a mtu_exceeded drop).",
     };
-    static_assert(std::size(kTotalsHelp) == 10);
+    static_assert(std::size(kTotalsHelp) == std::size(totals));
     for (size_t i = 0; i < std::size(totals); ++i) {
         w.family(totals[i].first, "counter", kTotalsHelp[i]);
         w.sample({}, totals[i].second);

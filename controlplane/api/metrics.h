@@ -4,7 +4,7 @@
 // Metric names (all prefixed sluice_; labels in braces):
 //   counters  rx_packets_total rx_bytes_total tx_packets_total tx_bytes_total
 //             exception_packets_total control_packets_total icmp_sent_total
-//             conn_hits_total conn_misses_total conn_evictions_total
+//             conn_hits_total conn_misses_total conn_evictions_total icmp_rate_limited_total
 //             drops_total{reason}               one series per drop reason (X-macro label)
 //             vip_packets_total{service,vip}    vip_bytes_total{service,vip}
 //             backend_packets_total{service,backend} backend_bytes_total{service,backend}

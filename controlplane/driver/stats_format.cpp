@@ -51,6 +51,7 @@ std::vector<std::string> format_counters(const DataplaneStats& stats, const Forw
         {"exception_packets", s.exception_packets}, {"control_packets", s.control_packets},
         {"icmp_sent", s.icmp_sent},           {"conn_hits", s.conn_hits},
         {"conn_misses", s.conn_misses},       {"conn_evictions", s.conn_evictions},
+        {"icmp_rate_limited", s.icmp_rate_limited},
     };
     for (const auto& [name, value] : named) out.push_back(std::string(name) + " " + std::to_string(value));
     for (int r = 0; r < SLUICE_DROP_MAX; ++r) {

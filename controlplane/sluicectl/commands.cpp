@@ -73,7 +73,7 @@ std::string stats_table(const json& s, const json* previous, double elapsed)
     std::vector<std::pair<std::string, uint64_t>> rows;
     // Fixed order (the API's objects come sorted by name): traffic first.
     for (const char* key : {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "exception_packets", "control_packets",
-                            "icmp_sent", "conn_hits", "conn_misses", "conn_evictions"}) {
+                            "icmp_sent", "icmp_rate_limited", "conn_hits", "conn_misses", "conn_evictions"}) {
         rows.emplace_back(key, number(s["totals"], key));
     }
     rows.emplace_back("drops_total", number(s, "drops_total"));

@@ -170,7 +170,9 @@ struct sluice_stats {
 	__u64 conn_hits;            /* connection-table hits */
 	__u64 conn_misses;          /* connection-table misses (new flows) */
 	__u64 conn_evictions;       /* entries evicted to make room */
-	__u64 drops[SLUICE_DROP_MAX]; /* by enum sluice_drop_reason */
+	__u64 icmp_rate_limited;    /* ICMP errors not generated: this core's ICMP-error bucket was
+				     * empty (the packet is still one MTU_EXCEEDED drop) */
+	__u64 drops[SLUICE_DROP_MAX]; /* by enum sluice_drop_reason; last: it grows as reasons are added */
 };
 
 /* ---- XDP plane configuration (appended; the DPDK path keeps these in its
@@ -180,6 +182,10 @@ struct sluice_stats {
 #define SLUICE_MAX_PORTS 16
 
 #define SLUICE_PORT_F_PRESENT 0x01      /* port is configured */
+/* Smallest port MTU either plane accepts: IPv4's minimum link MTU (RFC 791).
+ * Above it every MTU is accepted; where one leaves a client too little room
+ * the control plane warns (controlplane/driver/mtu_check.h). */
+#define SLUICE_MIN_PORT_MTU 68
 
 /* One port of the node (XDP: array map indexed by port id; the ingress
  * interface is mapped to its port id by a second map keyed by ifindex). */
@@ -194,6 +200,10 @@ struct sluice_port_config {
 };
 
 #define SLUICE_NODE_F_GLOBAL_ACL 0x01   /* the global ACL scope has entries */
+/* Largest icmp_errors_per_sec and icmp_errors_burst accepted (config loader,
+ * both planes): within the buckets' exact range, and a burst below 2^20 so
+ * that both planes' arithmetic give the same answers (ebpf/xdp/filters.h). */
+#define SLUICE_ICMP_ERRORS_MAX 1000000
 
 /* Per-node settings (XDP: array map of one entry). */
 struct sluice_node_config {
@@ -203,6 +213,8 @@ struct sluice_node_config {
 	__u8 exception_path;        /* 1: non-VIP traffic to the host (XDP always passes it) */
 	__u8 flags;                 /* SLUICE_NODE_F_* */
 	__u8 pad[6];                /* zero */
+	__u64 icmp_errors_per_sec;  /* ICMP errors each CPU may generate per second; 0 = unlimited */
+	__u64 icmp_errors_burst;    /* depth of each CPU's ICMP-error bucket, whole errors */
 };
 
 /* Where fragments to a VIP address go, per protocol. */

@@ -96,6 +96,12 @@ ForwardingStateBuilder& ForwardingStateBuilder::set_exception_path(bool enabled)
     return *this;
 }
 
+ForwardingStateBuilder& ForwardingStateBuilder::set_icmp_error_limit(const IcmpErrorLimit& limit)
+{
+    icmp_error_limit_ = limit;
+    return *this;
+}
+
 ForwardingStateBuilder& ForwardingStateBuilder::add_port(uint16_t id, const PortConfig& port)
 {
     ports_.emplace_back(id, port);
@@ -120,13 +126,24 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
     st->local_v4_ = local_v4_;
     st->local_v6_ = local_v6_;
     st->exception_path_ = exception_path_;
+    if (icmp_error_limit_.per_sec > kMaxIcmpErrorsPerSec || icmp_error_limit_.burst > kMaxIcmpErrorsBurst ||
+        (icmp_error_limit_.per_sec != 0 && icmp_error_limit_.burst == 0))
+        return make_error("ICMP error limit " + std::to_string(icmp_error_limit_.per_sec) + "/s, burst " +
+                          std::to_string(icmp_error_limit_.burst) + ": out of range");
+    st->icmp_error_limit_ = icmp_error_limit_;
 
     for (const auto& [id, port] : ports_) {
         if (id >= kMaxPorts) return make_error("port " + std::to_string(id) + ": id >= " + std::to_string(kMaxPorts));
         if (st->ports_[id].present) return make_error("port " + std::to_string(id) + " added twice");
-        // The smallest MTU whose ICMP "packet too big" (MTU minus the
-        // largest overhead, 48) still reports IPv6's minimum of 1280.
-        if (port.mtu < 1328) return make_error("port " + std::to_string(id) + ": mtu below 1328");
+        // IPv4's minimum link MTU (RFC 791), as the XDP loader checks. A
+        // port too small for what an IPv6 client must be able to send
+        // (1280 behind the tunnel header) is the control plane's warning
+        // (driver/mtu_check.h); the data plane then sends no "packet too
+        // big" below 1280 (pipeline_impl.h mtu_exceeded) rather than
+        // refusing every port under 1328, IPv4-only nodes included.
+        if (port.mtu < kMinPortMtu)
+            return make_error("port " + std::to_string(id) + ": mtu below " + std::to_string(kMinPortMtu) +
+                              " (IPv4's minimum)");
         st->ports_[id] = port;
         st->ports_[id].present = true;
     }

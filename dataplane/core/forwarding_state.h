@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "core/fast_mod.h"
+#include "core/icmp_limit.h"
 #include "core/packet.h"
 
 extern "C" {
@@ -24,6 +25,8 @@ extern "C" {
 namespace sluice::core {
 
 constexpr uint16_t kMaxPorts = 16;
+// The smallest port MTU a state accepts (abi/tables.h, as the XDP loader).
+constexpr uint16_t kMinPortMtu = SLUICE_MIN_PORT_MTU;
 
 // One NIC port as the worker sees it.
 struct PortConfig {
@@ -261,6 +264,9 @@ public:
     // Whether non-VIP traffic goes to the host kernel (else NOT_FOR_VIP).
     bool exception_path_enabled() const { return exception_path_; }
 
+    // Each worker's limit on the ICMP errors it generates (core/icmp_limit.h).
+    const IcmpErrorLimit& icmp_error_limit() const { return icmp_error_limit_; }
+
     // The VIP with this dense id, or nullptr.
     const VipRuntime* vip(uint32_t vip_id) const
     {
@@ -282,6 +288,7 @@ private:
     sluice_addr local_v4_{};
     sluice_addr local_v6_{};
     bool exception_path_ = true;
+    IcmpErrorLimit icmp_error_limit_{};
 };
 
 // Control plane only (allocates, validates, reports errors as text). Not
@@ -300,6 +307,9 @@ public:
     ForwardingStateBuilder& set_local_ipv4(const sluice_addr& addr);
     ForwardingStateBuilder& set_local_ipv6(const sluice_addr& addr);
     ForwardingStateBuilder& set_exception_path(bool enabled);
+    // Per worker; defaults to kDefaultIcmpErrorLimit (the config's defaults),
+    // so a state built without it is still limited.
+    ForwardingStateBuilder& set_icmp_error_limit(const IcmpErrorLimit& limit);
     ForwardingStateBuilder& add_port(uint16_t id, const PortConfig& port);
     ForwardingStateBuilder& add_backend(uint32_t id, const sluice_backend& backend);
     ForwardingStateBuilder& add_vip(VipSpec vip);
@@ -318,6 +328,7 @@ private:
     bool has_v4_ = false;
     bool has_v6_ = false;
     bool exception_path_ = true;
+    IcmpErrorLimit icmp_error_limit_ = kDefaultIcmpErrorLimit;
 };
 
 // True for a prime n (trial division; control plane only).

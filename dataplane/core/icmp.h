@@ -31,6 +31,8 @@ namespace sluice::core {
 
 constexpr uint32_t kIcmpV4MaxLen = 576;
 constexpr uint32_t kIcmpV6MaxLen = 1280;
+// IPv6's minimum link MTU (RFC 8200 §5): no "packet too big" reports less.
+constexpr uint32_t kIcmpV6MinMtu = 1280;
 
 // Rewrites `pkt` into the error for `reported_mtu` (the largest inner
 // packet that fits). False when the headroom cannot hold the new headers

@@ -6,10 +6,11 @@
 
 namespace sluice::core {
 
-Worker::Worker(const ConnectionTable::Config& conn_config)
+Worker::Worker(const ConnectionTable::Config& conn_config, uint64_t clock_hz)
     : conns(conn_config),
       vip_counters(std::make_unique<sluice_counter[]>(SLUICE_MAX_VIPS)),
-      backend_counters(std::make_unique<sluice_counter[]>(SLUICE_MAX_BACKENDS))
+      backend_counters(std::make_unique<sluice_counter[]>(SLUICE_MAX_BACKENDS)),
+      icmp_limiter(clock_hz)
 {
 }
 

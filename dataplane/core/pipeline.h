@@ -10,6 +10,7 @@
 
 #include "core/conn_table.h"
 #include "core/forwarding_state.h"
+#include "core/icmp_limit.h"
 #include "core/packet.h"
 
 extern "C" {
@@ -25,8 +26,10 @@ namespace sluice::core {
 class alignas(64) Worker {
 public:
     // Start-up, on the worker's core. Allocates the connection table and the
-    // per-VIP and per-backend counter arrays, once.
-    explicit Worker(const ConnectionTable::Config& conn_config);
+    // per-VIP and per-backend counter arrays, once. `clock_hz`: ticks per
+    // second of the `now` process_burst() is given (the runtime's TSC rate;
+    // tests use nanoseconds), for the ICMP-error bucket.
+    explicit Worker(const ConnectionTable::Config& conn_config, uint64_t clock_hz = kNsPerSec);
 
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -39,6 +42,9 @@ public:
     std::unique_ptr<sluice_counter[]> vip_counters;
     // Packets and sent bytes (after encapsulation) per backend id.
     std::unique_ptr<sluice_counter[]> backend_counters;
+    // The ICMP errors this worker may still generate (the snapshot's
+    // icmp_error_limit()); touched only for a packet over the MTU.
+    IcmpErrorLimiter icmp_limiter;
 };
 
 // Worker hot path. Processes `n` packets received on the ports named in each

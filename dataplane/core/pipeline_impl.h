@@ -109,12 +109,30 @@ SLUICE_ALWAYS_INLINE const VipRuntime* classify(const uint8_t* data, ParsedPacke
 // IPv4 without DF is not fragmented: the XDP plane cannot fragment, parity
 // requires the same bytes from both, and backends would have to reassemble;
 // senders without DF are rare and their traffic is counted as MTU_EXCEEDED.
-// Never an error about an ICMP error (RFC 1122 §3.2.2).
-SLUICE_ALWAYS_INLINE Verdict mtu_exceeded(Packet& pkt, const ParsedPacket& pp, const PortConfig& in_port,
-                                          uint32_t reported_mtu)
+// Never an error about an ICMP error (RFC 1122 §3.2.2). The packet is one
+// MTU_EXCEEDED drop whatever happens to the error; the error itself is
+// counted icmp_sent when built, icmp_rate_limited when the worker's bucket
+// (core/icmp_limit.h) was empty. The same order on the XDP plane
+// (ebpf/xdp_lb.bpf.c): the checks that send nothing spend no token.
+// Out of line and cold: inlined, its bucket and builders cost the common
+// packet about one instruction (register allocation of the whole loop, by
+// callgrind) for a path the common packet never takes.
+[[gnu::noinline, gnu::cold]] inline Verdict mtu_exceeded(Worker& w, Packet& pkt, const ParsedPacket& pp,
+                                                         const PortConfig& in_port, uint32_t reported_mtu,
+                                                         const ForwardingState& st, uint64_t now)
 {
     if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
         return Verdict::drop(SLUICE_DROP_MTU_EXCEEDED);
+    // An IPv6 host never lowers its path MTU below 1280 (RFC 8200 §5, RFC
+    // 8201 §4): a "packet too big" reporting less changes nothing for it, so
+    // none is sent. Only the operator can fix such a port (the control plane
+    // warns when it publishes one; docs/operations.md).
+    if (pp.family == SLUICE_FAMILY_IPV6 && reported_mtu < kIcmpV6MinMtu)
+        return Verdict::drop(SLUICE_DROP_MTU_EXCEEDED);
+    if (!w.icmp_limiter.take(st.icmp_error_limit(), now)) {
+        w.stats.icmp_rate_limited++;
+        return Verdict::drop(SLUICE_DROP_MTU_EXCEEDED);
+    }
     const bool built = pp.family == SLUICE_FAMILY_IPV4
                            ? build_icmp4_frag_needed(pkt, pp, in_port.mac, reported_mtu)
                            : build_icmp6_packet_too_big(pkt, pp, in_port.mac, reported_mtu);
@@ -457,7 +475,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     case EncapStatus::kNoHeadroom:
         return Verdict::drop(SLUICE_DROP_NO_HEADROOM);
     case EncapStatus::kMtuExceeded:
-        return mtu_exceeded(pkt, pp, *in_port, eg.mtu - encap_overhead(mode, outer));
+        return mtu_exceeded(w, pkt, pp, *in_port, eg.mtu - encap_overhead(mode, outer), st, now);
     }
     return Verdict::drop(SLUICE_DROP_INTERNAL);
 }

@@ -231,7 +231,8 @@ int Runtime::worker_main(void* arg)
     Runtime& rt = *slot->runtime;
     std::unique_ptr<FilteredSluicePipeline> pipeline;
     try {
-        slot->worker = std::make_unique<core::Worker>(rt.conn_config_);
+        // The pipeline's clock is the TSC: the ICMP-error bucket converts.
+        slot->worker = std::make_unique<core::Worker>(rt.conn_config_, rte_get_tsc_hz());
         // Its token buckets: this worker's, allocated here, once.
         pipeline = std::make_unique<FilteredSluicePipeline>(*slot->worker, *rt.publisher_, slot->index, rt.workers());
     } catch (const std::bad_alloc&) {

@@ -30,6 +30,10 @@ struct NodeSpec {
     // limits hold whatever RSS does. 1: every CPU enforces the whole limit
     // (one CPU receives the VIP's traffic, or tests pinned to one CPU).
     uint32_t rate_limit_shares = 0;
+    // Each CPU's limit on the ICMP errors it generates (not split between
+    // CPUs): errors per second (0 = unlimited) and bucket depth.
+    uint64_t icmp_errors_per_sec = 1000;
+    uint64_t icmp_errors_burst = 50;
 };
 
 struct PortSpec {

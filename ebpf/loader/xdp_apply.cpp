@@ -314,6 +314,9 @@ Result<void> XdpDataplane::apply(const Description& desc)
             return make_error("port id " + std::to_string(p.id) + " out of range or repeated");
     }
     for (const PortSpec& p : desc.ports) {
+        if (p.mtu < SLUICE_MIN_PORT_MTU)
+            return make_error("port " + std::to_string(p.id) + ": mtu below " + std::to_string(SLUICE_MIN_PORT_MTU) +
+                              " (IPv4's minimum)");
         if (port_ids.count(p.egress_port) == 0)
             return make_error("port " + std::to_string(p.id) + ": egress port " + std::to_string(p.egress_port) + " is not configured");
     }
@@ -330,6 +333,11 @@ Result<void> XdpDataplane::apply(const Description& desc)
         }
     }
 
+    if (desc.node.icmp_errors_per_sec > SLUICE_ICMP_ERRORS_MAX || desc.node.icmp_errors_burst > SLUICE_ICMP_ERRORS_MAX ||
+        (desc.node.icmp_errors_per_sec != 0 && desc.node.icmp_errors_burst == 0))
+        return make_error("ICMP error limit " + std::to_string(desc.node.icmp_errors_per_sec) + "/s, burst " +
+                          std::to_string(desc.node.icmp_errors_burst) + ": out of range");
+
     bool global_acl = false;
     std::set<uint32_t> vip_acl;
     // 1. Node, ports, backends: everything a new ring may name.
@@ -339,11 +347,15 @@ Result<void> XdpDataplane::apply(const Description& desc)
     static_assert(sizeof(node.conn_timeout_ns) == sizeof(desc.node.conn_timeout_ns), "one timeout per state");
     std::memcpy(node.conn_timeout_ns, desc.node.conn_timeout_ns, sizeof(node.conn_timeout_ns));
     node.exception_path = desc.node.exception_path ? 1 : 0;
+    // Each CPU's bucket sees the new values at its next oversized packet
+    // and starts again, full (xdp/icmp.h): a reload takes effect at once.
+    node.icmp_errors_per_sec = desc.node.icmp_errors_per_sec;
+    node.icmp_errors_burst = desc.node.icmp_errors_burst;
     for (const AclPrefixSpec& p : desc.acl) {
         if (p.scope == SLUICE_MAX_VIPS) node.flags |= SLUICE_NODE_F_GLOBAL_ACL;
     }
     const uint32_t zero = 0;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_node_v2), &zero, &node, BPF_ANY) != 0)
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_node_v3), &zero, &node, BPF_ANY) != 0)
         return make_error("node map: " + errno_text(errno));
     std::map<uint16_t, sluice_port_config> ports;
     for (const PortSpec& p : desc.ports) {

@@ -27,21 +27,35 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
 
-// The scratch map is per-CPU working memory, not state, and the program's
+// The scratch map and the ICMP-error buckets are per-CPU working memory,
+// not state (a restart starts the buckets full), and the program's
 // read-only data (the table's shape) belongs to this load: never pinned.
 bool pinnable(const bpf_map* map)
 {
     const char* name = bpf_map__name(map);
     return std::strcmp(name, "sluice_xdp_scratch") != 0 && std::strcmp(name, "sluice_vip_cache") != 0 &&
-           std::strcmp(name, "sluice_vip_gen") != 0 && !bpf_map__is_internal(map);
+           std::strcmp(name, "sluice_vip_gen") != 0 && std::strcmp(name, "sluice_icmp_bucket") != 0 &&
+           !bpf_map__is_internal(map);
 }
 
 // Pins of earlier layouts that a new one replaced (a new _vN name): never
-// adopted, removed so they do not hold kernel memory for nothing.
-constexpr const char* kStalePins[] = {
-    "sluice_conns_v1",  // the kernel LRU hash of struct sluice_conn
-    "sluice_conns_v2",  // last_seen on CLOCK_MONOTONIC_COARSE, not the jiffies clock
-    "sluice_node_v1",   // one connection timeout for every state
+// adopted, removed so they do not hold kernel memory for nothing. Each with
+// what removing it costs, for the log.
+struct StalePin {
+    const char* name;
+    const char* cost;
+};
+constexpr StalePin kStalePins[] = {
+    // the kernel LRU hash of struct sluice_conn
+    {"sluice_conns_v1", "established flows are picked again by Maglev (the same backend wherever the ring did not change)"},
+    // last_seen on CLOCK_MONOTONIC_COARSE, not the jiffies clock
+    {"sluice_conns_v2", "established flows are picked again by Maglev (the same backend wherever the ring did not change)"},
+    // one connection timeout for every state
+    {"sluice_node_v1", "none (rewritten from the config)"},
+    // no ICMP-error limit
+    {"sluice_node_v2", "none (rewritten from the config)"},
+    // sluice_stats without icmp_rate_limited
+    {"sluice_stats_v1", "the node counters start again from zero"},
 };
 
 // The kernel's CONFIG_HZ where libbpf finds a __kconfig value:
@@ -187,11 +201,10 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     auto say = [&](const std::string& line) {
         if (options.log) options.log(line);
     };
-    for (const char* name : kStalePins) {
-        const std::string path = pin_dir_ + "/" + name;
+    for (const StalePin& stale : kStalePins) {
+        const std::string path = pin_dir_ + "/" + stale.name;
         if (::unlink(path.c_str()) == 0) {
-            say("removed the pinned " + path + " of an older layout; established flows are picked again by Maglev "
-                "(the same backend wherever the ring did not change)");
+            say("removed the pinned " + path + " of an older layout; what that costs: " + stale.cost);
         } else if (errno != ENOENT) {
             return make_error("removing the stale pin " + path + ": " + errno_text(errno));
         }
@@ -390,7 +403,7 @@ Result<sluice_stats> XdpDataplane::read_stats() const
     if (ncpu <= 0) return make_error("cannot count CPUs");
     std::vector<sluice_stats> per_cpu(static_cast<size_t>(ncpu));
     const uint32_t key = 0;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sluice_stats_v1), &key, per_cpu.data()) != 0)
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sluice_stats_v2), &key, per_cpu.data()) != 0)
         return make_error("stats map: " + errno_text(errno));
     sluice_stats total{};
     auto* out = reinterpret_cast<uint64_t*>(&total);

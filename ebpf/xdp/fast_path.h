@@ -152,7 +152,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 		return XLB_FAST_DECLINED;
 	if (meta->flags & SLUICE_VIP_F_HASH_NO_SPORT)
 		key.sport = 0;
-	node = bpf_map_lookup_elem(&sluice_node_v2, &zero);
+	node = bpf_map_lookup_elem(&sluice_node_v3, &zero);
 	if (!node || xlb_acl_check(node->flags, meta->flags, SLUICE_FAMILY_IPV4, &key.src, vip_id) >= 0)
 		return XLB_FAST_DECLINED;
 

@@ -14,10 +14,37 @@
 #include "abi/wire.h"
 #include "xdp/csum.h"
 #include "xdp/encap.h"
+#include "xdp/filters.h"
+#include "xdp/maps.h"
 #include "xdp/parse.h"
 
 #define XLB_ICMP4_MAX_LEN 576u
 #define XLB_ICMP6_MAX_LEN 1280u
+/* IPv6's minimum link MTU (RFC 8200 §5): no "packet too big" reports less. */
+#define XLB_ICMP6_MIN_MTU 1280u
+
+/* 1 when this CPU may generate one more ICMP error now, 0 when its bucket
+ * is empty (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8): the core's
+ * IcmpErrorLimiter (dataplane/core/icmp_limit.h) per CPU, with the same
+ * arithmetic. A node limit different from the one the bucket was set up
+ * for (first use, or a reload changed it) resets the bucket, full, now. */
+static __always_inline int xlb_icmp_error_allowed(const struct sluice_node_config *node)
+{
+	__u32 zero = 0;
+	struct xlb_icmp_bucket *ib = bpf_map_lookup_elem(&sluice_icmp_bucket, &zero);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!ib)
+		return 0; /* cannot happen (array of one): send nothing rather than unlimited */
+	if (ib->bucket.rate_per_sec != node->icmp_errors_per_sec || ib->bucket.burst != node->icmp_errors_burst) {
+		ib->bucket.rate_per_sec = node->icmp_errors_per_sec;
+		ib->bucket.burst = node->icmp_errors_burst;
+		ib->bucket.tokens = node->icmp_errors_burst << XLB_TOKEN_SHIFT;
+		ib->bucket.last_ns = now;
+		ib->carry = 0;
+	}
+	return xlb_token_bucket_take(&ib->bucket, &ib->carry, now);
+}
 
 struct xlb_icmp_out {
 	union {

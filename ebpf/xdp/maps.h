@@ -159,7 +159,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_node_config);
-} sluice_node_v2 SEC(".maps");  /* v1: one conn timeout */
+} sluice_node_v3 SEC(".maps");  /* v1: one conn timeout; v2: no ICMP-error limit */
 
 /* Source ACL, one trie per family; the key's vip_id (big-endian) scopes
  * every prefix, so a longest match never crosses scopes. Value:
@@ -189,13 +189,30 @@ struct {
 	__type(value, struct sluice_token_bucket);
 } sluice_buckets_v1 SEC(".maps");
 
-/* Counters, per CPU: node totals, per VIP, per backend. */
+/* Counters, per CPU: node totals, per VIP, per backend. v1: sluice_stats
+ * without icmp_rate_limited. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct sluice_stats);
-} sluice_stats_v1 SEC(".maps");
+} sluice_stats_v2 SEC(".maps");
+
+/* Each CPU's bucket of ICMP errors it may still generate (xdp/icmp.h), set
+ * up from the node map's icmp_errors_per_sec / _burst on first use and
+ * again whenever they change. Working memory of one load, never pinned: a
+ * restart starts every bucket full, as a DPDK restart does. */
+struct xlb_icmp_bucket {
+	struct sluice_token_bucket bucket; /* tokens, last refill, and the rate and burst it was set up for */
+	__u64 carry;                       /* sub-unit refill remainder (xlb_token_bucket_take) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_icmp_bucket);
+} sluice_icmp_bucket SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

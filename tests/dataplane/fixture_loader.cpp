@@ -121,6 +121,8 @@ Result<std::unique_ptr<const core::ForwardingState>> build_state(const nlohmann:
             b.set_local_ipv6(a);
         }
         b.set_exception_path(cfg.value("exception_path", true));
+        b.set_icmp_error_limit(core::IcmpErrorLimit{cfg.value("icmp_errors_per_sec", core::kDefaultIcmpErrorLimit.per_sec),
+                                                    cfg.value("icmp_errors_burst", core::kDefaultIcmpErrorLimit.burst)});
         for (const auto& p : cfg.at("ports")) {
             core::PortConfig pc{};
             if (!parse_mac(p.at("mac"), pc.mac) || !parse_mac(p.at("nexthop_mac"), pc.nexthop_mac))

@@ -147,6 +147,7 @@ TEST_P(PacketFixture, VerdictBytesAndAccounting)
     }
     // An ICMP error sent in place of a packet is counted as such.
     EXPECT_EQ(s.icmp_sent, v[0].action == core::Action::kTx && !v[0].counted_as_tx() ? 1u : 0u);
+    EXPECT_EQ(s.icmp_rate_limited, 0u) << "the fixtures' ICMP-error bucket (config.json) must never run dry";
     if (f.backend >= 0 && v[0].counted_as_tx()) {
         EXPECT_EQ(worker.backend_counters[f.backend].packets, backend_before + 1);
     }

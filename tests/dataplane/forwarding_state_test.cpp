@@ -85,7 +85,7 @@ TEST(ForwardingStateBuilder, RefusesInvalidInput)
         {"TCP or UDP", [](auto& b) { b.add_vip(vip(0, 1, 80, 1)); }},
         {"SLUICE_MAX_VIPS", [](auto& b) { b.add_vip(vip(SLUICE_MAX_VIPS, 1, 80)); }},
         {"egress port", [](auto& b) { PortConfig p{}; p.mtu = 1500; p.egress_port = 9; b.add_port(1, p); }},
-        {"mtu below", [](auto& b) { PortConfig p{}; p.mtu = 1000; p.egress_port = 1; b.add_port(1, p); }},
+        {"mtu below", [](auto& b) { PortConfig p{}; p.mtu = kMinPortMtu - 1; p.egress_port = 1; b.add_port(1, p); }},
         {"no local IPv6", [](auto& b) {
              sluice_backend be{};
              be.family = SLUICE_FAMILY_IPV6;

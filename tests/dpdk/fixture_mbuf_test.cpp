@@ -197,6 +197,7 @@ struct Tally {
         EXPECT_EQ(s.exception_packets, exception);
         EXPECT_EQ(s.control_packets, control);
         EXPECT_EQ(s.icmp_sent, icmp);
+        EXPECT_EQ(s.icmp_rate_limited, 0u) << "the fixtures' ICMP-error bucket (config.json) must never run dry";
         for (uint8_t r = 0; r < SLUICE_DROP_MAX; ++r) EXPECT_EQ(s.drops[r], drops[r]) << "drop:" << drop_label(r);
     }
 };

@@ -156,6 +156,7 @@ TEST_P(XdpFixture, MatchesTable)
     EXPECT_EQ(run.verdict, as_xdp_verdict(verdict));
     EXPECT_EQ(run.account, as_xdp_verdict(account));
     EXPECT_EQ(run.icmp_sent, account == "drop:mtu_exceeded" && verdict.rfind("tx:", 0) == 0);
+    EXPECT_FALSE(run.icmp_rate_limited) << "the fixtures' ICMP-error bucket (config.json) must never run dry";
     if (has_output) {
         EXPECT_EQ(run.output, output) << describe_difference(output, run.output.data(), run.output.size());
     } else if (run.retval == XDP_PASS) {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <sched.h>
@@ -120,6 +121,8 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
         if (cfg.contains("local_ipv6") && parse_addr(cfg["local_ipv6"], d.node.local_v6) != SLUICE_FAMILY_IPV6)
             return make_error("bad local_ipv6");
         d.node.exception_path = cfg.value("exception_path", true);
+        d.node.icmp_errors_per_sec = cfg.value("icmp_errors_per_sec", d.node.icmp_errors_per_sec);
+        d.node.icmp_errors_burst = cfg.value("icmp_errors_burst", d.node.icmp_errors_burst);
         for (const auto& p : cfg.at("ports")) {
             xdp::PortSpec ps;
             ps.id = p.at("id").get<uint16_t>();
@@ -220,6 +223,15 @@ int XdpRunner::run_raw(const std::vector<uint8_t>& frame, uint32_t& retval, std:
 Result<void> XdpRunner::reset_state()
 {
     if (Result<void> r = dp_->clear_connections(); !r) return r;
+    // Every CPU's ICMP-error bucket zeroed: set up again, full, at its next
+    // use (xdp/icmp.h), as a fresh DPDK worker's is.
+    const int icmp = dp_->map_fd("sluice_icmp_bucket");
+    const int ncpu = libbpf_num_possible_cpus();
+    if (icmp < 0 || ncpu <= 0) return make_error("no sluice_icmp_bucket map");
+    std::vector<uint64_t> zeros(static_cast<size_t>(ncpu) * 5, 0);  // struct xlb_icmp_bucket: 5 x u64 per CPU
+    const uint32_t key = 0;
+    if (bpf_map_update_elem(icmp, &key, zeros.data(), BPF_ANY) != 0)
+        return make_error(std::string("clearing the ICMP-error buckets: ") + std::strerror(errno));
     return dp_->apply(desc_);  // refills the token buckets; rings unchanged, nothing flips
 }
 
@@ -257,6 +269,7 @@ XdpRun XdpRunner::run(const std::vector<uint8_t>& frame, uint16_t in_port)
     const sluice_stats& b = *before;
     const sluice_stats& a = *after;
     r.icmp_sent = a.icmp_sent != b.icmp_sent;
+    r.icmp_rate_limited = a.icmp_rate_limited != b.icmp_rate_limited;
     if (a.tx_packets != b.tx_packets) r.account = "tx";
     else if (a.exception_packets != b.exception_packets) r.account = "exception";
     for (int i = 0; i < SLUICE_DROP_MAX; ++i) {

@@ -31,6 +31,7 @@ struct XdpRun {
     std::string verdict;           // "tx:PORT", "exception" or "drop:LABEL"
     std::string account;           // "tx", "exception" or "drop:LABEL" (stats delta)
     bool icmp_sent = false;        // icmp_sent moved
+    bool icmp_rate_limited = false;  // icmp_rate_limited moved
 };
 
 // How the XDP plane differs from a fixture by design (the fixture test and
