@@ -16,7 +16,7 @@ const std::vector<TableSchema>& schema()
         {"", "", {"daemon", "dataplane", "network", "conntrack", "filter", "service"}},
         {"daemon", "", {"log_level", "state_dir", "admin"}},
         {"daemon.admin", "", {"listen", "port", "token_file"}},
-        {"dataplane", "", {"type", "dpdk", "xdp"}},
+        {"dataplane", "", {"type", "dpdk", "xdp", "icmp_errors_per_sec", "icmp_errors_burst"}},
         {"dataplane.dpdk", "",
          {"eal_args", "main_lcore", "worker_lcores", "ports", "mbuf_pool_size", "conn_table_size",
           "exception_path", "exception_tap", "egress_port", "next_hop_mac"}},

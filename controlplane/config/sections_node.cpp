@@ -6,6 +6,10 @@
 #include "config/sections.h"
 #include "config/values.h"
 
+extern "C" {
+#include "abi/tables.h"
+}
+
 namespace sluice::config::detail {
 namespace {
 
@@ -241,6 +245,12 @@ const toml::node* read_dataplane(Context& ctx, const toml::table& root, model::D
                                                               {"auto", model::DataplaneType::kAuto}},
                                                      /*required=*/true);
     if (type) out.type = *type;
+    // Per core, not split between cores (docs/configuration.md). A burst of
+    // 0 would never let an error out: the rate is the way to say "unlimited".
+    if (auto rate = r.integer("icmp_errors_per_sec", 0, SLUICE_ICMP_ERRORS_MAX))
+        out.icmp_errors_per_sec = static_cast<uint32_t>(*rate);
+    if (auto burst = r.integer("icmp_errors_burst", 1, SLUICE_ICMP_ERRORS_MAX))
+        out.icmp_errors_burst = static_cast<uint32_t>(*burst);
     if (const toml::table* dpdk = r.table("dpdk")) read_dpdk(ctx, *dpdk, out.dpdk.emplace());
     if (const toml::table* xdp = r.table("xdp")) read_xdp(ctx, *xdp, out.xdp.emplace());
     if (type) {

@@ -345,6 +345,11 @@ Result<void> DpdkDriver::publish_locked(const ForwardingPlan& plan)
     snapshot->filters = *filters;
     runtime_->publish(std::move(snapshot));
     filters_ = std::move(*filters);  // the old set (if replaced) lives on in no snapshot now: freed here
+    // Published anyway (smaller packets still pass); only the operator can
+    // fix the MTU (driver/mtu_check.h).
+    std::vector<uint16_t> mtus;
+    for (const StartedPort& p : ports_) mtus.push_back(p.mtu);
+    for (const std::string& line : mtu_log_.fresh(small_mtu_warnings(plan, mtus))) log_(LogSeverity::kWarn, line);
     neighbor_generation_ = generation;
     return {};
 }

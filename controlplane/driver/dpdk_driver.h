@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "driver/dataplane_driver.h"
+#include "driver/mtu_check.h"
 #include "driver/next_hop_log.h"
 #include "driver/dpdk_state.h"
 #include "model/config.h"
@@ -76,6 +77,7 @@ private:
     bool running_ = false;
     uint64_t neighbor_generation_ = 0;    // NeighborManager::generation() the snapshot used
     NextHopLog next_hop_log_;                // what was said about each next hop
+    MtuWarningLog mtu_log_;               // what was said about egress MTUs too small
     std::shared_ptr<const filter::FilterSet> filters_;  // in force (null: none)
     std::string filters_key_;                           // filter_key() of the config filters_ was built from
 };

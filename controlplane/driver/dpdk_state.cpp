@@ -84,6 +84,7 @@ Result<std::unique_ptr<const core::ForwardingState>> build_dpdk_state(const Forw
     if (plan.node.source_ipv4) b.set_local_ipv4(to_addr(*plan.node.source_ipv4));
     if (plan.node.source_ipv6) b.set_local_ipv6(to_addr(*plan.node.source_ipv6));
     b.set_exception_path(plan.node.exception_path && exception_available);
+    b.set_icmp_error_limit(core::IcmpErrorLimit{plan.node.icmp_errors_per_sec, plan.node.icmp_errors_burst});
 
     // One next hop per port. The state has a single next-hop MAC per port,
     // not one per family: IPv4's gateway wins when both are configured

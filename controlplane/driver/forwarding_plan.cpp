@@ -43,6 +43,8 @@ Result<NodePlan> build_node(const model::Config& config)
     node.gateway_ipv6 = config.network.gateway_ipv6;
     node.timeouts = config.timeouts;
     const auto& dp = config.dataplane;
+    node.icmp_errors_per_sec = dp.icmp_errors_per_sec;
+    node.icmp_errors_burst = dp.icmp_errors_burst;
     if (dp.type == model::DataplaneType::kXdp && dp.xdp) {
         for (const auto& ifname : dp.xdp->interfaces) {
             node.ports.push_back(PlanPort{ifname, ifname, 0, static_cast<uint16_t>(node.ports.size())});

@@ -39,6 +39,8 @@ struct NodePlan {
     std::string exception_tap;                   // name of the TAP for that
     uint32_t conn_table_size = 1048576;          // entries per worker
     model::ConnectionTimeouts timeouts;          // connection-table idle timeouts
+    uint32_t icmp_errors_per_sec = 1000;         // ICMP errors per worker/CPU per second; 0 = unlimited
+    uint32_t icmp_errors_burst = 50;             // that bucket's depth
 };
 
 // One backend of one service.

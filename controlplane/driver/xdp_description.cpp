@@ -53,6 +53,8 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
     if (plan.node.source_ipv4) d.node.local_v4 = to_addr(*plan.node.source_ipv4);
     if (plan.node.source_ipv6) d.node.local_v6 = to_addr(*plan.node.source_ipv6);
     d.node.exception_path = true;  // XDP_PASS: the kernel keeps what is not a VIP's
+    d.node.icmp_errors_per_sec = plan.node.icmp_errors_per_sec;
+    d.node.icmp_errors_burst = plan.node.icmp_errors_burst;
     const auto& t = plan.node.timeouts;
     // The DPDK plane's timeouts, state by state (closing ages as transitory).
     auto ns = [](std::chrono::milliseconds v) {

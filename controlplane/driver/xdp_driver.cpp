@@ -156,6 +156,11 @@ Result<void> XdpDriver::apply(const ForwardingPlan& plan)
                                       [this](const model::IpAddress& a) { return lookup_neighbor(a); });
     if (!desc) return Error{"XDP description: " + desc.error()};
     if (auto r = dp_->apply(*desc); !r) return Error{"XDP maps: " + r.error()};
+    // Published anyway (smaller packets still pass); only the operator can
+    // fix the MTU (driver/mtu_check.h).
+    std::vector<uint16_t> mtus;
+    for (const XdpInterface& itf : interfaces_) mtus.push_back(itf.mtu);
+    for (const std::string& line : mtu_log_.fresh(small_mtu_warnings(plan, mtus))) log_(LogSeverity::kWarn, line);
     for (size_t i = 0; i < conn_timeout_ns_.size(); ++i)
         conn_timeout_ns_[i].store(desc->node.conn_timeout_ns[i], std::memory_order_relaxed);
     {

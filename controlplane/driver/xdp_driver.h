@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "driver/dataplane_driver.h"
+#include "driver/mtu_check.h"
 #include "driver/next_hop_log.h"
 #include "driver/kernel_neighbors.h"
 #include "driver/xdp_description.h"
@@ -85,6 +86,7 @@ private:
     std::map<model::IpAddress, Clock::time_point> last_probe_;
     Clock::time_point next_refresh_{};
     NextHopLog next_hop_log_;                // what was said about each next hop
+    MtuWarningLog mtu_log_;                  // what was said about egress MTUs too small
     std::set<std::string> warned_;
 
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)

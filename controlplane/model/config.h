@@ -79,6 +79,12 @@ struct DataplaneSettings {
     DataplaneType type = DataplaneType::kDpdk;  // selected data plane
     std::optional<DpdkSettings> dpdk;           // required for dpdk and auto
     std::optional<XdpSettings> xdp;             // required for xdp and auto
+    // Limit on the ICMP errors ("fragmentation needed", "packet too big")
+    // each DPDK worker lcore / each XDP CPU generates: errors per second
+    // (0 = unlimited) after a burst of up to icmp_errors_burst. Linux's
+    // icmp_msgs_per_sec / icmp_msgs_burst defaults, per core here.
+    uint32_t icmp_errors_per_sec = 1000;
+    uint32_t icmp_errors_burst = 50;
 };
 
 // The node's own addresses, used as the outer source of encapsulated

@@ -96,6 +96,24 @@ TEST(ControlPlane, ReloadAppliesServiceChanges)
     EXPECT_EQ(f.cp->stats().config_sha256, sum->substr(0, 64));
 }
 
+// The ICMP-error limit is not restart-only: a reload that changes it
+// publishes a plan carrying the new values (each core's bucket then starts
+// again at its next oversized packet: icmp_limit_test, xdp_icmp_limit_test).
+TEST(ControlPlane, ReloadChangesTheIcmpErrorLimit)
+{
+    Fixture f(two_services());
+    auto& fake = f.runner.driver();
+    ASSERT_TRUE(fake.wait_for([](const auto& p) { return p.node.icmp_errors_per_sec == 1000; }, kBound));
+    std::string text = two_services();
+    text.insert(text.find("type = \"dpdk\"\n") + 14, "icmp_errors_per_sec = 7\nicmp_errors_burst = 3\n");
+    write(f.path, text);
+    auto r = f.cp->reload();
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->applied);
+    EXPECT_TRUE(fake.wait_for(
+        [](const auto& p) { return p.node.icmp_errors_per_sec == 7 && p.node.icmp_errors_burst == 3; }, kBound));
+}
+
 // A bad file is refused with file:line:column diagnostics; the running plan
 // and config stay, and the refusal is counted.
 TEST(ControlPlane, BadReloadIsRefusedAndOldConfigStays)

@@ -15,6 +15,7 @@
 #include "driver/dpdk_state.h"
 #include "driver/forwarding_plan.h"
 #include "driver/id_allocator.h"
+#include "driver/mtu_check.h"
 #include "maglev/maglev.h"
 
 namespace {
@@ -286,6 +287,69 @@ TEST(DpdkState, TakesMacsFromNeighbours)
     const auto* vip = st.find_service(key);
     ASSERT_NE(vip, nullptr);
     EXPECT_EQ(vip->meta.forwarding, SLUICE_FWD_IPIP);
+}
+
+// The ICMP-error limit: the defaults without the keys, the operator's values
+// with them, carried from the config through the plan into the snapshot.
+TEST(DpdkState, CarriesTheIcmpErrorLimit)
+{
+    auto lookup = [](const sluice::model::IpAddress&) -> std::optional<sluice::model::MacAddress> {
+        return std::nullopt;
+    };
+    sluice::driver::StartedPort port;
+    for (const auto& [keys, per_sec, burst] :
+         {std::tuple{std::string(), uint64_t{1000}, uint64_t{50}},
+          std::tuple{std::string("icmp_errors_per_sec = 7\nicmp_errors_burst = 3\n"), uint64_t{7}, uint64_t{3}},
+          std::tuple{std::string("icmp_errors_per_sec = 0\n"), uint64_t{0}, uint64_t{50}}}) {
+        std::string text = std::string(kNode) + service("tun", "192.0.2.101:80", "ipip", R"({address="192.0.2.31"})");
+        text.insert(text.find("type = \"dpdk\"\n") + 14, keys);
+        auto r = sluice::config::load_string(text, "plan_test.toml");
+        ASSERT_TRUE(r.ok()) << text;
+        PlanBuilder builder;
+        auto plan = builder.build(*r.config);
+        ASSERT_TRUE(plan.ok()) << plan.error();
+        EXPECT_EQ(plan->node.icmp_errors_per_sec, per_sec);
+        EXPECT_EQ(plan->node.icmp_errors_burst, burst);
+        auto state = sluice::driver::build_dpdk_state(*plan, {port}, lookup, false);
+        ASSERT_TRUE(state.ok()) << state.error();
+        EXPECT_EQ((*state)->icmp_error_limit().per_sec, per_sec);
+        EXPECT_EQ((*state)->icmp_error_limit().burst, burst);
+    }
+}
+
+// An egress MTU that leaves a client less than its family's minimum after
+// the tunnel header is named, with the service and the MTU that would do;
+// one that leaves enough is not; the log says each line once.
+TEST(MtuCheck, WarnsBelowTheFamilyMinimum)
+{
+    std::string text = std::string(kNode) +
+                       service("v6", "[2001:db8::100]:80", "ipip", R"({address="2001:db8:1::21"})") +
+                       service("v4", "192.0.2.101:80", "ipip", R"({address="192.0.2.31"})");
+    text.insert(text.find("source_ipv4"), "source_ipv6 = \"2001:db8::2\"\n");
+    auto loaded = sluice::config::load_string(text, "plan_test.toml");
+    std::string diags;
+    for (const auto& d : loaded.diagnostics) diags += d.to_string() + "\n";
+    ASSERT_TRUE(loaded.ok()) << diags;
+    PlanBuilder builder;
+    auto plan = builder.build(*loaded.config);
+    ASSERT_TRUE(plan.ok()) << plan.error();
+    EXPECT_TRUE(sluice::driver::small_mtu_warnings(*plan, {1500}).empty());
+    EXPECT_TRUE(sluice::driver::small_mtu_warnings(*plan, {1320}).empty()) << "1320 - 40 = 1280 exactly";
+    auto low = sluice::driver::small_mtu_warnings(*plan, {1319});
+    ASSERT_EQ(low.size(), 1u);
+    EXPECT_NE(low[0].find("service v6"), std::string::npos) << low[0];
+    EXPECT_NE(low[0].find("egress lan has MTU 1319"), std::string::npos) << low[0];
+    EXPECT_NE(low[0].find("leaves 1279 bytes"), std::string::npos) << low[0];
+    EXPECT_NE(low[0].find("at least 1320"), std::string::npos) << low[0];
+    auto tiny = sluice::driver::small_mtu_warnings(*plan, {595});
+    ASSERT_EQ(tiny.size(), 2u);
+    EXPECT_NE(tiny[1].find("service v4"), std::string::npos) << tiny[1];
+    EXPECT_NE(tiny[1].find("at least 596"), std::string::npos) << tiny[1];  // 576 + 20 (IPIP over IPv4)
+
+    sluice::driver::MtuWarningLog log;
+    EXPECT_EQ(log.fresh(tiny).size(), 2u);
+    EXPECT_TRUE(log.fresh(tiny).empty());
+    EXPECT_EQ(log.fresh(low).size(), 1u) << "another MTU is another line";
 }
 
 // EAL arguments: lcores from the config, the operator's flags verbatim, and

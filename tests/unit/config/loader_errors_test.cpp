@@ -104,6 +104,50 @@ health_check = { interval_ms = 50 }
     EXPECT_TRUE(has_diagnostic(r, 16, 32, "'interval_ms' must be between 100 and 3600000, got 50"));
 }
 
+// The ICMP-error limit's keys: range errors at the value, with the range;
+// a burst of 0 (never an error out) is refused, a rate of 0 (unlimited) is not.
+TEST(ConfigErrors, IcmpErrorLimitRanges)
+{
+    const LoadResult r = load_string(R"([dataplane]
+type = "dpdk"
+icmp_errors_per_sec = 1000001
+icmp_errors_burst = 0
+[dataplane.dpdk]
+worker_lcores = [1]
+ports = [{ name = "p0", device = "0000:03:00.0" }]
+)", "icmp.toml");
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(has_diagnostic(r, 3, 23, "'icmp_errors_per_sec' must be between 0 and 1000000, got 1000001"));
+    EXPECT_TRUE(has_diagnostic(r, 4, 21, "'icmp_errors_burst' must be between 1 and 1000000, got 0"));
+
+    const LoadResult negative = load_string(R"([dataplane]
+type = "xdp"
+icmp_errors_per_sec = -1
+[dataplane.xdp]
+interfaces = ["eth0"]
+)", "icmp.toml");
+    EXPECT_TRUE(has_diagnostic(negative, 3, 23, "'icmp_errors_per_sec' must be between 0 and 1000000, got -1"));
+
+    const LoadResult typo = load_string(R"([dataplane]
+type = "xdp"
+icmp_error_burst = 5
+[dataplane.xdp]
+interfaces = ["eth0"]
+)", "icmp.toml");
+    EXPECT_TRUE(has_diagnostic(typo, 3, 1, "did you mean 'icmp_errors_burst'?"));
+
+    const LoadResult ok = load_string(R"([dataplane]
+type = "xdp"
+icmp_errors_per_sec = 0
+icmp_errors_burst = 1000000
+[dataplane.xdp]
+interfaces = ["eth0"]
+)", "icmp.toml");
+    ASSERT_TRUE(ok.ok()) << dump(ok);
+    EXPECT_EQ(ok.config->dataplane.icmp_errors_per_sec, 0u);
+    EXPECT_EQ(ok.config->dataplane.icmp_errors_burst, 1000000u);
+}
+
 // Weight 0 is refused with a pointer to the draining state, which is what it usually means.
 TEST(ConfigErrors, ZeroWeightPointsToDraining)
 {

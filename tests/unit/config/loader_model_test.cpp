@@ -94,6 +94,8 @@ backends = [{ address = "10.1.0.11" }]
     EXPECT_TRUE(c.dataplane.dpdk->exception_path);
     EXPECT_EQ(c.dataplane.dpdk->exception_tap, "sluice0");
     EXPECT_EQ(c.dataplane.dpdk->conn_table_size, 1048576u);
+    EXPECT_EQ(c.dataplane.icmp_errors_per_sec, 1000u);  // Linux's icmp_msgs_per_sec, per core
+    EXPECT_EQ(c.dataplane.icmp_errors_burst, 50u);       // and icmp_msgs_burst
     EXPECT_EQ(c.dataplane.dpdk->ports[0].rx_queues, 0);  // 0 = one per worker
     EXPECT_FALSE(c.dataplane.xdp.has_value());
     EXPECT_EQ(c.timeouts.tcp_established, 3600s);
