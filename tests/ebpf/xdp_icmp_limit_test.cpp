@@ -11,6 +11,10 @@
 // never more than one per whole second.
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include <chrono>
 #include <cstdint>
@@ -237,6 +241,46 @@ TEST(XdpIcmpLimit, LoaderRefusesOutOfRange)
     EXPECT_FALSE(r->dataplane().apply(d));
     d.ports[0].mtu = SLUICE_MIN_PORT_MTU;
     EXPECT_TRUE(r->dataplane().apply(d));
+}
+
+// A restart over pins of the layouts before the limit: a node map without
+// the two fields (72-byte value) and stats without icmp_rate_limited are
+// removed, said so, and replaced by sluice_node_v3 / sluice_stats_v2, never
+// adopted; the per-CPU ICMP bucket is working memory and is not pinned.
+TEST(XdpIcmpLimit, OldPinsAreReplacedNotAdopted)
+{
+    SLUICE_REQUIRE_ROOT();
+    const ScratchBpffs bpffs;
+    SLUICE_REQUIRE(bpffs.ok(), "a bpffs of the test's own (" + bpffs.error() + ")");
+    const std::string pin = bpffs.path() + "/sluice";
+    ASSERT_EQ(::mkdir(pin.c_str(), 0700), 0);
+    const int old_node = bpf_map_create(BPF_MAP_TYPE_ARRAY, nullptr, 4, 72, 1, nullptr);
+    const int old_stats = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, nullptr, 4, 80 + 8 * SLUICE_DROP_MAX, 1, nullptr);
+    ASSERT_GE(old_node, 0);
+    ASSERT_GE(old_stats, 0);
+    ASSERT_EQ(bpf_obj_pin(old_node, (pin + "/sluice_node_v2").c_str()), 0);
+    ASSERT_EQ(bpf_obj_pin(old_stats, (pin + "/sluice_stats_v1").c_str()), 0);
+    ::close(old_node);
+    ::close(old_stats);
+
+    std::vector<std::string> lines;
+    auto r = XdpRunner::create(table().base_config, pin, 1024, [&lines](const std::string& l) { lines.push_back(l); });
+    ASSERT_TRUE(r) << r.error();
+    bool node_said = false, stats_said = false;
+    for (const std::string& l : lines) {
+        node_said |= l.find("sluice_node_v2") != std::string::npos;
+        stats_said |= l.find("sluice_stats_v1") != std::string::npos;
+    }
+    EXPECT_TRUE(node_said && stats_said) << "the log names both removed pins";
+    EXPECT_NE(::access((pin + "/sluice_node_v2").c_str(), F_OK), 0);
+    EXPECT_NE(::access((pin + "/sluice_stats_v1").c_str(), F_OK), 0);
+    EXPECT_EQ(::access((pin + "/sluice_node_v3").c_str(), F_OK), 0);
+    EXPECT_EQ(::access((pin + "/sluice_stats_v2").c_str(), F_OK), 0);
+    EXPECT_NE(::access((pin + "/sluice_icmp_bucket").c_str(), F_OK), 0);
+    // And the program counts on the new maps.
+    const XdpRun run = (*r)->run(fixture("mtu_4in4_df_icmp").input, 0);
+    EXPECT_TRUE(run.icmp_sent);
+    ASSERT_TRUE((*r)->dataplane().unpin());
 }
 
 }  // namespace
