@@ -67,7 +67,10 @@ public:
     }
     void poll() override {}
     sluice::driver::DataplaneStats stats() const override { return {}; }
-    std::optional<uint32_t> connection_backend(const sluice_flow_key&) const override { return std::nullopt; }
+    Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key&) const override
+    {
+        return std::optional<uint32_t>{};
+    }
     void stop() override {}
 
     // Waits for a publication after `since` whose plan has `backends` active
