@@ -67,7 +67,7 @@ public:
     }
     void poll() override {}
     sluice::driver::DataplaneStats stats() const override { return {}; }
-    Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key&) const override
+    sluice::Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key&) const override
     {
         return std::optional<uint32_t>{};
     }
