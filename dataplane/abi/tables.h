@@ -150,6 +150,20 @@ struct sluice_token_bucket {
 	__u64 burst;                /* bucket depth in whole tokens */
 };
 
+/* A token bucket with the sub-unit remainder of its refills, the XDP
+ * plane's bucket (per-VIP: map sluice_buckets_v2; ICMP errors: per-CPU
+ * sluice_icmp_bucket). Without the remainder every refill rounds down, and
+ * a bucket refilled more often than every 1e9 / (rate × 1024) ns (every
+ * packet refills) would never refill at all. The DPDK plane keeps the same
+ * pair in core::TokenBucket (dataplane/core/token_bucket.h), its carry in
+ * units 512 times larger; both credit the same tokens for the same refill
+ * times (ebpf/xdp/filters.h says within which range). */
+struct sluice_carried_bucket {
+	struct sluice_token_bucket bucket; /* tokens, last refill, rate, burst */
+	__u64 carry;                /* (elapsed_ns × rate × 2 + carry) mod 1953125 not yet credited:
+				     * 1953125 of these make one 1/1024 token; 0 in a new bucket */
+};
+
 /* A packets/bytes pair (per VIP, per backend). */
 struct sluice_counter {
 	__u64 packets;

@@ -2,8 +2,8 @@
 // worker's ICMP-error limit (core/pipeline_impl.h) use: one arithmetic, on
 // the ABI's struct sluice_token_bucket, whole-header and DPDK-free so tests
 // drive it with a fake clock. The XDP plane's twin is ebpf/xdp/filters.h
-// xlb_token_bucket_take (same results for the ICMP bucket, which carries the
-// remainder there too).
+// xlb_token_bucket_take (the same results: its per-VIP and ICMP-error
+// buckets carry the remainder too, in struct sluice_carried_bucket).
 //
 // Exactness: tokens are kept in 1/1024 units (the ABI's choice) and the
 // refill carries the sub-unit remainder forward (`carry` below), so over any

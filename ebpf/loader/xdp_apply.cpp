@@ -234,15 +234,15 @@ Result<void> XdpDataplane::write_rate_limits(const Description& desc)
     const int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return make_error("cannot count CPUs");
     const uint32_t shares = desc.node.rate_limit_shares != 0 ? desc.node.rate_limit_shares : static_cast<uint32_t>(ncpu);
-    const int fd = bpf_map__fd(skel_->maps.sluice_buckets_v1);
-    std::vector<sluice_token_bucket> per_cpu(static_cast<size_t>(ncpu));
+    const int fd = bpf_map__fd(skel_->maps.sluice_buckets_v2);
+    std::vector<sluice_carried_bucket> per_cpu(static_cast<size_t>(ncpu));
     for (const VipSpec& v : desc.vips) {
         const uint64_t rates[2] = {v.limits.packets_per_sec, v.limits.new_flows_per_sec};
         const uint64_t bursts[2] = {v.limits.packets_burst, v.limits.new_flows_burst};
         for (uint32_t kind = 0; kind < 2; ++kind) {
             for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(ncpu); ++cpu) {
-                sluice_token_bucket& b = per_cpu[cpu];
-                b = {};
+                per_cpu[cpu] = {};  // carry 0, last refill 0: full at its first packet
+                sluice_token_bucket& b = per_cpu[cpu].bucket;
                 b.rate_per_sec = cpu_share(rates[kind], cpu, shares);
                 b.burst = cpu_share(bursts[kind], cpu, shares);
                 b.tokens = b.burst << 10;

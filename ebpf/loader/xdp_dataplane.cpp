@@ -56,6 +56,8 @@ constexpr StalePin kStalePins[] = {
     {"sluice_node_v2", "none (rewritten from the config)"},
     // sluice_stats without icmp_rate_limited
     {"sluice_stats_v1", "the node counters start again from zero"},
+    // sluice_token_bucket values, no refill remainder
+    {"sluice_buckets_v1", "none (the per-VIP rate-limit buckets are written full from the config at every start)"},
 };
 
 // The kernel's CONFIG_HZ where libbpf finds a __kconfig value:

@@ -49,19 +49,22 @@ static __always_inline int xlb_acl_check(__u8 node_flags, __u8 vip_flags, __u8 f
 #define XLB_TOKEN_SHIFT 10
 #define XLB_NS_PER_SEC 1000000000ull
 
-/* Refills and takes one token from *b: 1 when taken (or unlimited, rate
+/* Refills and takes one token from *cb: 1 when taken (or unlimited, rate
  * 0), 0 when empty. The DPDK bucket's arithmetic (core/token_bucket.h),
  * split so every product fits in 64 bits: whole seconds earn rate × 1024
  * units exactly, and the rest of the second (< 2^30 ns) × rate × 2 is
- * divided by 1e9 / 1024 = 1953125 / 2. With `carry` the sub-unit remainder
- * of that division is kept for the next refill, so the result is the DPDK
- * bucket's exactly (its carry is 512 × this one) for rates up to 2^32/s and
- * bursts below 2^20 (idle 2^20 s or more reads as full, as it is there).
- * Without (carry NULL: the per-VIP buckets, whose ABI struct has no field
- * for it) each refill may earn up to one 1/1024 token less. Rates are capped
- * at 2^32 tokens/s per CPU. */
-static __always_inline int xlb_token_bucket_take(struct sluice_token_bucket *b, __u64 *carry, __u64 now)
+ * divided by 1e9 / 1024 = 1953125 / 2. The sub-unit remainder of that
+ * division is carried to the next refill (cb->carry, the DPDK carry / 512),
+ * so over any run of refills a bucket earns exactly rate × elapsed however
+ * often it is refilled: every packet refills, and without the carry a
+ * bucket taking packets faster than rate × 1024 per second would round
+ * every refill down to nothing and never refill. The result is the DPDK
+ * bucket's exactly for rates up to 2^32/s and bursts below 2^20 (idle
+ * 2^20 s or more reads as full, as it does there for such bursts). Rates
+ * are capped at 2^32 tokens/s per CPU. */
+static __always_inline int xlb_token_bucket_take(struct sluice_carried_bucket *cb, __u64 now)
 {
+	struct sluice_token_bucket *b = &cb->bucket;
 	__u64 one = 1ull << XLB_TOKEN_SHIFT, brim, elapsed, secs, rem, rate, earned, part;
 
 	if (b->rate_per_sec == 0)
@@ -75,19 +78,16 @@ static __always_inline int xlb_token_bucket_take(struct sluice_token_bucket *b, 
 		rem = elapsed % XLB_NS_PER_SEC;
 		if (secs >= (1ull << 20) || b->tokens >= brim) {
 			b->tokens = brim;
-			if (carry)
-				*carry = 0;
+			cb->carry = 0;
 		} else {
-			part = rem * rate * 2 + (carry ? *carry : 0);
+			part = rem * rate * 2 + cb->carry;
 			earned = secs * (rate << XLB_TOKEN_SHIFT) + part / 1953125;
 			if (earned >= brim - b->tokens) {
 				b->tokens = brim;
-				if (carry)
-					*carry = 0;
+				cb->carry = 0;
 			} else {
 				b->tokens += earned;
-				if (carry)
-					*carry = part % 1953125;
+				cb->carry = part % 1953125;
 			}
 		}
 	}
@@ -97,12 +97,13 @@ static __always_inline int xlb_token_bucket_take(struct sluice_token_bucket *b, 
 	return 1;
 }
 
-/* The per-VIP bucket `index` of this CPU (2 * vip_id + SLUICE_XDP_BUCKET_*). */
+/* The per-VIP bucket `index` of this CPU (2 * vip_id + SLUICE_XDP_BUCKET_*).
+ * A failed lookup (cannot happen: an array within max_entries) admits. */
 static __always_inline int xlb_bucket_take(__u32 index, __u64 now)
 {
-	struct sluice_token_bucket *b = bpf_map_lookup_elem(&sluice_buckets_v1, &index);
+	struct sluice_carried_bucket *cb = bpf_map_lookup_elem(&sluice_buckets_v2, &index);
 
-	return b ? xlb_token_bucket_take(b, 0, now) : 1;
+	return cb ? xlb_token_bucket_take(cb, now) : 1;
 }
 
 #endif /* SLUICE_XDP_FILTERS_H */

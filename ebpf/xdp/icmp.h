@@ -31,7 +31,7 @@
 static __always_inline int xlb_icmp_error_allowed(const struct sluice_node_config *node)
 {
 	__u32 zero = 0;
-	struct xlb_icmp_bucket *ib = bpf_map_lookup_elem(&sluice_icmp_bucket, &zero);
+	struct sluice_carried_bucket *ib = bpf_map_lookup_elem(&sluice_icmp_bucket, &zero);
 	__u64 now = bpf_ktime_get_ns();
 
 	if (!ib)
@@ -43,7 +43,7 @@ static __always_inline int xlb_icmp_error_allowed(const struct sluice_node_confi
 		ib->bucket.last_ns = now;
 		ib->carry = 0;
 	}
-	return xlb_token_bucket_take(&ib->bucket, &ib->carry, now);
+	return xlb_token_bucket_take(ib, now);
 }
 
 struct xlb_icmp_out {

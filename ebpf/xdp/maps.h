@@ -181,13 +181,14 @@ struct {
 } sluice_acl6_v1 SEC(".maps");
 
 /* Per-CPU token buckets: index 2 * vip_id + SLUICE_XDP_BUCKET_*. The loader
- * gives each CPU its share of the rate, as the DPDK path does per worker. */
+ * gives each CPU its share of the rate, as the DPDK path does per worker.
+ * v1: struct sluice_token_bucket, no refill remainder. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2 * SLUICE_MAX_VIPS);
 	__type(key, __u32);
-	__type(value, struct sluice_token_bucket);
-} sluice_buckets_v1 SEC(".maps");
+	__type(value, struct sluice_carried_bucket);
+} sluice_buckets_v2 SEC(".maps");
 
 /* Counters, per CPU: node totals, per VIP, per backend. v1: sluice_stats
  * without icmp_rate_limited. */
@@ -202,16 +203,11 @@ struct {
  * up from the node map's icmp_errors_per_sec / _burst on first use and
  * again whenever they change. Working memory of one load, never pinned: a
  * restart starts every bucket full, as a DPDK restart does. */
-struct xlb_icmp_bucket {
-	struct sluice_token_bucket bucket; /* tokens, last refill, and the rate and burst it was set up for */
-	__u64 carry;                       /* sub-unit refill remainder (xlb_token_bucket_take) */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct xlb_icmp_bucket);
+	__type(value, struct sluice_carried_bucket); /* rate and burst: those it was set up for */
 } sluice_icmp_bucket SEC(".maps");
 
 struct {

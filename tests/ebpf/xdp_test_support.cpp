@@ -228,7 +228,7 @@ Result<void> XdpRunner::reset_state()
     const int icmp = dp_->map_fd("sluice_icmp_bucket");
     const int ncpu = libbpf_num_possible_cpus();
     if (icmp < 0 || ncpu <= 0) return make_error("no sluice_icmp_bucket map");
-    std::vector<uint64_t> zeros(static_cast<size_t>(ncpu) * 5, 0);  // struct xlb_icmp_bucket: 5 x u64 per CPU
+    std::vector<sluice_carried_bucket> zeros(static_cast<size_t>(ncpu));  // one value per CPU
     const uint32_t key = 0;
     if (bpf_map_update_elem(icmp, &key, zeros.data(), BPF_ANY) != 0)
         return make_error(std::string("clearing the ICMP-error buckets: ") + std::strerror(errno));

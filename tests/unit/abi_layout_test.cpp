@@ -102,6 +102,8 @@ SLUICE_ASSERT_LAYOUT(struct sluice_acl_key, 24, 4);
 SLUICE_ASSERT_OFFSET(struct sluice_acl_key, vip_id, 4);
 SLUICE_ASSERT_OFFSET(struct sluice_acl_key, addr, 8);
 SLUICE_ASSERT_LAYOUT(struct sluice_token_bucket, 32, 8);
+SLUICE_ASSERT_LAYOUT(struct sluice_carried_bucket, 40, 8);
+SLUICE_ASSERT_OFFSET(struct sluice_carried_bucket, carry, 32);
 SLUICE_ASSERT_LAYOUT(struct sluice_counter, 16, 8);
 SLUICE_ASSERT_OFFSET(struct sluice_stats, icmp_rate_limited, 80);
 SLUICE_ASSERT_OFFSET(struct sluice_stats, drops, 88);
