@@ -60,6 +60,8 @@ struct RateLimitSpec {
     uint64_t packets_burst = 0;
     uint64_t new_flows_per_sec = 0;
     uint64_t new_flows_burst = 0;
+
+    friend bool operator==(const RateLimitSpec&, const RateLimitSpec&) = default;
 };
 
 struct VipSpec {

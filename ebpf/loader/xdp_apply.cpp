@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <tuple>
 #include <vector>
@@ -69,6 +70,33 @@ uint64_t cpu_share(uint64_t total, uint32_t cpu, uint32_t cpus)
 }
 
 }  // namespace
+
+// Each CPU's (rate, burst) for a VIP's limits, packets bucket then new
+// flows bucket: [kind][cpu] pairs, what sluice_buckets_v2 holds.
+std::vector<uint64_t> XdpDataplane::bucket_shares(const RateLimitSpec& limits, uint32_t shares, uint32_t ncpu)
+{
+    const uint64_t rates[2] = {limits.packets_per_sec, limits.new_flows_per_sec};
+    const uint64_t bursts[2] = {limits.packets_burst, limits.new_flows_burst};
+    std::vector<uint64_t> out;
+    out.reserve(4 * static_cast<size_t>(ncpu));
+    for (uint32_t kind = 0; kind < 2; ++kind) {
+        for (uint32_t cpu = 0; cpu < ncpu; ++cpu) {
+            out.push_back(cpu_share(rates[kind], cpu, shares));
+            out.push_back(cpu_share(bursts[kind], cpu, shares));
+        }
+    }
+    return out;
+}
+
+// Whether `applied` may stay as it is for `want`: the same service, and
+// DPDK's test (the configured totals, and here the number of shares, as
+// DPDK's worker count is fixed for a process). Buckets adopted from pins
+// carry no totals: there each CPU's rate and burst must match instead.
+bool XdpDataplane::same_buckets(const AppliedRateLimit& applied, const AppliedRateLimit& want)
+{
+    if (std::memcmp(&applied.key, &want.key, sizeof(want.key)) != 0 || applied.per_cpu != want.per_cpu) return false;
+    return !applied.totals_known || (applied.limits == want.limits && applied.shares == want.shares);
+}
 
 Result<void> XdpDataplane::write_ring(Service& s, uint32_t gen, const std::vector<uint32_t>& ring)
 {
@@ -229,6 +257,17 @@ Result<void> XdpDataplane::write_acl(const Description& desc, bool& global_acl, 
     return {};
 }
 
+// Per-VIP buckets, DPDK's rule (WorkerRateLimiter::sync): a VIP whose
+// limits did not change keeps every CPU's bucket as it is (tokens spent,
+// last refill, carry), so a publish for any other reason (a backend's
+// health, another VIP's limit, discovery) grants no fresh burst. A VIP
+// that is new, whose limits (either bucket's rate or burst, or the number
+// of shares) changed, or whose vip_id now belongs to another service, gets
+// both buckets restarted as DPDK's bucket_configure starts one: `burst`
+// tokens at the moment of the write on the program's clock
+// (bpf_ktime_get_ns is CLOCK_MONOTONIC), remainder 0. A bucket with last
+// refill 0 would instead refill to its brim (burst + 1023/1024) at its
+// first packet.
 Result<void> XdpDataplane::write_rate_limits(const Description& desc)
 {
     const int ncpu = libbpf_num_possible_cpus();
@@ -237,20 +276,34 @@ Result<void> XdpDataplane::write_rate_limits(const Description& desc)
     const int fd = bpf_map__fd(skel_->maps.sluice_buckets_v2);
     std::vector<sluice_carried_bucket> per_cpu(static_cast<size_t>(ncpu));
     for (const VipSpec& v : desc.vips) {
-        const uint64_t rates[2] = {v.limits.packets_per_sec, v.limits.new_flows_per_sec};
-        const uint64_t bursts[2] = {v.limits.packets_burst, v.limits.new_flows_burst};
+        AppliedRateLimit want;
+        want.key = v.key;
+        want.totals_known = true;
+        want.limits = v.limits;
+        want.shares = shares;
+        want.per_cpu = bucket_shares(v.limits, shares, static_cast<uint32_t>(ncpu));
+        auto it = rate_limits_.find(v.vip_id);
+        if (it != rate_limits_.end() && same_buckets(it->second, want)) {
+            it->second = std::move(want);  // adopted from pins: now the totals are known too
+            continue;
+        }
+        timespec ts{};
+        ::clock_gettime(CLOCK_MONOTONIC, &ts);
+        const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
         for (uint32_t kind = 0; kind < 2; ++kind) {
             for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(ncpu); ++cpu) {
-                per_cpu[cpu] = {};  // carry 0, last refill 0: full at its first packet
+                per_cpu[cpu] = {};
                 sluice_token_bucket& b = per_cpu[cpu].bucket;
-                b.rate_per_sec = cpu_share(rates[kind], cpu, shares);
-                b.burst = cpu_share(bursts[kind], cpu, shares);
+                b.rate_per_sec = want.per_cpu[2 * (kind * ncpu + cpu)];
+                b.burst = want.per_cpu[2 * (kind * ncpu + cpu) + 1];
                 b.tokens = b.burst << 10;
+                b.last_ns = now;
             }
             const uint32_t index = 2 * v.vip_id + kind;
             if (bpf_map_update_elem(fd, &index, per_cpu.data(), BPF_ANY) != 0)
                 return make_error("rate limits: " + errno_text(errno));
         }
+        rate_limits_[v.vip_id] = std::move(want);
     }
     return {};
 }
@@ -422,6 +475,9 @@ Result<void> XdpDataplane::apply(const Description& desc)
     for (auto it = services_.begin(); it != services_.end();) {
         if (vip_ids.count(it->first) == 0) {
             if (Result<void> r = remove_service(it->second); !r) return r;
+            // Its buckets stay in the map, unreachable; whatever service
+            // gets the id next finds no record and restarts them.
+            rate_limits_.erase(it->first);
             it = services_.erase(it);
         } else {
             ++it;

@@ -57,7 +57,7 @@ constexpr StalePin kStalePins[] = {
     // sluice_stats without icmp_rate_limited
     {"sluice_stats_v1", "the node counters start again from zero"},
     // sluice_token_bucket values, no refill remainder
-    {"sluice_buckets_v1", "none (the per-VIP rate-limit buckets are written full from the config at every start)"},
+    {"sluice_buckets_v1", "the per-VIP rate-limit buckets start again full (burst tokens)"},
 };
 
 // The kernel's CONFIG_HZ where libbpf finds a __kconfig value:
@@ -286,6 +286,29 @@ Result<void> XdpDataplane::adopt_pinned_state()
             uint32_t inner_id = 0;
             if (bpf_map_lookup_elem(outer, &slot, &inner_id) == 0) s.slots[gen].fd = bpf_map_get_fd_by_id(inner_id);
         }
+    }
+    // Each live service's rate-limit buckets as pinned: the first apply()
+    // keeps them (tokens spent before the restart stay spent) when that
+    // service's per-CPU rates and bursts are the new config's, and restarts
+    // them otherwise (write_rate_limits).
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0) return make_error("cannot count CPUs");
+    const int buckets = bpf_map__fd(skel_->maps.sluice_buckets_v2);
+    std::vector<sluice_carried_bucket> per_cpu(static_cast<size_t>(ncpu));
+    for (const auto& [vip_id, s] : services_) {
+        AppliedRateLimit pinned;
+        pinned.key = s.key;
+        pinned.per_cpu.resize(4 * static_cast<size_t>(ncpu));
+        bool read = true;
+        for (uint32_t kind = 0; kind < 2 && read; ++kind) {
+            const uint32_t index = 2 * vip_id + kind;
+            read = bpf_map_lookup_elem(buckets, &index, per_cpu.data()) == 0;
+            for (size_t cpu = 0; read && cpu < per_cpu.size(); ++cpu) {
+                pinned.per_cpu[2 * (kind * per_cpu.size() + cpu)] = per_cpu[cpu].bucket.rate_per_sec;
+                pinned.per_cpu[2 * (kind * per_cpu.size() + cpu) + 1] = per_cpu[cpu].bucket.burst;
+            }
+        }
+        if (read) rate_limits_[vip_id] = std::move(pinned);
     }
     // What apply() removes when a description drops it: valid backends, ACL
     // prefixes, VIP addresses and ports as the old process left them.

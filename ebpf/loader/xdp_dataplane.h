@@ -138,6 +138,11 @@ public:
     uint64_t fast_path_packets() const;
     // Empties the connection table (tests; operators after a drain).
     Result<void> clear_connections();
+    // Makes the next apply() restart every VIP's rate-limit buckets, full,
+    // as if each VIP were new (tests: a fixture's fresh state). Without it
+    // apply() keeps the buckets of VIPs whose limits did not change. Owner
+    // thread.
+    void restart_rate_limits_at_next_apply() { rate_limits_.clear(); }
     // The valid backends the maps hold now, by id: what a previous process
     // left in pinned maps, before the first apply() of this one.
     Result<std::map<uint32_t, sluice_backend>> current_backends() const;
@@ -168,6 +173,18 @@ private:
         RingSlot slots[2];
     };
 
+    // One VIP's rate-limit buckets as last (re)initialised in
+    // sluice_buckets_v2: apply() leaves them (tokens, last refill, carry on
+    // every CPU) alone while the same service keeps the same limits, as
+    // DPDK's WorkerRateLimiter::sync does (dataplane/filter/rate_limit.h).
+    struct AppliedRateLimit {
+        sluice_vip_key key{};            // the service the slot belongs to
+        bool totals_known = false;       // false: adopted from pins, only per_cpu known
+        RateLimitSpec limits{};          // the configured totals (totals_known)
+        uint32_t shares = 0;             // split into this many shares (totals_known)
+        std::vector<uint64_t> per_cpu;   // [kind][cpu] rate, burst: what the map holds
+    };
+
     XdpDataplane() = default;
     Result<void> adopt_pinned_state();
     Result<void> write_ring(Service& s, uint32_t gen, const std::vector<uint32_t>& ring);
@@ -175,6 +192,8 @@ private:
     Result<void> wait_for_readers(const Service& s, uint32_t gen);
     Result<void> write_acl(const Description& desc, bool& global_acl, std::set<uint32_t>& vip_acl);
     Result<void> write_rate_limits(const Description& desc);
+    static std::vector<uint64_t> bucket_shares(const RateLimitSpec& limits, uint32_t shares, uint32_t ncpu);
+    static bool same_buckets(const AppliedRateLimit& applied, const AppliedRateLimit& want);
     Result<void> write_vip_addresses(const Description& desc);
     Result<void> remove_service(Service& s);
     void close_service(Service& s);
@@ -197,6 +216,7 @@ private:
     uint64_t conn_tick_ns_ = 0;  // xlb_ns_per_tick as loaded
     uint64_t vip_gen_ = 0;  // sluice_vip_gen as last written
     std::map<uint32_t, Service> services_;          // by vip_id
+    std::map<uint32_t, AppliedRateLimit> rate_limits_;  // by vip_id, each live service's
     std::map<uint16_t, sluice_port_config> ports_;  // as written
     std::set<uint32_t> backend_ids_;                // ids written valid by apply()
     std::set<std::vector<uint8_t>> acl4_keys_, acl6_keys_, vip_addr_keys_;

@@ -83,6 +83,7 @@ struct Step {
 
 struct Flood {
     std::vector<Step> steps;
+    sluice_carried_bucket start{};  // this CPU's bucket before the first run
     sluice_carried_bucket end{};  // this CPU's bucket after the last run
     int errors = 0;               // failed test runs or map reads
 };
@@ -102,6 +103,11 @@ Flood flood(XdpRunner& r, int cpu, uint32_t index, NextFrame next_frame)
     }
     std::vector<sluice_carried_bucket> per_cpu(static_cast<size_t>(ncpu));
     std::vector<uint8_t> out;
+    if (bpf_map_lookup_elem(fd, &index, per_cpu.data()) != 0) {
+        ++f.errors;
+        return f;
+    }
+    f.start = per_cpu[static_cast<size_t>(cpu)];
     f.steps.reserve(kMaxRuns);
     const uint64_t start = monotonic_ns();
     for (unsigned i = 0; i < kMaxRuns; ++i) {
@@ -140,12 +146,14 @@ void expect_rate_honoured(const Flood& f, const char* what)
     const Step& last = f.steps.back();
     const unsigned n = admitted(f);
 
-    // The planes' parity: DPDK's bucket, set up as the loader sets up this
-    // one (full, remainder 0, last refill 0), takes the same packets.
+    // The planes' parity: DPDK's bucket, set up as bucket_configure sets
+    // one up when the worker adopts the limits (full, remainder 0, last
+    // refill then) and as the loader wrote this one, takes the same packets.
+    ASSERT_EQ(f.start.bucket.tokens, kBurst << core::kTokenShift) << what << ": starts with exactly the burst";
+    ASSERT_EQ(f.start.carry, 0u) << what;
+    ASSERT_NE(f.start.bucket.last_ns, 0u) << what << ": starts at the time of the write";
     core::TokenBucket dpdk;
-    dpdk.state.rate_per_sec = kRate;
-    dpdk.state.burst = kBurst;
-    dpdk.state.tokens = kBurst << core::kTokenShift;
+    core::bucket_configure(dpdk, kRate, kBurst, f.start.bucket.last_ns);
     unsigned mismatches = 0;
     size_t first_mismatch = 0;
     for (size_t i = 0; i < f.steps.size(); ++i) {

@@ -232,7 +232,9 @@ Result<void> XdpRunner::reset_state()
     const uint32_t key = 0;
     if (bpf_map_update_elem(icmp, &key, zeros.data(), BPF_ANY) != 0)
         return make_error(std::string("clearing the ICMP-error buckets: ") + std::strerror(errno));
-    return dp_->apply(desc_);  // refills the token buckets; rings unchanged, nothing flips
+    // The per-VIP token buckets full again; rings unchanged, nothing flips.
+    dp_->restart_rate_limits_at_next_apply();
+    return dp_->apply(desc_);
 }
 
 Result<void> XdpRunner::bind_port(uint16_t in_port)

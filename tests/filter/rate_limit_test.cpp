@@ -216,5 +216,26 @@ TEST(WorkerRateLimiter, SyncKeepsStateAcrossReloads)
     EXPECT_EQ(taken, 10u);
 }
 
+// Proves the rule the XDP loader mirrors for a vip_id that changes hands
+// (tests/ebpf/xdp_rate_limit_sync_test.cpp): a removed VIP's snapshot
+// carries zero limits for its id, so a service that gets the id back, even
+// with the same limits, starts full rather than inheriting spent tokens.
+TEST(WorkerRateLimiter, SyncRestartsAVipIdRemovedAndReused)
+{
+    WorkerRateLimiter limiter(0, 1);
+    RateLimits limits;
+    limits.vip[3] = VipRateLimit{1, 2, 0, 0};
+    limiter.sync(limits, 1, kStart);
+    EXPECT_TRUE(limiter.take_packet(3, kStart));
+    EXPECT_TRUE(limiter.take_packet(3, kStart));
+    EXPECT_FALSE(limiter.take_packet(3, kStart));
+    RateLimits removed;  // the VIP gone: its id has no limits
+    limiter.sync(removed, 2, kStart);
+    limiter.sync(limits, 3, kStart);  // the id back, the same limits
+    EXPECT_TRUE(limiter.take_packet(3, kStart));
+    EXPECT_TRUE(limiter.take_packet(3, kStart));
+    EXPECT_FALSE(limiter.take_packet(3, kStart));
+}
+
 }  // namespace
 }  // namespace sluice::filter
