@@ -569,7 +569,7 @@ int main(int argc, char** argv)
     const uint64_t hz = rte_get_tsc_hz();
     const sluice::core::ConnectionTable::Config conn_config{static_cast<uint32_t>(opt.conn_entries), 3600 * hz,
                                                             30 * hz, 60 * hz};
-    sluice::core::Worker worker(conn_config);
+    sluice::core::Worker worker(conn_config, hz);  // run_worker_loop feeds it TSC ticks
     // One of the two pipelines, as the runtime picks: filterless unless a
     // filter is configured.
     std::unique_ptr<Publisher> publisher;

@@ -6,6 +6,7 @@
 // pool) and its bytes. The runtime's pipeline: forwarding state and the
 // fixture config's filters published together as one snapshot.
 #include <gtest/gtest.h>
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -294,7 +295,7 @@ TEST_P(MbufFixture, VerdictBytesAndAccounting)
     ASSERT_TRUE(g.ok);
     auto snapshot = build_snapshot(f.config);
     ASSERT_TRUE(snapshot.ok()) << snapshot.error();
-    core::Worker worker(small_conn_config());
+    core::Worker worker(small_conn_config(), rte_get_tsc_hz());  // the pipeline feeds it TSC ticks
     auto publisher = Publisher::create(1, std::move(*snapshot));
     ASSERT_TRUE(publisher.ok()) << publisher.error();
     dpdk::FilteredSluicePipeline pipeline(worker, **publisher, 0, 1);
@@ -368,7 +369,7 @@ TEST(MbufFixtureTable, WholeTableInBurstsUnderOneRunningWorker)
         it->second.push_back(&f);
     }
 
-    core::Worker worker(small_conn_config());
+    core::Worker worker(small_conn_config(), rte_get_tsc_hz());  // the pipeline feeds it TSC ticks
     auto first = build_snapshot(groups.front().second.front()->config);
     ASSERT_TRUE(first.ok()) << first.error();
     auto publisher = Publisher::create(1, std::move(*first));
@@ -437,7 +438,7 @@ TEST(MbufFixtureTable, FilterSetSwapsUnderARunningWorker)
     nlohmann::json closed_config = table().base_config;
     closed_config["filters"] = {{"global", {{"deny", {"198.51.100.0/24"}}}}};
 
-    core::Worker worker(small_conn_config());
+    core::Worker worker(small_conn_config(), rte_get_tsc_hz());  // the pipeline feeds it TSC ticks
     auto first = build_snapshot(open_config);
     ASSERT_TRUE(first.ok()) << first.error();
     auto publisher = Publisher::create(1, std::move(*first));

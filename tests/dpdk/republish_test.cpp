@@ -237,7 +237,7 @@ TEST(Republish, UnderTrafficLosesNothingAndKeepsEstablishedFlows)
     ASSERT_TRUE(port.has_value());
 
     // Timeouts far beyond the run: only a backend's removal may move a flow.
-    core::Worker worker({1u << 16, UINT64_MAX / 4, UINT64_MAX / 4, UINT64_MAX / 4});
+    core::Worker worker({1u << 16, UINT64_MAX / 4, UINT64_MAX / 4, UINT64_MAX / 4}, rte_get_tsc_hz());
     auto publisher = Publisher::create(1, build(kAllRingA));
     ASSERT_TRUE(publisher.ok()) << publisher.error();
     dpdk::SluicePipeline pipeline(worker, **publisher, 0);
