@@ -3,18 +3,42 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 namespace sluice::testing {
 
 // True when running under CI (CI=true), where a missing privilege or kernel
 // feature is a failure rather than a reason to skip.
+// CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns reads, so a test can
+// bracket a BPF program's timestamps.
+inline uint64_t monotonic_ns()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Pins the calling thread to the CPU it is on and returns that CPU, or -1.
+// BPF_PROG_TEST_RUN runs on the calling CPU, whose per-CPU map entries the
+// program then uses.
+inline int pin_to_this_cpu()
+{
+    const int cpu = sched_getcpu();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof(one), &one) == 0 ? cpu : -1;
+}
+
 inline bool in_ci()
 {
     const char* ci = std::getenv("CI");

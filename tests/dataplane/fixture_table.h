@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <iterator>
 #include <numeric>
+#include <string>
 
 #include "core/conn_table.h"
 #include "fixture_loader.h"
@@ -31,6 +32,17 @@ inline const FixtureTable& table()
 inline core::ConnectionTable::Config small_conn_config()
 {
     return {1024, 300'000'000'000ull, 10'000'000'000ull, 30'000'000'000ull};
+}
+
+// The fixture called `name` (a test failure and an empty fixture if there is none).
+inline const Fixture& fixture_named(const std::string& name)
+{
+    for (const Fixture& f : table().fixtures) {
+        if (f.name == name) return f;
+    }
+    static const Fixture none;
+    ADD_FAILURE() << "no fixture " << name;
+    return none;
 }
 
 // Sum of every counter a packet can end in.

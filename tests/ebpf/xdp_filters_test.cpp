@@ -21,29 +21,19 @@
 namespace sluice::testing {
 namespace {
 
-const Fixture& fixture(const std::string& name)
-{
-    for (const Fixture& f : table().fixtures) {
-        if (f.name == name) return f;
-    }
-    static Fixture none;
-    ADD_FAILURE() << "no fixture " << name;
-    return none;
-}
-
 // A TCP SYN to VIP 0 (192.0.2.10:80) or VIP 2 (2001:db8::10:80) from `src`.
 std::vector<uint8_t> syn_from(const std::string& src, uint16_t sport = 40000)
 {
     sluice_addr a{};
     std::vector<uint8_t> f;
     if (inet_pton(AF_INET, src.c_str(), &a.v4) == 1) {
-        f = fixture("ipip_4in4_tcp_syn").input;
+        f = fixture_named("ipip_4in4_tcp_syn").input;
         std::memcpy(f.data() + 26, &a.v4, 4);
         f[34] = static_cast<uint8_t>(sport >> 8);
         f[35] = static_cast<uint8_t>(sport);
     } else {
         EXPECT_EQ(inet_pton(AF_INET6, src.c_str(), a.bytes), 1);
-        f = fixture("ipip_6in6_tcp_syn").input;
+        f = fixture_named("ipip_6in6_tcp_syn").input;
         std::memcpy(f.data() + 22, a.bytes, 16);
         f[54] = static_cast<uint8_t>(sport >> 8);
         f[55] = static_cast<uint8_t>(sport);

@@ -30,23 +30,6 @@
 namespace sluice::testing {
 namespace {
 
-const Fixture& fixture(const std::string& name)
-{
-    for (const Fixture& f : table().fixtures) {
-        if (f.name == name) return f;
-    }
-    static Fixture none;
-    ADD_FAILURE() << "no fixture " << name;
-    return none;
-}
-
-uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // The fixture config with each CPU's ICMP-error limit set.
 std::unique_ptr<XdpRunner> runner_with(uint64_t per_sec, uint64_t burst)
 {
@@ -106,7 +89,7 @@ TEST(XdpIcmpLimit, BurstThenRateLimited)
     ASSERT_NE(r, nullptr);
     auto before = r->dataplane().read_stats();
     ASSERT_TRUE(before);
-    const Outcome o = send(*r, fixture("mtu_4in4_df_icmp"), kBurst + kMore);
+    const Outcome o = send(*r, fixture_named("mtu_4in4_df_icmp"), kBurst + kMore);
     const unsigned extra = refills_possible(1, o.elapsed_ns);
     EXPECT_EQ(o.other, 0u);
     EXPECT_GE(o.icmp, kBurst);
@@ -131,7 +114,7 @@ TEST(XdpIcmpLimit, Ipv6BurstThenRateLimited)
     constexpr unsigned kBurst = 3, kMore = 4;
     auto r = runner_with(1, kBurst);
     ASSERT_NE(r, nullptr);
-    const Outcome o = send(*r, fixture("mtu_6in6_ptb"), kBurst + kMore);
+    const Outcome o = send(*r, fixture_named("mtu_6in6_ptb"), kBurst + kMore);
     EXPECT_EQ(o.other, 0u);
     EXPECT_GE(o.icmp, kBurst);
     EXPECT_LE(o.icmp, kBurst + refills_possible(1, o.elapsed_ns));
@@ -145,7 +128,7 @@ TEST(XdpIcmpLimit, Refills)
     SLUICE_REQUIRE_ROOT();
     auto r = runner_with(20, 1);
     ASSERT_NE(r, nullptr);
-    const Fixture& f = fixture("mtu_4in4_df_icmp");
+    const Fixture& f = fixture_named("mtu_4in4_df_icmp");
     const Outcome first = send(*r, f, 2);
     EXPECT_EQ(first.other, 0u);
     EXPECT_GE(first.icmp, 1u);
@@ -163,7 +146,7 @@ TEST(XdpIcmpLimit, NewLimitTakesEffect)
     SLUICE_REQUIRE_ROOT();
     auto r = runner_with(1, 2);
     ASSERT_NE(r, nullptr);
-    const Fixture& f = fixture("mtu_4in4_df_icmp");
+    const Fixture& f = fixture_named("mtu_4in4_df_icmp");
     const uint64_t start = monotonic_ns();
     EXPECT_EQ(send(*r, f, 3).limited, 1u);
     xdp::Description d = r->description();
@@ -188,7 +171,7 @@ TEST(XdpIcmpLimit, ZeroRateIsUnlimited)
     SLUICE_REQUIRE_ROOT();
     auto r = runner_with(0, 1);
     ASSERT_NE(r, nullptr);
-    const Outcome o = send(*r, fixture("mtu_4in4_df_icmp"), 200);
+    const Outcome o = send(*r, fixture_named("mtu_4in4_df_icmp"), 200);
     EXPECT_EQ(o.icmp, 200u);
     EXPECT_EQ(o.limited, 0u);
 }
@@ -201,7 +184,7 @@ TEST(XdpIcmpLimit, Ipv6NeverReportsBelow1280)
     SLUICE_REQUIRE_ROOT();
     auto r = runner_with(1, 1);
     ASSERT_NE(r, nullptr);
-    const Fixture& f = fixture("mtu_6in6_ptb");
+    const Fixture& f = fixture_named("mtu_6in6_ptb");
     xdp::Description d = r->description();
     for (auto& p : d.ports) p.mtu = 1280 + 40 - 1;
     ASSERT_TRUE(r->dataplane().apply(d));
@@ -278,7 +261,7 @@ TEST(XdpIcmpLimit, OldPinsAreReplacedNotAdopted)
     EXPECT_EQ(::access((pin + "/sluice_stats_v2").c_str(), F_OK), 0);
     EXPECT_NE(::access((pin + "/sluice_icmp_bucket").c_str(), F_OK), 0);
     // And the program counts on the new maps.
-    const XdpRun run = (*r)->run(fixture("mtu_4in4_df_icmp").input, 0);
+    const XdpRun run = (*r)->run(fixture_named("mtu_4in4_df_icmp").input, 0);
     EXPECT_TRUE(run.icmp_sent);
     ASSERT_TRUE((*r)->dataplane().unpin());
 }

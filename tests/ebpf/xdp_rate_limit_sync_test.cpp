@@ -45,33 +45,6 @@ constexpr uint64_t kBurst = 5;
 constexpr size_t kVip = 2;        // 2001:db8::10 TCP 80, fixture ipip_6in6_tcp_syn
 constexpr size_t kOtherVip = 0;   // 192.0.2.10 TCP 80
 
-const Fixture& fixture(const std::string& name)
-{
-    for (const Fixture& f : table().fixtures) {
-        if (f.name == name) return f;
-    }
-    static Fixture none;
-    ADD_FAILURE() << "no fixture " << name;
-    return none;
-}
-
-uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * kNs + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Test runs execute on the calling CPU, whose bucket the program then uses.
-int pin_to_this_cpu()
-{
-    const int cpu = sched_getcpu();
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    return sched_setaffinity(0, sizeof(one), &one) == 0 ? cpu : -1;
-}
-
 // Every CPU's copy of bucket `index` (2 * vip_id + kind); empty on error.
 std::vector<sluice_carried_bucket> read_buckets(XdpRunner& r, uint32_t index)
 {
@@ -201,8 +174,8 @@ protected:
         SLUICE_REQUIRE_ROOT();
         cpu_ = pin_to_this_cpu();
         ASSERT_GE(cpu_, 0);
-        syn_ = fixture("ipip_6in6_tcp_syn").input;
-        in_port_ = fixture("ipip_6in6_tcp_syn").in_port;
+        syn_ = fixture_named("ipip_6in6_tcp_syn").input;
+        in_port_ = fixture_named("ipip_6in6_tcp_syn").in_port;
     }
 
     // A runner (pinned under `pin` when not empty) created from

@@ -44,34 +44,6 @@ constexpr uint64_t kBurst = 1;              // the bounds below are proven for a
 constexpr uint64_t kSpanNs = 250'000'000;   // back to back for this long ...
 constexpr unsigned kMaxRuns = 500'000;      // ... or this many runs, whichever comes first
 
-const Fixture& fixture(const std::string& name)
-{
-    for (const Fixture& f : table().fixtures) {
-        if (f.name == name) return f;
-    }
-    static Fixture none;
-    ADD_FAILURE() << "no fixture " << name;
-    return none;
-}
-
-uint64_t monotonic_ns()
-{
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * kNs + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Test runs execute on the calling CPU, whose bucket the program then uses:
-// stay on the CPU we are on.
-int pin_to_this_cpu()
-{
-    const int cpu = sched_getcpu();
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    return sched_setaffinity(0, sizeof(one), &one) == 0 ? cpu : -1;
-}
-
 // One packet's run: whether it was admitted, the program's clock at it (the
 // bucket's last refill afterwards) and CLOCK_MONOTONIC around it.
 struct Step {
@@ -241,7 +213,7 @@ TEST(XdpRateLimit, PacketsBucketEarnsItsRateUnderAFlood)
     auto r = runner_limiting(2, kRate, 0);  // VIP 2: 2001:db8::10 TCP 80
     ASSERT_NE(r, nullptr);
     const uint32_t vip_id = r->description().vips[2].vip_id;
-    const Fixture& fx = fixture("ipip_6in6_tcp_syn");
+    const Fixture& fx = fixture_named("ipip_6in6_tcp_syn");
     ASSERT_TRUE(r->bind_port(fx.in_port));
     const std::vector<uint8_t> syn = fx.input;
     auto before = r->dataplane().read_stats();
@@ -267,7 +239,7 @@ TEST(XdpRateLimit, NewFlowsBucketEarnsItsRateUnderASynFlood)
     auto r = runner_limiting(0, 0, kRate);  // VIP 0: 192.0.2.10 TCP 80
     ASSERT_NE(r, nullptr);
     const uint32_t vip_id = r->description().vips[0].vip_id;
-    const Fixture& fx = fixture("ipip_4in4_tcp_syn");
+    const Fixture& fx = fixture_named("ipip_4in4_tcp_syn");
     ASSERT_TRUE(r->bind_port(fx.in_port));
     std::vector<uint8_t> syn = fx.input;
     ASSERT_GE(syn.size(), 36u);
@@ -323,7 +295,7 @@ TEST(XdpRateLimit, OldBucketPinIsReplacedNotAdopted)
     d.vips[2].limits.packets_per_sec = 1;
     d.vips[2].limits.packets_burst = 1;
     ASSERT_TRUE((*r)->dataplane().apply(d));
-    const std::vector<uint8_t>& syn = fixture("ipip_6in6_tcp_syn").input;
+    const std::vector<uint8_t>& syn = fixture_named("ipip_6in6_tcp_syn").input;
     EXPECT_EQ((*r)->run(syn, 0).account, "tx");
     EXPECT_EQ((*r)->run(syn, 0).account, "drop:rate_limit_packets");
     ASSERT_TRUE((*r)->dataplane().unpin());
