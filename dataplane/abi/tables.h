@@ -150,14 +150,14 @@ struct sluice_token_bucket {
 	__u64 burst;                /* bucket depth in whole tokens */
 };
 
-/* A token bucket with the sub-unit remainder of its refills, the XDP
- * plane's bucket (per-VIP: map sluice_buckets_v2; ICMP errors: per-CPU
- * sluice_icmp_bucket). Without the remainder every refill rounds down, and
- * a bucket refilled more often than every 1e9 / (rate × 1024) ns (every
- * packet refills) would never refill at all. The DPDK plane keeps the same
- * pair in core::TokenBucket (dataplane/core/token_bucket.h), its carry in
- * units 512 times larger; both credit the same tokens for the same refill
- * times (ebpf/xdp/filters.h says within which range). */
+/* A token bucket with the sub-unit remainder of its refills, both planes'
+ * bucket: XDP's per-VIP (map sluice_buckets_v2) and ICMP-error (per-CPU
+ * sluice_icmp_bucket) buckets, DPDK's core::TokenBucket
+ * (dataplane/core/token_bucket.h, the same struct). Without the remainder
+ * every refill rounds down, and a bucket refilled more often than every
+ * 1e9 / (rate × 1024) ns (every packet refills) would never refill at all.
+ * Both planes credit the same tokens and keep the same carry for the same
+ * refill times (ebpf/xdp/filters.h says within which range). */
 struct sluice_carried_bucket {
 	struct sluice_token_bucket bucket; /* tokens, last refill, rate, burst */
 	__u64 carry;                /* (elapsed_ns × rate × 2 + carry) mod 1953125 not yet credited:

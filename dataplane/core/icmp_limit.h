@@ -50,7 +50,7 @@ public:
     bool take(const IcmpErrorLimit& limit, uint64_t now)
     {
         const uint64_t now_ns = to_ns(now);
-        if (bucket_.state.rate_per_sec != limit.per_sec || bucket_.state.burst != limit.burst)
+        if (bucket_.bucket.rate_per_sec != limit.per_sec || bucket_.bucket.burst != limit.burst)
             bucket_configure(bucket_, limit.per_sec, limit.burst, now_ns);
         return bucket_take(bucket_, now_ns);
     }

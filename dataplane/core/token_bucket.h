@@ -2,11 +2,12 @@
 // worker's ICMP-error limit (core/pipeline_impl.h) use: one arithmetic, on
 // the ABI's struct sluice_token_bucket, whole-header and DPDK-free so tests
 // drive it with a fake clock. The XDP plane's twin is ebpf/xdp/filters.h
-// xlb_token_bucket_take (the same results: its per-VIP and ICMP-error
-// buckets carry the remainder too, in struct sluice_carried_bucket).
+// xlb_token_bucket_take, on the same struct sluice_carried_bucket with the
+// remainder in the same units: the same tokens and carry for the same
+// refill times.
 //
 // Exactness: tokens are kept in 1/1024 units (the ABI's choice) and the
-// refill carries the sub-unit remainder forward (`carry` below), so over any
+// refill carries the sub-unit remainder forward (`carry`), so over any
 // interval a saturated bucket admits rate × time + burst, to within one
 // token, however often it is refilled. For a greedy sender token k after
 // the burst arrives at exactly ceil(k × 1e9 / rate) ns.
@@ -29,21 +30,22 @@ inline constexpr unsigned kTokenShift = 10;  // 1 token = 1024 units (abi/tables
 inline constexpr uint64_t kMaxRatePerSec = 1ull << 40;
 inline constexpr uint64_t kMaxBurst = 1ull << 40;
 
-// A token bucket: the ABI layout plus the sub-unit refill remainder, which
-// the ABI struct has no field for.
-struct TokenBucket {
-    sluice_token_bucket state{};  // tokens in 1/1024 units, last refill time, rate, burst
-    uint64_t carry = 0;           // (elapsed_ns × rate × 1024) mod 1e9 not yet credited
-};
+// A token bucket: the ABI's tokens (1/1024 units), last refill, rate and
+// burst, plus the sub-unit refill remainder. `carry` is in the ABI's units
+// (1/512 of the (elapsed_ns × rate × 1024) mod 1e9 this arithmetic works
+// in, which is always a multiple of 512), so an XDP bucket and a DPDK one
+// hold the same bytes for the same history.
+using TokenBucket = sluice_carried_bucket;
+inline constexpr uint64_t kCarryUnit = 512;  // 1e9 / 1953125: abi/tables.h's carry unit
 
 // Configures a bucket: `rate_per_sec` whole tokens per second (0 = no
 // limit), `burst` tokens deep; starts full at `now_ns`. Owner only.
 inline void bucket_configure(TokenBucket& b, uint64_t rate_per_sec, uint64_t burst, uint64_t now_ns)
 {
-    b.state.rate_per_sec = rate_per_sec;
-    b.state.burst = burst;
-    b.state.tokens = burst << kTokenShift;
-    b.state.last_ns = now_ns;
+    b.bucket.rate_per_sec = rate_per_sec;
+    b.bucket.burst = burst;
+    b.bucket.tokens = burst << kTokenShift;
+    b.bucket.last_ns = now_ns;
     b.carry = 0;
 }
 
@@ -52,7 +54,7 @@ inline void bucket_configure(TokenBucket& b, uint64_t rate_per_sec, uint64_t bur
 // goes backwards earns nothing.
 inline void bucket_refill(TokenBucket& b, uint64_t now_ns)
 {
-    sluice_token_bucket& s = b.state;
+    sluice_token_bucket& s = b.bucket;
     if (now_ns <= s.last_ns) {
         return;
     }
@@ -75,15 +77,15 @@ inline void bucket_refill(TokenBucket& b, uint64_t now_ns)
     const uint64_t room = brim - s.tokens;
     uint64_t scaled;
     if (__builtin_mul_overflow(elapsed, s.rate_per_sec << kTokenShift, &scaled) ||
-        __builtin_add_overflow(scaled, b.carry, &scaled)) [[unlikely]] {
+        __builtin_add_overflow(scaled, b.carry * kCarryUnit, &scaled)) [[unlikely]] {
         const unsigned __int128 wide =
-            static_cast<unsigned __int128>(elapsed) * (s.rate_per_sec << kTokenShift) + b.carry;
+            static_cast<unsigned __int128>(elapsed) * (s.rate_per_sec << kTokenShift) + b.carry * kCarryUnit;
         if (wide / kNsPerSec >= room) {
             s.tokens = brim;
             b.carry = 0;
         } else {
             s.tokens += static_cast<uint64_t>(wide / kNsPerSec);
-            b.carry = static_cast<uint64_t>(wide % kNsPerSec);
+            b.carry = static_cast<uint64_t>(wide % kNsPerSec) / kCarryUnit;
         }
         return;
     }
@@ -93,7 +95,7 @@ inline void bucket_refill(TokenBucket& b, uint64_t now_ns)
         b.carry = 0;
     } else {
         s.tokens += earned;
-        b.carry = scaled % kNsPerSec;
+        b.carry = scaled % kNsPerSec / kCarryUnit;
     }
 }
 
@@ -102,15 +104,15 @@ inline void bucket_refill(TokenBucket& b, uint64_t now_ns)
 // Owner only; packet path: no allocation, lock or syscall.
 inline bool bucket_take(TokenBucket& b, uint64_t now_ns)
 {
-    if (b.state.rate_per_sec == 0) {
+    if (b.bucket.rate_per_sec == 0) {
         return true;
     }
     bucket_refill(b, now_ns);
     constexpr uint64_t kOne = 1ull << kTokenShift;
-    if (b.state.tokens < kOne) {
+    if (b.bucket.tokens < kOne) {
         return false;
     }
-    b.state.tokens -= kOne;
+    b.bucket.tokens -= kOne;
     return true;
 }
 

@@ -84,8 +84,7 @@ Offered offer(XdpRunner& r, int cpu, uint32_t vip_id, const std::vector<uint8_t>
         return o;
     }
     core::TokenBucket dpdk;
-    dpdk.state = start[static_cast<size_t>(cpu)].bucket;
-    dpdk.carry = start[static_cast<size_t>(cpu)].carry * 512;
+    dpdk = start[static_cast<size_t>(cpu)];
     std::vector<uint8_t> out;
     for (unsigned i = 0; i < n; ++i) {
         uint32_t retval = 0;

@@ -158,12 +158,12 @@ TEST(TokenBucket, UnlimitedAndLargeValues)
     }
     TokenBucket big;
     bucket_configure(big, 10'000'000'000ull, 10'000'000'000ull, kStart);
-    big.state.tokens = 0;
+    big.bucket.tokens = 0;
     // 0.5 s at 1e10/s = 5e9 tokens; the 64-bit product overflows here.
     bucket_refill(big, kStart + kNsPerSec / 2);
-    EXPECT_EQ(big.state.tokens >> kTokenShift, 5'000'000'000ull);
+    EXPECT_EQ(big.bucket.tokens >> kTokenShift, 5'000'000'000ull);
     bucket_refill(big, kStart + 100 * kNsPerSec);
-    EXPECT_EQ(big.state.tokens >> kTokenShift, 10'000'000'000ull);  // burst whole tokens
+    EXPECT_EQ(big.bucket.tokens >> kTokenShift, 10'000'000'000ull);  // burst whole tokens
 }
 
 // Proves the per-worker shares sum to the configured total (so N workers
