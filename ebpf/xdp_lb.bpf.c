@@ -253,7 +253,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		reason = SLUICE_DROP_MTU_EXCEEDED;
 		if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
 			goto drop;
-		reported_mtu = eg->mtu - xlb_encap_overhead(mode, outer);
+		reported_mtu = eg->mtu - sluice_encap_overhead(mode, outer);
 		if (pp.family == SLUICE_FAMILY_IPV6 && reported_mtu < XLB_ICMP6_MIN_MTU)
 			goto drop;
 		in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id); /* present: xlb_egress_port checked it */

@@ -3,16 +3,16 @@
 
 #include <algorithm>
 
+#include "driver/plan_abi.h"
+
 namespace sluice::driver {
 namespace {
 
-// The tunnel header a packet to `backend` gets (core/encap.h
-// encap_overhead, in the model's terms).
+// The tunnel header a packet to `backend` gets: the data planes' own
+// definition, in the model's terms.
 uint32_t overhead(model::Forwarding forwarding, const model::IpAddress& backend)
 {
-    if (forwarding == model::Forwarding::kL2Dsr) return 0;
-    const uint32_t ip = backend.family == model::IpFamily::kIpv4 ? 20 : 40;
-    return forwarding == model::Forwarding::kGue ? ip + 8 : ip;
+    return sluice_encap_overhead(to_forwarding(forwarding), to_family(backend));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "model/address.h"
 
 extern "C" {
+#include "abi/tables.h"
 #include "abi/types.h"
 }
 
@@ -25,6 +26,13 @@ inline sluice_addr to_addr(const model::IpAddress& a)
 }
 
 inline uint8_t to_family(const model::IpAddress& a) { return a.is_ipv4() ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6; }
+
+// The model's forwarding modes are the ABI's values (model/service.h).
+static_assert(static_cast<uint8_t>(model::Forwarding::kIpip) == SLUICE_FWD_IPIP &&
+                  static_cast<uint8_t>(model::Forwarding::kGue) == SLUICE_FWD_GUE &&
+                  static_cast<uint8_t>(model::Forwarding::kL2Dsr) == SLUICE_FWD_L2DSR,
+              "forwarding modes are copied unchanged from the model to the data plane");
+inline uint8_t to_forwarding(model::Forwarding f) { return static_cast<uint8_t>(f); }
 
 inline void copy_mac(uint8_t* dst, const std::optional<model::MacAddress>& mac)
 {

@@ -30,11 +30,6 @@ void add_acl(const model::Filter& f, uint32_t scope, std::vector<xdp::AclPrefixS
     }
 }
 
-static_assert(static_cast<uint8_t>(model::Forwarding::kIpip) == SLUICE_FWD_IPIP &&
-                  static_cast<uint8_t>(model::Forwarding::kGue) == SLUICE_FWD_GUE &&
-                  static_cast<uint8_t>(model::Forwarding::kL2Dsr) == SLUICE_FWD_L2DSR,
-              "forwarding modes are copied unchanged from the model to the data plane");
-
 }  // namespace
 
 Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
@@ -100,10 +95,10 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
         v.key.proto = s.protocol == model::Protocol::kTcp ? SLUICE_IPPROTO_TCP : SLUICE_IPPROTO_UDP;
         v.key.family = to_family(s.vip.address);
         v.vip_id = s.vip_id;
-        v.forwarding = static_cast<uint8_t>(s.forwarding);
+        v.forwarding = to_forwarding(s.forwarding);
         v.flags = s.flags;  // the loader keeps HASH_NO_SPORT and derives ACL / RATE_LIMIT itself
         v.gue_port = s.gue_port;
-        v.ring = s.ring;
+        v.ring = s.ring.slots();  // the loader keeps its own copy of what each ring map holds
         if (s.rate_limit.packets) {
             v.limits.packets_per_sec = s.rate_limit.packets->per_sec;
             v.limits.packets_burst = s.rate_limit.packets->burst;

@@ -10,6 +10,7 @@
 #include "types.h"
 #include "drop_reason.h"
 #include "flow.h"
+#include "wire.h"
 
 /* Limits, overridable at build time (-D) for larger deployments. */
 #ifndef SLUICE_MAX_VIPS
@@ -44,6 +45,21 @@ enum sluice_forwarding {
 	SLUICE_FWD_L2DSR = 2,  /* rewrite destination MAC only; backends on our segment */
 	SLUICE_FWD_MAX
 };
+
+/* Bytes a forwarding mode puts in front of the inner IP packet when the
+ * outer header is of `outer_family` (L2 DSR: none). The one definition:
+ * the DPDK writers, the XDP program and the control plane's MTU warnings
+ * all size the tunnel with it. */
+SLUICE_ABI_CONSTEXPR __u32 sluice_encap_overhead(__u8 mode, __u8 outer_family)
+{
+	__u32 ip;
+
+	if (mode == SLUICE_FWD_L2DSR)
+		return 0;
+	ip = outer_family == SLUICE_FAMILY_IPV4 ? (__u32)sizeof(struct sluice_ipv4_hdr)
+						 : (__u32)sizeof(struct sluice_ipv6_hdr);
+	return mode == SLUICE_FWD_GUE ? ip + (__u32)sizeof(struct sluice_udp_hdr) : ip;
+}
 
 /* VIP table key: port 0 with the VIP's protocol is the "all ports" entry,
  * looked up after the exact port misses. */

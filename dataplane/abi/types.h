@@ -12,6 +12,14 @@
 #define SLUICE_ABI_INLINE static inline __attribute__((always_inline))
 #endif
 
+/* An ABI function that C++ may also evaluate at compile time (sizes in
+ * template constants and static_asserts). */
+#ifdef __cplusplus
+#define SLUICE_ABI_CONSTEXPR static constexpr inline
+#else
+#define SLUICE_ABI_CONSTEXPR SLUICE_ABI_INLINE
+#endif
+
 /* The flow hash reads key fields as they lie in memory (network byte order
  * loaded as host words). BPF runs in host byte order, so both planes agree on
  * any one host; a mixed-endian fleet would not, and sluice targets x86-64 and

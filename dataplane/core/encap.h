@@ -32,20 +32,24 @@
 extern "C" {
 #include "abi/checksum.h"
 #include "abi/flow.h"
+#include "abi/tables.h"
 #include "abi/wire.h"
 }
 
 namespace sluice::core {
 
-enum class Encap : uint8_t { kIpip, kGue, kL2Dsr };
+// The VIP's sluice_forwarding, as the writers' template argument.
+enum class Encap : uint8_t { kIpip = SLUICE_FWD_IPIP, kGue = SLUICE_FWD_GUE, kL2Dsr = SLUICE_FWD_L2DSR };
 
-// Bytes an encapsulation adds in front of the inner IP packet.
+// Bytes an encapsulation adds in front of the inner IP packet (the ABI's
+// one definition, which the XDP program and the MTU warnings use too).
 constexpr uint32_t encap_overhead(Encap mode, uint8_t outer_family)
 {
-    if (mode == Encap::kL2Dsr) return 0;
-    const uint32_t ip = outer_family == SLUICE_FAMILY_IPV4 ? kIpv4HdrLen : kIpv6HdrLen;
-    return mode == Encap::kGue ? ip + kUdpHdrLen : ip;
+    return sluice_encap_overhead(static_cast<uint8_t>(mode), outer_family);
 }
+static_assert(encap_overhead(Encap::kIpip, SLUICE_FAMILY_IPV4) == kIpv4HdrLen);
+static_assert(encap_overhead(Encap::kGue, SLUICE_FAMILY_IPV6) == kIpv6HdrLen + kUdpHdrLen);
+static_assert(encap_overhead(Encap::kL2Dsr, SLUICE_FAMILY_IPV6) == 0);
 
 // Everything a writer needs besides the packet; the pipeline fills it from
 // the snapshot.

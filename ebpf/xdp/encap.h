@@ -33,16 +33,6 @@ struct xlb_encap_params {
 	__u8 keep_vlan;                     /* re-emit the received tag */
 };
 
-/* The core's encap_overhead(). */
-static __always_inline __u32 xlb_encap_overhead(__u8 mode, __u8 outer_family)
-{
-	__u32 ip;
-
-	if (mode == SLUICE_FWD_L2DSR)
-		return 0;
-	ip = outer_family == SLUICE_FAMILY_IPV4 ? XLB_IPV4_LEN : XLB_IPV6_LEN;
-	return mode == SLUICE_FWD_GUE ? ip + XLB_UDP_LEN : ip;
-}
 
 /* Ethernet (+ tag) as the core writes it: 14 or 18 bytes used. */
 struct xlb_l2 {
@@ -158,7 +148,7 @@ static __always_inline int xlb_write_ipv4_outer_fields(struct xdp_md *ctx, __u8 
 {
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
-	__u32 overhead = mode == SLUICE_FWD_GUE ? XLB_IPV4_LEN + XLB_UDP_LEN : XLB_IPV4_LEN;
+	__u32 overhead = sluice_encap_overhead(mode, SLUICE_FAMILY_IPV4);
 	struct sluice_ipv4_hdr ip;
 	struct sluice_udp_hdr udp;
 	__u8 *p;
@@ -226,7 +216,7 @@ static __always_inline int xlb_write_ipv4_outer(struct xdp_md *ctx, const struct
 static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_parsed *pp,
 					   const struct xlb_encap_params *ep, __u8 mode, __u8 outer_family)
 {
-	__u32 overhead = xlb_encap_overhead(mode, outer_family);
+	__u32 overhead = sluice_encap_overhead(mode, outer_family);
 	__u32 inner_len = pp->l3_len;
 	__u32 l2_len = ep->keep_vlan ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
 	__u8 inner4 = pp->family == SLUICE_FAMILY_IPV4;

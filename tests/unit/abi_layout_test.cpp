@@ -254,3 +254,12 @@ SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_port_udp, 2);
 SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_tcp, 4);
 SLUICE_ASSERT_OFFSET(struct sluice_vip_addr_info, frag_udp, 5);
 static_assert(SLUICE_MAX_PORTS == 16, "port maps are sized by it: a change needs new map versions");
+
+// The tunnel each forwarding mode builds: every plane and the MTU warnings
+// size it with sluice_encap_overhead, so these are the bytes on the wire.
+static_assert(sluice_encap_overhead(SLUICE_FWD_IPIP, SLUICE_FAMILY_IPV4) == 20, "IPIP over IPv4");
+static_assert(sluice_encap_overhead(SLUICE_FWD_IPIP, SLUICE_FAMILY_IPV6) == 40, "IPIP over IPv6");
+static_assert(sluice_encap_overhead(SLUICE_FWD_GUE, SLUICE_FAMILY_IPV4) == 28, "GUE over IPv4");
+static_assert(sluice_encap_overhead(SLUICE_FWD_GUE, SLUICE_FAMILY_IPV6) == 48, "GUE over IPv6");
+static_assert(sluice_encap_overhead(SLUICE_FWD_L2DSR, SLUICE_FAMILY_IPV4) == 0, "L2 DSR adds no header");
+static_assert(sluice_encap_overhead(SLUICE_FWD_L2DSR, SLUICE_FAMILY_IPV6) == 0, "L2 DSR adds no header");
