@@ -161,10 +161,20 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
             const bool draining = be.state == model::BackendState::kDraining;
             ps.backends.push_back(PlanBackend{global[k], be.address, draining ? 0u : be.weight, draining});
         }
-        ps.ring.reserve(b.built->table.slots.size());
-        for (uint32_t slot : b.built->table.slots) {
-            ps.ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
+        // table_for() put this service's entry in tables_ and nothing since
+        // has removed it.
+        CachedTable& cached = tables_.at(s.name);
+        if (cached.built != b.built || cached.ring_ids != global || cached.ring.empty()) {
+            std::vector<uint32_t> ring;
+            ring.reserve(b.built->table.slots.size());
+            for (uint32_t slot : b.built->table.slots) {
+                ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
+            }
+            cached.built = b.built;
+            cached.ring_ids = global;
+            cached.ring = core::SharedRing(std::move(ring));
         }
+        ps.ring = cached.ring;
         ps.fingerprint = b.built->fingerprint;
         ps.filter = s.filter;
         ps.rate_limit = s.rate_limit;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "core/shared_ring.h"
 #include "driver/id_allocator.h"
 #include "maglev/maglev.h"
 #include "model/config.h"
@@ -60,7 +61,10 @@ struct PlanService {
     uint16_t gue_port = 0;           // GUE destination port (host order); GUE only
     uint8_t flags = 0;               // SLUICE_VIP_F_*
     std::vector<PlanBackend> backends;  // sorted by Maglev id (the table's order)
-    std::vector<uint32_t> ring;      // table_size slots of global backend ids or SLUICE_BACKEND_NONE
+    // table_size slots of global backend ids or SLUICE_BACKEND_NONE. Shared:
+    // the next plan reuses this ring while the service's table and ids stay
+    // the same, and a DPDK snapshot holds it without a copy.
+    core::SharedRing ring;
     uint64_t fingerprint = 0;        // maglev::fingerprint of the table; nodes compare it
     model::Filter filter;            // this VIP's own ACL and payload rules (after the global ones)
     model::RateLimits rate_limit;    // this VIP's token buckets (node totals)
@@ -97,7 +101,9 @@ public:
 private:
     // Maglev tables are a pure function of (sorted ids and weights, M), so a
     // service whose input did not change reuses its last table: a discovery
-    // change in one of 100 services rebuilds one table, not 100.
+    // change in one of 100 services rebuilds one table, not 100. Its ring
+    // (the table in global ids) is reused too while those ids stay the same,
+    // so that service's plan entry costs no copy of M slots either.
     struct BuiltTable {
         maglev::Table table;
         uint64_t fingerprint = 0;  // maglev::fingerprint(table): as costly as the build itself
@@ -106,6 +112,8 @@ private:
         std::vector<std::pair<std::string, uint32_t>> input;  // (Maglev id, weight) as given
         uint32_t table_size = 0;
         std::shared_ptr<const BuiltTable> built;
+        std::vector<uint32_t> ring_ids;  // global id of each table.ids entry that `ring` was made with
+        core::SharedRing ring;           // built->table.slots in ring_ids; empty until the first plan
     };
     Result<std::shared_ptr<const BuiltTable>> table_for(const std::string& service,
                                                         const std::vector<maglev::Backend>& input,

@@ -198,14 +198,10 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
                                  wire_word(64, 0));
     }
 
-    size_t ring_total = 0;
     uint32_t max_vip = 0;
-    for (const auto& v : vips_) {
-        ring_total += v.ring.size();
-        max_vip = std::max(max_vip, v.vip_id + 1);
-    }
+    for (const auto& v : vips_) max_vip = std::max(max_vip, v.vip_id + 1);
     if (max_vip > SLUICE_MAX_VIPS) return make_error("vip id >= SLUICE_MAX_VIPS");
-    st->rings_.reserve(ring_total);  // ring pointers below stay valid
+    st->rings_.reserve(vips_.size());
     st->vip_by_id_.assign(max_vip, VipRuntime{});
     st->vips_.reset(vips_.size() * 3);
     st->services_v4_.reset(vips_.size());
@@ -223,8 +219,10 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
         if (v.ring.empty() || v.ring.size() > SLUICE_MAX_RING_SIZE || !is_prime(static_cast<uint32_t>(v.ring.size())))
             return make_error(name + ": ring size " + std::to_string(v.ring.size()) + " is not a prime <= SLUICE_MAX_RING_SIZE");
         if (st->vip_by_id_[v.vip_id].present) return make_error(name + ": vip id used twice");
-        for (uint32_t b : v.ring) {
-            if (b == SLUICE_BACKEND_NONE) continue;
+        // Each id the ring names, once (not each slot): SharedRing found them
+        // when the ring was made, and a ring shared by many snapshots is not
+        // walked again by each.
+        for (uint32_t b : v.ring.backends()) {
             if (b >= nbackends || !seen[b]) return make_error(name + ": ring names unknown backend " + std::to_string(b));
             const sluice_backend& be = st->backends_[b];
             if (v.forwarding != SLUICE_FWD_L2DSR) {
@@ -248,8 +246,8 @@ Result<std::unique_ptr<const ForwardingState>> ForwardingStateBuilder::build() c
             .push_back(&v);
 
         VipRuntime& rt = st->vip_by_id_[v.vip_id];
-        rt.ring = st->rings_.data() + st->rings_.size();
-        st->rings_.insert(st->rings_.end(), v.ring.begin(), v.ring.end());
+        st->rings_.push_back(v.ring);  // shares the body: the data pointer below stays valid
+        rt.ring = v.ring.data();
         rt.meta = {};
         rt.meta.vip_id = v.vip_id;
         rt.meta.ring_size = static_cast<uint32_t>(v.ring.size());

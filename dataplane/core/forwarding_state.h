@@ -15,6 +15,7 @@
 #include "core/fast_mod.h"
 #include "core/icmp_limit.h"
 #include "core/packet.h"
+#include "core/shared_ring.h"
 
 extern "C" {
 #include "abi/flow.h"
@@ -282,7 +283,10 @@ private:
     std::vector<VipRuntime> vip_by_id_;  // dense by vip_id
     std::vector<FastOuterV4> fast_outer_v4_;           // by backend id
     std::array<FastIngress, kMaxPorts + 1> fast_ingress_{};  // by arrival port; the last never ready
-    std::vector<uint32_t> rings_;        // all rings back to back
+    // Each VIP's ring, shared with the plan it came from and with other
+    // snapshots: VipRuntime::ring points into these bodies, which this
+    // snapshot keeps alive until it is itself freed (after the grace period).
+    std::vector<SharedRing> rings_;
     std::vector<sluice_backend> backends_;
     std::array<PortConfig, kMaxPorts> ports_{};
     sluice_addr local_v4_{};
@@ -301,7 +305,7 @@ public:
         uint8_t forwarding;             // enum sluice_forwarding
         uint8_t flags;                  // SLUICE_VIP_F_*
         uint16_t gue_port;              // GUE destination port, host order (GUE only)
-        std::vector<uint32_t> ring;     // Maglev ring, prime size
+        SharedRing ring;                // Maglev ring, prime size; shared, not copied, into the snapshot
     };
 
     ForwardingStateBuilder& set_local_ipv4(const sluice_addr& addr);
@@ -317,6 +321,8 @@ public:
     // Validates everything a worker relies on without checking again (ids in
     // range, rings prime and naming existing backends, ports and local
     // addresses present where used) and returns the immutable snapshot.
+    // A ring's backends are checked from SharedRing::backends(), so the cost
+    // is per backend a ring names, not per slot, and no ring is copied.
     Result<std::unique_ptr<const ForwardingState>> build() const;
 
 private:

@@ -1,6 +1,7 @@
 // The snapshot builder refuses what a worker would trip on, the VIP table
-// finds what was put in it and nothing else, and the Maglev slot's fast
-// modulo equals `%` exactly (so DPDK and XDP pick the same slot).
+// finds what was put in it and nothing else, snapshots share rings instead
+// of copying them, and the Maglev slot's fast modulo equals `%` exactly (so
+// DPDK and XDP pick the same slot).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -79,6 +80,7 @@ TEST(ForwardingStateBuilder, RefusesInvalidInput)
     const std::vector<Case> cases = {
         {"not a prime", [](auto& b) { auto v = vip(0, 1, 80); v.ring = {0, 0, 0, 0}; b.add_vip(v); }},
         {"unknown backend", [](auto& b) { auto v = vip(0, 1, 80); v.ring = {0, 5, 0}; b.add_vip(v); }},
+        {"unknown backend 4294967294", [](auto& b) { auto v = vip(0, 1, 80); v.ring = {0, 0xFFFFFFFEu, 0}; b.add_vip(v); }},
         {"added twice", [](auto& b) { b.add_vip(vip(0, 1, 80)); b.add_vip(vip(1, 1, 80)); }},
         {"used twice", [](auto& b) { b.add_vip(vip(0, 1, 80)); b.add_vip(vip(0, 1, 81)); }},
         {"GUE needs a port", [](auto& b) { auto v = vip(0, 1, 80); v.forwarding = SLUICE_FWD_GUE; b.add_vip(v); }},
@@ -106,6 +108,65 @@ TEST(ForwardingStateBuilder, RefusesInvalidInput)
     auto ok = base();
     ok.add_vip(vip(0, 1, 80));
     EXPECT_TRUE(ok.build().ok());
+}
+
+// A ring knows the distinct backends it names (what a snapshot validates
+// instead of each slot), ascending, without SLUICE_BACKEND_NONE, ids past
+// the table last; copies share one body, a vector converted twice does not.
+TEST(SharedRing, NamesEachBackendOnceAndSharesItsBody)
+{
+    const std::vector<uint32_t> slots{7, SLUICE_BACKEND_NONE, 3, 7, 0xFFFFFFF0u, 3, 0, SLUICE_MAX_BACKENDS, 0xFFFFFFF0u};
+    const SharedRing ring(slots);
+    EXPECT_EQ(ring.slots(), slots);
+    EXPECT_EQ(ring.backends(), (std::vector<uint32_t>{0, 3, 7, SLUICE_MAX_BACKENDS, 0xFFFFFFF0u}));
+    const SharedRing copy = ring;
+    EXPECT_TRUE(copy.shares_with(ring));
+    EXPECT_EQ(ring.use_count(), 2);
+    const SharedRing other(slots);
+    EXPECT_FALSE(other.shares_with(ring));
+    EXPECT_TRUE(other == ring);  // equal slots, another body
+    const SharedRing empty;
+    EXPECT_TRUE(empty.empty());
+    EXPECT_TRUE(empty.backends().empty());
+    EXPECT_FALSE(empty.shares_with(SharedRing{}));
+}
+
+// A snapshot holds its VIPs' rings by reference: the worker's ring pointer
+// is the ring's own memory (no copy), two snapshots built from one ring
+// share it, and the ring stays alive and unchanged while any snapshot holds
+// it, after every other owner (plan, builder) is gone.
+TEST(ForwardingState, SharesRingsAndKeepsThemAlive)
+{
+    std::vector<uint32_t> slots(251);
+    for (size_t i = 0; i < slots.size(); ++i) slots[i] = i % 3 == 0 ? SLUICE_BACKEND_NONE : 0;
+    SharedRing ring(slots);
+    const uint32_t* const memory = ring.data();
+
+    std::unique_ptr<const ForwardingState> first;
+    std::unique_ptr<const ForwardingState> second;
+    {
+        auto b = base();
+        auto v = vip(0, 1, 80);
+        v.ring = ring;
+        b.add_vip(v);
+        auto st = b.build();
+        ASSERT_TRUE(st.ok()) << st.error();
+        first = std::move(*st);
+        auto again = b.build();
+        ASSERT_TRUE(again.ok()) << again.error();
+        second = std::move(*again);
+    }
+    EXPECT_EQ(first->vip(0)->ring, memory);
+    EXPECT_EQ(second->vip(0)->ring, memory);
+    EXPECT_EQ(ring.use_count(), 3);  // ours and the two snapshots'
+
+    ring = SharedRing{};  // the plan lets go: the snapshots keep the body
+    const VipRuntime* rt = first->vip(0);
+    ASSERT_NE(rt, nullptr);
+    EXPECT_EQ(rt->meta.ring_size, 251u);
+    for (size_t i = 0; i < slots.size(); ++i) ASSERT_EQ(rt->ring[i], slots[i]) << i;
+    second.reset();
+    for (size_t i = 0; i < slots.size(); ++i) ASSERT_EQ(first->vip(0)->ring[i], slots[i]) << i;
 }
 
 sluice_flow_key key(uint32_t dst, uint16_t dport, uint8_t proto = SLUICE_IPPROTO_TCP)

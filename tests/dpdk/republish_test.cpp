@@ -104,14 +104,16 @@ std::unique_ptr<const core::ForwardingState> build(StateKind kind)
     vip.key.family = SLUICE_FAMILY_IPV4;
     vip.vip_id = 0;
     vip.forwarding = SLUICE_FWD_IPIP;
+    std::vector<uint32_t> ring;
     for (uint32_t slot = 0; slot < kRingSize; ++slot) {
         const auto n = static_cast<uint32_t>(present.size());
         switch (kind) {
-        case kAllRingB: vip.ring.push_back(present[(slot * 3 + 1) % n]); break;
-        case kEmptyRing: vip.ring.push_back(SLUICE_BACKEND_NONE); break;
-        default: vip.ring.push_back(present[slot % n]); break;
+        case kAllRingB: ring.push_back(present[(slot * 3 + 1) % n]); break;
+        case kEmptyRing: ring.push_back(SLUICE_BACKEND_NONE); break;
+        default: ring.push_back(present[slot % n]); break;
         }
     }
+    vip.ring = std::move(ring);
     b.add_vip(std::move(vip));
     auto st = b.build();
     if (!st) {

@@ -1,8 +1,9 @@
 // The control-plane half of the DPDK end-to-end test, without an EAL:
 // config text -> ForwardingPlan -> core::ForwardingState. Proves backend ids
 // are stable and quarantined, draining backends stay valid but own no slot,
-// rings name global ids, and the snapshot takes MACs from the neighbour
-// lookup; plus the EAL argument list the DPDK driver derives.
+// rings name global ids and are shared (not copied) by later plans and by
+// snapshots, and the snapshot takes MACs from the neighbour lookup; plus the
+// EAL argument list the DPDK driver derives.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -195,6 +196,63 @@ TEST(ForwardingPlan, DrainingBackendOwnsNoSlot)
     auto table = sluice::maglev::build_table(input, 251);
     ASSERT_TRUE(table.ok());
     EXPECT_EQ(s.fingerprint, sluice::maglev::fingerprint(*table));
+}
+
+// A plan reuses the ring of every service whose table and ids did not
+// change (the same object, not a copy), makes a new one for the service that
+// changed, and a DPDK snapshot of it points its workers at those very rings;
+// the previous snapshot keeps the replaced ring alive after its plan is gone.
+TEST(ForwardingPlan, UnchangedServicesShareTheirRings)
+{
+    auto config = [](bool drain) {
+        return load(service("a", "192.0.2.100:80", "ipip", R"({address="192.0.2.21"},{address="192.0.2.22"})") +
+                    service("b", "192.0.2.101:80", "ipip",
+                            std::string(R"({address="192.0.2.31"},{address="192.0.2.32")") +
+                                (drain ? R"(, state="draining"})" : "}")) +
+                    service("c", "192.0.2.102:80", "ipip", R"({address="192.0.2.41"})"));
+    };
+    PlanBuilder builder;
+    auto first = builder.build(config(false));
+    ASSERT_TRUE(first.ok()) << first.error();
+    auto same = builder.build(config(false));
+    ASSERT_TRUE(same.ok()) << same.error();
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(same->services[i].ring.shares_with(first->services[i].ring)) << i;
+
+    auto second = builder.build(config(true));
+    ASSERT_TRUE(second.ok()) << second.error();
+    ASSERT_EQ(second->services.size(), 3u);
+    EXPECT_TRUE(second->services[0].ring.shares_with(first->services[0].ring));
+    EXPECT_FALSE(second->services[1].ring.shares_with(first->services[1].ring));
+    EXPECT_FALSE(second->services[1].ring == first->services[1].ring);  // the drained backend left its slots
+    EXPECT_TRUE(second->services[2].ring.shares_with(first->services[2].ring));
+
+    sluice::driver::StartedPort port;
+    port.port_id = 0;
+    port.mac = {2, 0, 0, 0, 0, 0x99};
+    port.mtu = 1500;
+    auto no_mac = [](const sluice::model::IpAddress&) { return std::optional<sluice::model::MacAddress>{}; };
+    auto old_state = sluice::driver::build_dpdk_state(*first, {port}, no_mac, false);
+    ASSERT_TRUE(old_state.ok()) << old_state.error();
+    auto new_state = sluice::driver::build_dpdk_state(*second, {port}, no_mac, false);
+    ASSERT_TRUE(new_state.ok()) << new_state.error();
+    for (const auto& s : second->services) {
+        const auto* rt = (*new_state)->vip(s.vip_id);
+        ASSERT_NE(rt, nullptr) << s.name;
+        EXPECT_EQ(rt->ring, s.ring.data()) << s.name;  // the plan's ring itself
+        EXPECT_EQ(rt->meta.ring_size, s.ring.size()) << s.name;
+    }
+    EXPECT_EQ((*old_state)->vip(first->services[0].vip_id)->ring, (*new_state)->vip(second->services[0].vip_id)->ring);
+
+    // The old plan and the old table go; the old snapshot (still in a
+    // grace period, say) keeps reading the ring it was built with.
+    const std::vector<uint32_t> old_b = first->services[1].ring.slots();
+    const uint32_t vip_b = first->services[1].vip_id;
+    *first = ForwardingPlan{};
+    *same = ForwardingPlan{};
+    const auto* rt = (*old_state)->vip(vip_b);
+    ASSERT_NE(rt, nullptr);
+    ASSERT_EQ(rt->meta.ring_size, old_b.size());
+    for (size_t i = 0; i < old_b.size(); ++i) ASSERT_EQ(rt->ring[i], old_b[i]) << i;
 }
 
 // service.hash = "client" reaches both planes as SLUICE_VIP_F_HASH_NO_SPORT
