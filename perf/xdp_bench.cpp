@@ -22,8 +22,13 @@
 // the config's default; 1M flows on one CPU overflow some of its buckets:
 // dataplane_bench sizes 4M per worker for that scenario, pass 4194304 to
 // compare). Every reported "conn_entries" counts all CPUs' partitions.
+// Besides IPIP 4in4: one established flow by GUE over IPv6, by L2 DSR and
+// by IPIP 4in6, and port_miss (a VIP address without the packet's port:
+// every packet dropped as VIP_PORT_MISS; "all_as_expected" checks that,
+// "all_forwarded" checks the forwards of the others).
 // The run is pinned to one CPU. Needs root.
-// Usage: xdp_bench [rounds (default 9)] [scenario|all] [conn_table_size per CPU]
+// Usage: xdp_bench [rounds (default 9)] [scenario|scenario/encap|all] [conn_table_size per CPU]
+//   e.g. xdp_bench 15 established (all five), xdp_bench 15 established/l2dsr
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -64,24 +69,39 @@ Description bench_description(uint32_t lo_ifindex)
         b.family = i < 8 ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6;
         if (i < 8) {
             b.addr.v4 = htonl(0x0a010000u + i);
+            const uint8_t bmac[6] = {2, 0, 0, 0, 0xbe, static_cast<uint8_t>(i)};  // L2 DSR (vip 2)
+            std::memcpy(b.mac, bmac, 6);
         } else {
             inet_pton(AF_INET6, "fd00:1::", b.addr.bytes);
             b.addr.bytes[15] = static_cast<uint8_t>(i);
         }
         d.backends.push_back(b);
     }
-    // vip 0: IPIP to IPv4 backends; vip 1: GUE over IPv6 (checksummed).
-    for (uint32_t v = 0; v < 2; ++v) {
+    // VIP 192.0.2.(10+v), TCP port 80: v 0 IPIP to IPv4 backends; 1 GUE
+    // over IPv6 (checksummed); 2 L2 DSR to IPv4 backends; 3 IPIP to IPv6
+    // backends (4in6); 4 only port 443, so the bench's port-80 packets
+    // are port misses (dropped).
+    struct Vip {
+        uint8_t forwarding;
+        uint32_t first_backend;
+        uint16_t port;
+    };
+    const Vip vips[] = {{SLUICE_FWD_IPIP, 0, 80},
+                        {SLUICE_FWD_GUE, 8, 80},
+                        {SLUICE_FWD_L2DSR, 0, 80},
+                        {SLUICE_FWD_IPIP, 8, 80},
+                        {SLUICE_FWD_IPIP, 0, 443}};
+    for (uint32_t v = 0; v < sizeof(vips) / sizeof(vips[0]); ++v) {
         sluice::xdp::VipSpec s;
         s.vip_id = v;
         s.key.family = SLUICE_FAMILY_IPV4;
         s.key.addr.v4 = htonl(0xc0000200u + 10 + v);
-        s.key.port = htons(80);
+        s.key.port = htons(vips[v].port);
         s.key.proto = SLUICE_IPPROTO_TCP;
-        s.forwarding = v == 0 ? SLUICE_FWD_IPIP : SLUICE_FWD_GUE;
+        s.forwarding = vips[v].forwarding;
         s.gue_port = 6080;
         s.ring.resize(65537);
-        for (uint32_t i = 0; i < s.ring.size(); ++i) s.ring[i] = (v == 0 ? 0 : 8) + i % 8;
+        for (uint32_t i = 0; i < s.ring.size(); ++i) s.ring[i] = vips[v].first_backend + i % 8;
         d.vips.push_back(s);
     }
     return d;
@@ -253,9 +273,13 @@ int main(int argc, char** argv)
         {"flows_10k", "ipip4in4", 0, 10000, 0x10, 200000, 0, 56},
         {"flows_1m", "ipip4in4", 0, 1000000, 0x10, 1000000, 0, 172},
         {"established", "gue4in6", 1, 1, 0x10, 200000, 0, 0},
+        {"established", "l2dsr", 2, 1, 0x10, 200000, 0, 0},
+        {"established", "ipip4in6", 3, 1, 0x10, 200000, 0, 0},
+        {"port_miss", "none", 4, 1, 0x10, 200000, 0, 0},  // every packet a VIP_PORT_MISS drop
     };
     for (const Scenario& s : scenarios) {
-        if (!only.empty() && only != s.name) continue;
+        if (!only.empty() && only != s.name && only != std::string(s.name) + "/" + s.encap) continue;
+        const bool expect_tx = std::strcmp(s.encap, "none") != 0;
         if (!(*dp)->clear_connections()) die("xdp_bench: clear connections");
         clear_lru(lru);
         h.set_packet(packet(1, s.vip, s.flags, 64), s.flows);
@@ -284,6 +308,9 @@ int main(int argc, char** argv)
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - walk_start).count();
         // The program's own count (the harness's floor inserts are not in it).
         const uint64_t evictions = st.conn_evictions - before.conn_evictions;
+        const uint64_t iterations = static_cast<uint64_t>(rounds) * s.repeat;
+        const uint64_t forwarded = st.tx_packets - before.tx_packets;
+        const uint64_t port_misses = st.drops[SLUICE_DROP_VIP_PORT_MISS] - before.drops[SLUICE_DROP_VIP_PORT_MISS];
         const double prog_ns = median(prog), min_ns = median(min), floor_ns = floor.empty() ? 0 : median(floor);
         const double lru_ns = lru_floor.empty() ? 0 : median(lru_floor);
         std::printf("{\"bench\":\"xdp_lb\",\"scenario\":\"%s\",\"encap\":\"%s\",\"flows\":%u,\"iterations\":%llu,"
@@ -291,7 +318,7 @@ int main(int argc, char** argv)
                     "\"min_ipip_ns\":%.1f,\"ratio_to_min_ipip\":%.2f,\"conn_floor_ns\":%.1f,\"ratio_to_conn_floor\":%.2f,"
                     "\"lru_floor_ns\":%.1f,"
                     "\"goal_ns\":%.0f,\"conn_hits\":%llu,"
-                    "\"conn_misses\":%llu,\"all_forwarded\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"table_walk_ms\":%.1f,"
+                    "\"conn_misses\":%llu,\"expected\":\"%s\",\"all_forwarded\":%s,\"all_as_expected\":%s,\"conn_entries\":%llu,\"conn_evictions\":%llu,\"table_walk_ms\":%.1f,"
                     "\"insns\":%u,\"jited_bytes\":%u}\n",
                     s.name, s.encap, s.flows == 0 ? rounds * s.repeat : s.flows,
                     static_cast<unsigned long long>(rounds) * s.repeat, prog_ns,
@@ -299,8 +326,11 @@ int main(int argc, char** argv)
                     min_ns > 0 ? prog_ns / min_ns : 0.0, floor_ns, floor_ns > 0 ? prog_ns / floor_ns : 0.0, lru_ns, s.goal_ns,
                     static_cast<unsigned long long>(st.conn_hits - before.conn_hits),
                     static_cast<unsigned long long>(st.conn_misses - before.conn_misses),
+                    expect_tx ? "tx" : "drop",
                     // Every measured iteration ran to a forward (tx), none passed or dropped.
-                    st.tx_packets - before.tx_packets == static_cast<uint64_t>(rounds) * s.repeat ? "true" : "false",
+                    forwarded == iterations ? "true" : "false",
+                    // ... or, for port_miss, to a VIP_PORT_MISS drop.
+                    (expect_tx ? forwarded : port_misses) == iterations ? "true" : "false",
                     static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions), walk_ms,
                     (*dp)->program_instructions(), jited_bytes(lb));
         std::fflush(stdout);
