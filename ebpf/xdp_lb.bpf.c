@@ -147,7 +147,7 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 /* One packet through the pipeline; the verdict goes to *v. Every path that
  * does not reach a send ends at `drop` with a reason (fail closed). */
 static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats *st, __u32 rx_len,
-					struct xlb_verdict *v, int no_service)
+					struct xlb_verdict *v)
 {
 	struct sluice_port_config *in_port, *eg;
 	struct sluice_node_config *node;
@@ -173,11 +173,9 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	 * packet (no IPv6 extension header) whose service is found is VIP
 	 * traffic, since the loader writes a service's address entry with
 	 * it; the address probe is left for everything else, which then
-	 * takes the full classification below (parsing again is harmless).
-	 * `no_service`: the fast path probed this packet's key and found no
-	 * service, so this probe would not either. */
+	 * takes the full classification below (parsing again is harmless). */
 	meta = 0;
-	if (!no_service && !pp.fragment && (pp.l4_proto == SLUICE_IPPROTO_TCP || pp.l4_proto == SLUICE_IPPROTO_UDP) &&
+	if (!pp.fragment && (pp.l4_proto == SLUICE_IPPROTO_TCP || pp.l4_proto == SLUICE_IPPROTO_UDP) &&
 	    xlb_parse_tcp_udp(ctx, &pp) == XLB_OK)
 		meta = xlb_find_service_cached(&pp.key);
 	if (!meta) {
@@ -296,7 +294,6 @@ int sluice_xdp_lb(struct xdp_md *ctx)
 	__u32 rx_len = (__u32)(ctx->data_end - ctx->data);
 	__u32 zero = 0;
 	struct sluice_stats *st = bpf_map_lookup_elem(&sluice_stats_v2, &zero);
-	int fast;
 
 	if (!st)
 		return XDP_DROP; /* cannot happen (array of one); never forward uncounted */
@@ -304,9 +301,8 @@ int sluice_xdp_lb(struct xdp_md *ctx)
 	st->rx_bytes += rx_len;
 	/* The common packet in a few registers (xdp/fast_path.h); anything
 	 * else, untouched, through the general pipeline. */
-	fast = xlb_fast_path(ctx, st, rx_len, &v);
-	if (fast != XLB_FAST_TAKEN)
-		xlb_process(ctx, st, rx_len, &v, fast == XLB_FAST_NO_SERVICE);
+	if (xlb_fast_path(ctx, st, rx_len, &v) != XLB_FAST_TAKEN)
+		xlb_process(ctx, st, rx_len, &v);
 	xlb_account(st, &v, (__u64)(ctx->data_end - ctx->data));
 	return v.action;
 }

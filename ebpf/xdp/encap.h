@@ -190,6 +190,60 @@ static __always_inline int xlb_write_ipv4_outer_fields(struct xdp_md *ctx, __u8 
 	return 0;
 }
 
+/* Ethernet (+ the received tag when l2_len says tagged) at `data`, as
+ * xlb_fill_l2 lays it out; the frame holds at least 18 bytes. `dst_mac`
+ * and `src_mac` are map values, at least 2-aligned. */
+static __always_inline void xlb_write_l2_fields(__u8 *data, const __u8 *dst_mac, const __u8 *src_mac, __u32 l2_len,
+						__be16 tci, __u16 ethertype)
+{
+	__builtin_memcpy(__builtin_assume_aligned(data, 8), __builtin_assume_aligned(dst_mac, 2), 6);
+	__builtin_memcpy(__builtin_assume_aligned(data + 6, 2), __builtin_assume_aligned(src_mac, 2), 6);
+	if (l2_len == XLB_ETH_LEN) {
+		*(__be16 *)(data + 12) = bpf_htons(ethertype);
+	} else {
+		*(__be16 *)(data + 12) = bpf_htons(SLUICE_ETH_P_VLAN);
+		*(__be16 *)(data + 14) = tci;
+		*(__be16 *)(data + 16) = bpf_htons(ethertype);
+	}
+}
+
+/* L2 and the outer IPv6 header (+ GUE's UDP header, its checksum given)
+ * of an IPv4 inner packet of `inner_len` bytes, after the head moved:
+ * the bytes xlb_encapsulate builds for IPIP 4in6 and GUE over IPv6, from
+ * values, as xlb_write_ipv4_outer_fields does for IPv4. The fast path's
+ * (fast_path.h); the general path builds these headers before the frame
+ * moves. 0, or -1 when the frame is too short (it never is: the inner
+ * packet follows). */
+static __always_inline int xlb_write_ipv6_outer_fields(struct xdp_md *ctx, __u8 tos, __be16 tci,
+						       const union sluice_addr *saddr, const union sluice_addr *daddr,
+						       const __u8 *dst_mac, const __u8 *src_mac, __u32 flow_hash,
+						       __be16 gue_dport, __sum16 udp_check, __u8 mode, __u32 inner_len,
+						       __u32 l2_len)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	__u32 overhead = sluice_encap_overhead(mode, SLUICE_FAMILY_IPV6);
+	__u8 *p;
+
+	if (data + XLB_ETH_LEN + XLB_VLAN_LEN + XLB_IPV6_LEN + XLB_UDP_LEN > end)
+		return -1;
+	xlb_write_l2_fields(data, dst_mac, src_mac, l2_len, tci, SLUICE_ETH_P_IPV6);
+	p = data + l2_len;
+	*(__be32 *)p = bpf_htonl((6u << 28) | ((__u32)tos << 20) | (flow_hash & 0xFFFFFu));
+	*(__be16 *)(p + 4) = bpf_htons((__u16)(inner_len + overhead - XLB_IPV6_LEN));
+	p[6] = mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_IPIP;
+	p[7] = 64;
+	__builtin_memcpy(__builtin_assume_aligned(p + 8, 8), __builtin_assume_aligned(saddr, 8), 16);
+	__builtin_memcpy(__builtin_assume_aligned(p + 24, 8), __builtin_assume_aligned(daddr, 8), 16);
+	if (mode == SLUICE_FWD_GUE) {
+		*(__be16 *)(p + 40) = bpf_htons(sluice_gue_sport(flow_hash));
+		*(__be16 *)(p + 42) = gue_dport;
+		*(__be16 *)(p + 44) = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
+		*(__sum16 *)(p + 46) = udp_check;
+	}
+	return 0;
+}
+
 /* xlb_write_ipv4_outer_fields for the general path: the outer ID and DF
  * follow an IPv4 inner header (the core's rule), an IPv6 inner gets ID 0
  * and DF. */

@@ -1,26 +1,28 @@
 /* The fast path of xdp_lb for the common packet, as dataplane/core/fast_path.h
  * is the DPDK plane's: Ethernet (+ one 802.1Q tag), IPv4 without options,
- * not a fragment, TCP or UDP to a configured service, tunnelled by IPIP or
- * GUE to an IPv4 backend. It parses into a handful of scalars instead of
+ * not a fragment, TCP or UDP, forwarded by any mode (IPIP or GUE to an
+ * IPv4 or an IPv6 backend, L2 DSR); and the same packets when they are not
+ * for a service (the host's, passed; a VIP address without the port,
+ * dropped). It parses into a handful of scalars instead of
  * the general path's 120-byte struct xlb_parsed (whose fields clang kept
  * in registers, then spilled around the helper calls: 176 of the 934
  * instructions of an established packet), and uses the general path's own
  * pieces for everything else: the service cache (lookup.h), the
  * connection table (conn_table.h), the counters (stats.h), the outer
- * header (encap.h).
+ * headers' writers (encap.h) and the checksum of packet bytes (csum.h).
  *
  * It either does exactly what xlb_process does with the packet or
- * declines (XLB_FAST_DECLINED, XLB_FAST_NO_SERVICE) before writing
- * anything, and xlb_process then takes
- * the packet as if the fast path did not exist: every condition it does not
- * handle (another L2/L3/L4, IPv4 options, fragments, anything the general
- * parser would drop, a service miss, ACL denial, a rate-limited service,
- * L2 DSR, an IPv6 or invalid backend, a missing port, an unresolved next
- * hop, a packet over the MTU) is checked by reads alone, and only then are
+ * declines (XLB_FAST_DECLINED) before writing anything, and xlb_process
+ * then takes the packet as if the fast path did not exist: every condition
+ * it does not handle (another L2/L3/L4, IPv4 options, fragments, anything
+ * the general parser would drop, ACL denial, a rate-limited service, an
+ * invalid backend, a missing port, an unresolved next hop or backend MAC,
+ * a packet over the MTU) is checked by reads alone, and only then are
  * the counters, the connection table and the frame written, in that
- * order. The writes before a decline are memos that change no result:
+ * order. The one write before a decline is a memo that changes no result:
  * the service cache's fill on a cache miss (what the general path's lookup
- * returns anyway), and its slot's general_only (below).
+ * returns anyway); the GUE-over-IPv6 checksum also uses the per-CPU
+ * scratch buffer, which holds nothing between packets.
  * tests/ebpf/xdp_fast_path_test.cpp checks both: the same bytes and
  * counters as with the fast path off, taken for the common packet,
  * declined for each boundary. */
@@ -31,10 +33,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "abi/checksum.h"
 #include "abi/flow.h"
 #include "abi/tables.h"
 #include "abi/wire.h"
 #include "xdp/conn_table.h"
+#include "xdp/csum.h"
 #include "xdp/encap.h"
 #include "xdp/filters.h"
 #include "xdp/lookup.h"
@@ -51,13 +55,10 @@ const volatile __u8 xlb_fast_path_mode = 1;
 /* Packets the fast path took, all CPUs (mode 2 only: a shared line). */
 __u64 xlb_fast_path_packets = 0;
 
-/* What xlb_fast_path did: declined (nothing written, see above), and then
- * whether it found no service for the packet's key (the general path, which
- * would probe the same key first, goes straight to the address probe: host
- * traffic does not pay the miss twice); or took the packet (*v set). */
+/* What xlb_fast_path did: declined (nothing written, see above), or took
+ * the packet (*v set). */
 #define XLB_FAST_DECLINED 0
-#define XLB_FAST_NO_SERVICE 1
-#define XLB_FAST_TAKEN 2
+#define XLB_FAST_TAKEN 1
 
 /* `rx_len` is the frame's length as received. */
 static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats *st, __u32 rx_len,
@@ -70,15 +71,16 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	struct sluice_node_config *node;
 	struct sluice_conn_bucket *b;
 	struct sluice_conn_entry *e;
-	struct xlb_vip_cache_entry *slot;
 	struct sluice_vip_meta *meta;
 	struct sluice_backend *be, *pinned = 0;
 	struct sluice_ipv4_hdr *ip;
 	__u32 ifindex = ctx->ingress_ifindex, zero = 0, l3 = XLB_ETH_LEN, total, avail, l4_avail, hash, id;
 	__u32 in_id, eg_id, overhead, l2_len, vip_id;
+	const __u8 *dst_mac;
+	__sum16 udp_check = 0;
 	__u64 now;
 	__be16 type, tci = 0, ports_sport, ports_dport;
-	__u8 proto, tcp_flags = 0, mode, has_vlan = 0, hit, live;
+	__u8 proto, tcp_flags = 0, mode, has_vlan = 0, hit, live, outer4;
 	int evicted = 0, head, tail;
 
 	if (xlb_fast_path_mode == 0)
@@ -140,15 +142,26 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	key.dport = ports_dport;
 	key.proto = proto;
 	key.family = SLUICE_FAMILY_IPV4;
-	meta = xlb_find_service_slot(&key, &slot);
-	if (!meta)
-		return XLB_FAST_NO_SERVICE;
-	if (slot && slot->general_only)
-		return XLB_FAST_DECLINED;
+	meta = xlb_find_service_cached(&key);
+	if (!meta) {
+		/* What the general path decides for this packet after the same
+		 * parse and the same service probe: the host's when no VIP has
+		 * its address (IPv4: no neighbour discovery to pass first),
+		 * else a port miss. Decided here, port-miss and host packets
+		 * no longer pay for a second parse and a second service probe
+		 * (two hash lookups). */
+		if (xlb_vip_address(SLUICE_FAMILY_IPV4, &key.dst)) {
+			v->action = XDP_DROP;
+			v->reason = SLUICE_DROP_VIP_PORT_MISS;
+		} else {
+			v->action = XDP_PASS;
+			v->reason = SLUICE_DROP_MAX;
+		}
+		goto taken;
+	}
 	mode = meta->forwarding;
 	vip_id = meta->vip_id;
-	if ((mode != SLUICE_FWD_IPIP && mode != SLUICE_FWD_GUE) || vip_id >= SLUICE_MAX_VIPS ||
-	    (meta->flags & SLUICE_VIP_F_RATE_LIMIT))
+	if (mode >= SLUICE_FWD_MAX || vip_id >= SLUICE_MAX_VIPS || (meta->flags & SLUICE_VIP_F_RATE_LIMIT))
 		return XLB_FAST_DECLINED;
 	if (meta->flags & SLUICE_VIP_F_HASH_NO_SPORT)
 		key.sport = 0;
@@ -160,15 +173,6 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	eg = xlb_egress_port(ifindex, &in_id, &eg_id);
 	if (!eg)
 		return XLB_FAST_DECLINED;
-	overhead = mode == SLUICE_FWD_GUE ? XLB_IPV4_LEN + XLB_UDP_LEN : XLB_IPV4_LEN;
-	if (total + overhead > eg->mtu)
-		return XLB_FAST_DECLINED; /* the general path's ICMP or drop */
-	{
-		const __u8 *m = eg->nexthop_mac;
-
-		if ((m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0)
-			return XLB_FAST_DECLINED;
-	}
 
 	/* xlb_choose_backend's decision, from reads alone. */
 	hash = sluice_flow_hash(&key);
@@ -189,18 +193,17 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	}
 	if (!be)
 		return XLB_FAST_DECLINED;
-	if (be->family != SLUICE_FAMILY_IPV4) {
-		/* The general path's, and so, while the service table stays,
-		 * are this service's next packets on this CPU: without the
-		 * memo, every packet to an IPv6 backend (GUE over IPv6 most
-		 * of all) paid for both paths' lookups (xdp_bench: 118 ->
-		 * 142 ns). A service with backends of both families takes the
-		 * general path for all of them. */
-		if (slot)
-			slot->general_only = 1;
-		return XLB_FAST_DECLINED;
-	}
 
+	/* xlb_encapsulate's checks: the outer header's family is the
+	 * backend's (L2 DSR: none, the packet keeps its IPv4 header), the
+	 * next hop's MAC the router's (L2 DSR: the backend's). */
+	outer4 = mode == SLUICE_FWD_L2DSR || be->family == SLUICE_FAMILY_IPV4;
+	overhead = sluice_encap_overhead(mode, outer4 ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6);
+	if (total + overhead > eg->mtu)
+		return XLB_FAST_DECLINED; /* the general path's ICMP or drop */
+	dst_mac = mode == SLUICE_FWD_L2DSR ? be->mac : eg->nexthop_mac;
+	if ((dst_mac[0] | dst_mac[1] | dst_mac[2] | dst_mac[3] | dst_mac[4] | dst_mac[5]) == 0)
+		return XLB_FAST_DECLINED;
 	/* Taken: from here on the general path's writes, in its order. */
 	xlb_count_counter(&sluice_vip_stats_v1, vip_id, rx_len);
 	if (hit) {
@@ -224,12 +227,32 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 			}
 		}
 	}
-	if (xlb_fast_path_mode == 2)
-		__sync_fetch_and_add(&xlb_fast_path_packets, 1);
 
-	/* xlb_encapsulate for an IPv4 outer header. */
+	/* xlb_encapsulate from here. */
 	v->reason = SLUICE_DROP_MAX;
 	v->action = XDP_DROP;
+	if (mode == SLUICE_FWD_GUE && !outer4) {
+		/* RFC 8200 §8.1: never 0 over IPv6; summed where the packet
+		 * was received, before the frame moves, as xlb_encapsulate
+		 * sums it (and fails as it does: after the table's write). */
+		struct sluice_udp_hdr udp = {
+			.sport = bpf_htons(sluice_gue_sport(hash)),
+			.dport = meta->gue_dport,
+			.len = bpf_htons((__u16)(XLB_UDP_LEN + total)),
+			.check = 0,
+		};
+		__u64 sum = sluice_pseudo_sum_v6(&node->local_v6, &be->addr, SLUICE_IPPROTO_UDP,
+						 (__u16)(XLB_UDP_LEN + total));
+
+		sum = sluice_csum_add(sum, &udp, sizeof(udp));
+		if (xlb_csum_packet(ctx, l3, total, &sum)) {
+			v->reason = SLUICE_DROP_INTERNAL;
+			goto taken;
+		}
+		udp_check = sluice_csum_finish(sum);
+		if (udp_check == 0)
+			udp_check = 0xFFFF;
+	}
 	l2_len = has_vlan && eg_id == in_id ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
 	head = (int)l3 - (int)(overhead + l2_len);
 	{
@@ -239,24 +262,41 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 
 		if (head != 0 && bpf_xdp_adjust_head(ctx, head)) {
 			v->reason = SLUICE_DROP_NO_HEADROOM;
-			return XLB_FAST_TAKEN;
+			goto taken;
 		}
 		tail = (int)(l3 + total) - (int)rx_len;
 		if (tail != 0 && bpf_xdp_adjust_tail(ctx, tail)) {
 			v->reason = SLUICE_DROP_INTERNAL;
-			return XLB_FAST_TAKEN;
+			goto taken;
 		}
-		if (xlb_write_ipv4_outer_fields(ctx, tos, ipid, df, tci, node->local_v4.v4, be->addr.v4,
-						eg->nexthop_mac, eg->mac, hash, meta->gue_dport, mode,
-						mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_IPIP,
-						total, l2_len)) {
+		if (mode == SLUICE_FWD_L2DSR) {
+			__u8 *data2 = (__u8 *)(long)ctx->data;
+
+			if (data2 + XLB_ETH_LEN + XLB_VLAN_LEN > (__u8 *)(long)ctx->data_end) {
+				v->reason = SLUICE_DROP_INTERNAL;
+				goto taken;
+			}
+			xlb_write_l2_fields(data2, dst_mac, eg->mac, l2_len, tci, SLUICE_ETH_P_IPV4);
+		} else if (outer4) {
+			if (xlb_write_ipv4_outer_fields(ctx, tos, ipid, df, tci, node->local_v4.v4, be->addr.v4,
+							dst_mac, eg->mac, hash, meta->gue_dport, mode,
+							mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_IPIP,
+							total, l2_len)) {
+				v->reason = SLUICE_DROP_INTERNAL;
+				goto taken;
+			}
+		} else if (xlb_write_ipv6_outer_fields(ctx, tos, tci, &node->local_v6, &be->addr, dst_mac, eg->mac,
+						       hash, meta->gue_dport, udp_check, mode, total, l2_len)) {
 			v->reason = SLUICE_DROP_INTERNAL;
-			return XLB_FAST_TAKEN;
+			goto taken;
 		}
 	}
 	xlb_count_counter(&sluice_backend_stats_v1, id, (__u64)(ctx->data_end - ctx->data));
 	v->reason = SLUICE_DROP_MAX;
 	v->action = eg_id == in_id ? XDP_TX : (int)bpf_redirect(eg->ifindex, 0);
+taken:
+	if (xlb_fast_path_mode == 2)
+		__sync_fetch_and_add(&xlb_fast_path_packets, 1);
 	return XLB_FAST_TAKEN;
 }
 

@@ -82,7 +82,6 @@ static __always_inline struct sluice_vip_meta *xlb_find_service_slot(const struc
 	}
 	meta = xlb_find_service(key);
 	if (meta) {
-		c->general_only = 0;
 		c->gen = g;
 		c->key.addr = key->dst;
 		c->key.port = key->dport;

@@ -47,8 +47,7 @@ struct {
 #define SLUICE_XDP_VIP_CACHE 64
 struct xlb_vip_cache_entry {
 	struct sluice_vip_key key;   /* the packet's (address, port, protocol, family) */
-	__u32 general_only;          /* 1: the fast path declined a packet of this service on this CPU at
-				      * its backend (IPv6: fast_path.h); 0 when filled */
+	__u32 pad;                   /* zero; puts gen on 8 bytes */
 	__u64 gen;                   /* sluice_vip_gen when filled; 0 = empty */
 	struct sluice_vip_meta meta; /* what xlb_find_service returned for key */
 };
