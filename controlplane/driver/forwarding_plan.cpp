@@ -100,47 +100,87 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
     // Tables first (pure, may fail), ids second (changes allocator state).
     struct Built {
         std::shared_ptr<const BuiltTable> built;
-        std::vector<const model::Backend*> by_index;  // built->table.ids order
+        const std::vector<uint32_t>* order = nullptr;  // tables_ entry: pool index by table.ids
     };
     std::vector<Built> built;
-    std::vector<std::string> backend_keys;
     std::vector<std::string> vip_keys;
-    for (const model::Service& s : config.services) {
+    // Whether every service's backend keys are the last build's, in the
+    // same service order: then so are the ids.
+    bool same_keys = last_ids_valid_ && last_services_.size() == config.services.size();
+    for (size_t i = 0; i < config.services.size(); ++i) {
+        const model::Service& s = config.services[i];
         if (s.discovery) {
             plan.warnings.push_back("service " + s.name +
                                     ": has a discovery source but no resolved backends (the service manager "
                                     "resolves them); its VIP has none in this plan");
         }
-        std::vector<maglev::Backend> input;
-        input.reserve(s.backends.size());
+        if (same_keys && last_services_[i] != s.name) same_keys = false;
+        std::vector<std::pair<model::IpAddress, uint32_t>> pool;
+        pool.reserve(s.backends.size());
         for (const model::Backend& b : s.backends) {
             const bool draining = b.state == model::BackendState::kDraining;
-            input.push_back(maglev::Backend{maglev_id(b.address), draining ? 0u : b.weight});
+            pool.emplace_back(b.address, draining ? 0u : b.weight);
         }
+        const auto cached = tables_.find(s.name);
+        if (cached != tables_.end() && cached->second.built && cached->second.table_size == s.table_size &&
+            cached->second.pool == pool) {
+            // Nothing Maglev or the ids see changed: the last table, order and keys.
+            built.push_back(Built{cached->second.built, &cached->second.order});
+            vip_keys.push_back(vip_id_key(s));
+            continue;
+        }
+        std::vector<maglev::Backend> input;
+        input.reserve(s.backends.size());
+        for (const auto& [address, weight] : pool) input.push_back(maglev::Backend{maglev_id(address), weight});
         auto table = table_for(s.name, input, s.table_size);
         if (!table) return Error{"service " + s.name + ": " + table.error()};
-        Built b{std::move(*table), {}};
+        CachedTable& entry = tables_.at(s.name);  // table_for() made or kept it
         // By id, not a scan per id: a linear search made 1000 backends cost
         // a million address-to-text conversions per service.
-        std::unordered_map<std::string_view, const model::Backend*> by_id;
+        std::unordered_map<std::string_view, uint32_t> by_id;
         by_id.reserve(s.backends.size());
-        for (size_t k = 0; k < s.backends.size(); ++k) by_id.emplace(input[k].id, &s.backends[k]);
-        b.by_index.reserve(s.backends.size());
-        for (const std::string& id : b.built->table.ids) {
-            b.by_index.push_back(by_id.at(id));  // build_table only sorts the ids it was given
+        for (size_t k = 0; k < s.backends.size(); ++k) by_id.emplace(input[k].id, static_cast<uint32_t>(k));
+        std::vector<uint32_t> order;
+        std::vector<std::string> keys;
+        order.reserve(s.backends.size());
+        keys.reserve(s.backends.size());
+        for (const std::string& id : (*table)->table.ids) {
+            order.push_back(by_id.at(id));  // build_table only sorts the ids it was given
             // backend_id_key(s.name, address), from the text made above.
-            backend_keys.push_back(s.name + "/" + id);
+            keys.push_back(s.name + "/" + id);
         }
+        if (keys != entry.keys) {
+            // No later build may take the last ids for these keys, even if
+            // this one fails before asking the allocator.
+            same_keys = false;
+            last_ids_valid_ = false;
+        }
+        entry.pool = std::move(pool);
+        entry.order = std::move(order);
+        entry.keys = std::move(keys);
+        built.push_back(Built{std::move(*table), &entry.order});
         vip_keys.push_back(vip_id_key(s));
-        built.push_back(std::move(b));
     }
 
     backend_ids_.set_quarantine(id_quarantine(config.timeouts));
     vip_ids_.set_quarantine(id_quarantine(config.timeouts));
     auto vip_ids = vip_ids_.assign(vip_keys);
     if (!vip_ids) return Error{"VIP ids: " + vip_ids.error()};
-    auto backend_ids = backend_ids_.assign(backend_keys);
-    if (!backend_ids) return Error{"backend ids: " + backend_ids.error()};
+    if (!same_keys) {
+        std::vector<std::string> backend_keys;
+        for (const model::Service& s : config.services) {
+            const CachedTable& entry = tables_.at(s.name);
+            backend_keys.insert(backend_keys.end(), entry.keys.begin(), entry.keys.end());
+        }
+        last_ids_valid_ = false;  // until the allocator has answered for these keys
+        auto assigned = backend_ids_.assign(backend_keys);
+        if (!assigned) return Error{"backend ids: " + assigned.error()};
+        last_backend_ids_ = std::move(*assigned);
+        last_services_.clear();
+        for (const model::Service& s : config.services) last_services_.push_back(s.name);
+        last_ids_valid_ = true;
+    }
+    const std::vector<uint32_t>* const backend_ids = &last_backend_ids_;
 
     size_t next_backend = 0;
     for (size_t i = 0; i < config.services.size(); ++i) {
@@ -154,23 +194,25 @@ Result<ForwardingPlan> PlanBuilder::build(const model::Config& config)
         ps.forwarding = s.forwarding;
         ps.gue_port = s.forwarding == model::Forwarding::kGue ? s.gue_port : 0;
         ps.flags = vip_flags(s);
-        std::vector<uint32_t> global(b.by_index.size());
-        for (size_t k = 0; k < b.by_index.size(); ++k) {
-            const model::Backend& be = *b.by_index[k];
+        const std::vector<uint32_t>& order = *b.order;
+        std::vector<uint32_t> global(order.size());
+        ps.backends.reserve(order.size());
+        for (size_t k = 0; k < order.size(); ++k) {
+            const model::Backend& be = s.backends[order[k]];
             global[k] = (*backend_ids)[next_backend++];
             const bool draining = be.state == model::BackendState::kDraining;
             ps.backends.push_back(PlanBackend{global[k], be.address, draining ? 0u : be.weight, draining});
         }
-        // table_for() put this service's entry in tables_ and nothing since
-        // has removed it.
+        // The loop above put this service's entry in tables_ and nothing
+        // since has removed it.
         CachedTable& cached = tables_.at(s.name);
-        if (cached.built != b.built || cached.ring_ids != global || cached.ring.empty()) {
+        if (cached.ring_table != b.built || cached.ring_ids != global || cached.ring.empty()) {
             std::vector<uint32_t> ring;
             ring.reserve(b.built->table.slots.size());
             for (uint32_t slot : b.built->table.slots) {
                 ring.push_back(slot == maglev::kNoBackend ? SLUICE_BACKEND_NONE : global[slot]);
             }
-            cached.built = b.built;
+            cached.ring_table = b.built;
             cached.ring_ids = global;
             cached.ring = core::SharedRing(std::move(ring));
         }
@@ -204,7 +246,11 @@ Result<std::shared_ptr<const PlanBuilder::BuiltTable>> PlanBuilder::table_for(
     if (!table) return Error{table.error()};
     const uint64_t fingerprint = maglev::fingerprint(*table);
     auto shared = std::make_shared<const BuiltTable>(BuiltTable{std::move(*table), fingerprint});
-    tables_[service] = CachedTable{std::move(key), table_size, shared};
+    // In place: the entry's pool, order and keys stay for build() to compare.
+    CachedTable& entry = tables_[service];
+    entry.input = std::move(key);
+    entry.table_size = table_size;
+    entry.built = shared;
     return shared;
 }
 

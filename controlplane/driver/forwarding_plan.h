@@ -112,8 +112,16 @@ private:
         std::vector<std::pair<std::string, uint32_t>> input;  // (Maglev id, weight) as given
         uint32_t table_size = 0;
         std::shared_ptr<const BuiltTable> built;
+        std::shared_ptr<const BuiltTable> ring_table;  // the table `ring` was made from (may be older than built)
         std::vector<uint32_t> ring_ids;  // global id of each table.ids entry that `ring` was made with
-        core::SharedRing ring;           // built->table.slots in ring_ids; empty until the first plan
+        core::SharedRing ring;           // ring_table's slots in ring_ids; empty until the first plan
+        // The service's backends as the last plan saw them (config order),
+        // and what was derived from them: an unchanged pool skips the
+        // address-to-text conversions and the id lookups (work per backend
+        // of every service, which outweighed the one changed table).
+        std::vector<std::pair<model::IpAddress, uint32_t>> pool;  // (address, Maglev weight)
+        std::vector<uint32_t> order;     // index into the pool of each table.ids entry
+        std::vector<std::string> keys;   // backend_id_key() of each table.ids entry
     };
     Result<std::shared_ptr<const BuiltTable>> table_for(const std::string& service,
                                                         const std::vector<maglev::Backend>& input,
@@ -122,6 +130,15 @@ private:
     StableIdAllocator backend_ids_;
     StableIdAllocator vip_ids_;
     std::map<std::string, CachedTable> tables_;  // by service name
+    // The allocator's last answer: the services it covered (config order)
+    // and the ids of their keys (tables_[name].keys, in that order). While
+    // no service's keys change (a drain, a weight change, a republish) the
+    // same keys get these ids without hashing 100 000 keys again, which is
+    // what StableIdAllocator::assign would answer. Cleared as soon as a
+    // build sees any service's keys change, even if it then fails.
+    std::vector<std::string> last_services_;
+    std::vector<uint32_t> last_backend_ids_;
+    bool last_ids_valid_ = false;
 };
 
 // The addresses whose MACs the plan needs (L2 DSR backends, and the

@@ -255,6 +255,32 @@ TEST(ForwardingPlan, UnchangedServicesShareTheirRings)
     for (size_t i = 0; i < old_b.size(); ++i) ASSERT_EQ(rt->ring[i], old_b[i]) << i;
 }
 
+// A build that fails after seeing a changed pool leaves no stale ids: the
+// next build of that pool asks the allocator again, so the new backend gets
+// its own id and every id in the ring belongs to a backend of the plan.
+TEST(ForwardingPlan, FailedBuildLeavesNoStaleIds)
+{
+    PlanBuilder builder;
+    const std::string two = R"({address="192.0.2.21"},{address="192.0.2.22"})";
+    const std::string three = R"({address="192.0.2.24"},{address="192.0.2.21"},{address="192.0.2.22"})";
+    auto first = builder.build(load(service("web", "192.0.2.100:80", "ipip", two)));
+    ASSERT_TRUE(first.ok()) << first.error();
+
+    auto broken = load(service("web", "192.0.2.100:80", "ipip", three) +
+                       service("bad", "192.0.2.101:80", "ipip", R"({address="192.0.2.31"})"));
+    broken.services[1].table_size = 4;  // Maglev refuses it (not prime)
+    ASSERT_FALSE(builder.build(broken).ok());
+
+    auto next = builder.build(load(service("web", "192.0.2.100:80", "ipip", three)));
+    ASSERT_TRUE(next.ok()) << next.error();
+    const auto ids = ids_of(*next);
+    EXPECT_EQ(ids.at("web/192.0.2.21"), 0u);
+    EXPECT_EQ(ids.at("web/192.0.2.22"), 1u);
+    EXPECT_EQ(ids.at("web/192.0.2.24"), 2u);
+    std::set<uint32_t> named(next->services[0].ring.begin(), next->services[0].ring.end());
+    EXPECT_EQ(named, (std::set<uint32_t>{0, 1, 2}));
+}
+
 // service.hash = "client" reaches both planes as SLUICE_VIP_F_HASH_NO_SPORT
 // (the pipelines' handling of the flag is in the shared fixture table);
 // the default hashes the 5-tuple.
