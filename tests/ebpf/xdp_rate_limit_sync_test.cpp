@@ -226,9 +226,12 @@ protected:
         // the remainder (under one unit).
         const uint64_t elapsed = monotonic_ns() + 1000 - drained_at;
         const uint64_t bound = (units + 1 + elapsed * kRate * 1024 / kNs) >> core::kTokenShift;
+        // No more than the drained bucket earned since: under a fresh
+        // burst unless seconds passed on a loaded machine (the rate is
+        // 1/s), when the untouched buckets above still tell kept from
+        // fresh (a fixed "< kBurst" failed that way once, at load 10).
         EXPECT_LE(o.admitted, bound) << what << ": " << elapsed << " ns after the drain (a fresh burst admits " << kBurst
                                      << ")";
-        EXPECT_LT(o.admitted, kBurst) << what;
     }
 
     // After a change that must restart the VIP: every CPU's bucket fresh,
