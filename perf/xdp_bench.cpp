@@ -100,8 +100,9 @@ Description bench_description(uint32_t lo_ifindex)
         s.key.proto = SLUICE_IPPROTO_TCP;
         s.forwarding = vips[v].forwarding;
         s.gue_port = 6080;
-        s.ring.resize(65537);
-        for (uint32_t i = 0; i < s.ring.size(); ++i) s.ring[i] = vips[v].first_backend + i % 8;
+        std::vector<uint32_t> ring(65537);
+        for (uint32_t i = 0; i < ring.size(); ++i) ring[i] = vips[v].first_backend + i % 8;
+        s.ring = std::move(ring);
         d.vips.push_back(s);
     }
     return d;

@@ -98,7 +98,7 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
         v.forwarding = to_forwarding(s.forwarding);
         v.flags = s.flags;  // the loader keeps HASH_NO_SPORT and derives ACL / RATE_LIMIT itself
         v.gue_port = s.gue_port;
-        v.ring = s.ring.slots();  // the loader keeps its own copy of what each ring map holds
+        v.ring = s.ring;  // shared: the loader keeps the body as what the ring map holds
         if (s.rate_limit.packets) {
             v.limits.packets_per_sec = s.rate_limit.packets->per_sec;
             v.limits.packets_burst = s.rate_limit.packets->burst;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/shared_ring.h"  // header-only over the ABI: the plans' own rings
+
 extern "C" {
 #include "abi/tables.h"
 #include "abi/types.h"
@@ -70,7 +72,8 @@ struct VipSpec {
     uint8_t forwarding = SLUICE_FWD_IPIP;  // enum sluice_forwarding
     uint8_t flags = 0;               // SLUICE_VIP_F_HASH_NO_SPORT (ACL/RATE_LIMIT are derived)
     uint16_t gue_port = 0;           // host order, GUE only
-    std::vector<uint32_t> ring;      // Maglev ring, prime size; SLUICE_BACKEND_NONE = no backend
+    core::SharedRing ring;           // Maglev ring, prime size; SLUICE_BACKEND_NONE = no backend.
+                                     // The plan's own body: an unchanged service costs no copy
     RateLimitSpec limits;
 };
 

@@ -98,7 +98,7 @@ bool XdpDataplane::same_buckets(const AppliedRateLimit& applied, const AppliedRa
     return !applied.totals_known || (applied.limits == want.limits && applied.shares == want.shares);
 }
 
-Result<void> XdpDataplane::write_ring(Service& s, uint32_t gen, const std::vector<uint32_t>& ring)
+Result<void> XdpDataplane::write_ring(Service& s, uint32_t gen, const core::SharedRing& ring)
 {
     RingSlot& slot = s.slots[gen];
     const uint32_t ring_id = 2 * s.meta.vip_id + gen;
@@ -158,7 +158,7 @@ Result<void> XdpDataplane::wait_for_readers(const Service& s, uint32_t gen)
     return {};
 }
 
-Result<void> XdpDataplane::flip(Service& s, const std::vector<uint32_t>& ring)
+Result<void> XdpDataplane::flip(Service& s, const core::SharedRing& ring)
 {
     const uint32_t old_gen = s.meta.ring_id & 1u;
     const uint32_t new_gen = s.has_live ? 1u - old_gen : 0u;
@@ -178,14 +178,14 @@ Result<void> XdpDataplane::flip(Service& s, const std::vector<uint32_t>& ring)
     return {};
 }
 
-Result<void> XdpDataplane::update_ring(uint32_t vip_id, const std::vector<uint32_t>& ring)
+Result<void> XdpDataplane::update_ring(uint32_t vip_id, const core::SharedRing& ring)
 {
     auto it = services_.find(vip_id);
     if (it == services_.end()) return make_error("vip " + std::to_string(vip_id) + " is not configured");
     if (ring.empty() || ring.size() > SLUICE_MAX_RING_SIZE || !is_prime(static_cast<uint32_t>(ring.size())))
         return make_error("ring size " + std::to_string(ring.size()) + " is not a prime <= SLUICE_MAX_RING_SIZE");
-    for (uint32_t b : ring) {
-        if (b != SLUICE_BACKEND_NONE && backend_ids_.count(b) == 0)
+    for (uint32_t b : ring.backends()) {  // each id the ring names, once
+        if (backend_ids_.count(b) == 0)
             return make_error("ring names backend " + std::to_string(b) + ", which is not applied");
     }
     return flip(it->second, ring);
@@ -380,9 +380,8 @@ Result<void> XdpDataplane::apply(const Description& desc)
         if (v.forwarding >= SLUICE_FWD_MAX) return make_error(name + ": bad forwarding mode");
         if (v.ring.empty() || v.ring.size() > SLUICE_MAX_RING_SIZE || !is_prime(static_cast<uint32_t>(v.ring.size())))
             return make_error(name + ": ring size " + std::to_string(v.ring.size()) + " is not a prime <= SLUICE_MAX_RING_SIZE");
-        for (uint32_t b : v.ring) {
-            if (b != SLUICE_BACKEND_NONE && backends.count(b) == 0)
-                return make_error(name + ": ring names unknown backend " + std::to_string(b));
+        for (uint32_t b : v.ring.backends()) {  // each id the ring names, once: not M slots per VIP
+            if (backends.count(b) == 0) return make_error(name + ": ring names unknown backend " + std::to_string(b));
         }
     }
 

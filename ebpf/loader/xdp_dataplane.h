@@ -86,7 +86,7 @@ public:
     // the inactive ring (changed slots only, batched), flips the service's
     // entry, then waits until no CPU can still be reading the old ring so it
     // may be reused by the next update. Backends it names must be applied.
-    Result<void> update_ring(uint32_t vip_id, const std::vector<uint32_t>& ring);
+    Result<void> update_ring(uint32_t vip_id, const core::SharedRing& ring);
 
     // Control plane. Maps interface `ifindex` to port `port_id` (ingress
     // lookup, and the redirect target when the port is an egress).
@@ -164,7 +164,7 @@ public:
 private:
     struct RingSlot {
         int fd = -1;                     // inner map, owned
-        std::vector<uint32_t> content;   // what it holds; empty = unknown (write all)
+        core::SharedRing content;        // what it holds; empty = unknown (write all)
     };
     struct Service {
         sluice_vip_key key{};
@@ -187,8 +187,8 @@ private:
 
     XdpDataplane() = default;
     Result<void> adopt_pinned_state();
-    Result<void> write_ring(Service& s, uint32_t gen, const std::vector<uint32_t>& ring);
-    Result<void> flip(Service& s, const std::vector<uint32_t>& ring);
+    Result<void> write_ring(Service& s, uint32_t gen, const core::SharedRing& ring);
+    Result<void> flip(Service& s, const core::SharedRing& ring);
     Result<void> wait_for_readers(const Service& s, uint32_t gen);
     Result<void> write_acl(const Description& desc, bool& global_acl, std::set<uint32_t>& vip_acl);
     Result<void> write_rate_limits(const Description& desc);

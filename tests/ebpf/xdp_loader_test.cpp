@@ -118,7 +118,7 @@ TEST(XdpLoader, SynOnDrainingEntryIsPickedAgain)
     EXPECT_EQ(backend_of((*r)->run(segment(40011, SLUICE_TCP_SYN), 0)), 0);
     // The ring moves to backend 1; backend 0 stays valid, not draining.
     xdp::Description d = (*r)->description();
-    d.vips[0].ring.assign(7, 1);
+    d.vips[0].ring = std::vector<uint32_t>(7, 1);
     ASSERT_TRUE((*r)->dataplane().apply(d));
     EXPECT_EQ(backend_of((*r)->run(segment(40011, SLUICE_TCP_SYN), 0)), 0) << "SYN on a live entry keeps its backend";
     // Backend 0 drains.

@@ -165,7 +165,9 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
                 if (f == "hash_no_sport") v.flags |= SLUICE_VIP_F_HASH_NO_SPORT;
                 else return make_error("vip: unknown flag");
             }
-            for (const auto& r : j.at("ring")) v.ring.push_back(r.is_null() ? SLUICE_BACKEND_NONE : r.get<uint32_t>());
+            std::vector<uint32_t> ring;
+            for (const auto& r : j.at("ring")) ring.push_back(r.is_null() ? SLUICE_BACKEND_NONE : r.get<uint32_t>());
+            v.ring = std::move(ring);
             d.vips.push_back(std::move(v));
         }
         if (cfg.contains("filters")) {

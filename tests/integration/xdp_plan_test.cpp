@@ -157,7 +157,8 @@ TEST(XdpDescription, VipsAreThePlansServices)
         const auto& s = plan.services[i];
         const auto& v = d->vips[i];
         EXPECT_EQ(v.vip_id, s.vip_id);
-        EXPECT_EQ(v.ring, s.ring.slots());
+        EXPECT_EQ(v.ring.slots(), s.ring.slots());
+        EXPECT_TRUE(v.ring.shares_with(s.ring)) << "the description holds the plan's ring, not a copy";
         EXPECT_EQ(v.ring.size(), 251u);
         EXPECT_EQ(v.key.port, __builtin_bswap16(s.vip.port));
         EXPECT_EQ(v.key.family, SLUICE_FAMILY_IPV4);
