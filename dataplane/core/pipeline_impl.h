@@ -381,7 +381,7 @@ SLUICE_ALWAYS_INLINE Verdict forward_classified(Worker& w, Packet& pkt, Classifi
     bool repeatable = false;
     if (reuse) {
         backend_id = memo.backend_id;  // the general path decides (MTU, headroom, ingress not ready)
-    } else if (!c.fast && (pp.fragment || pp.icmp_error)) {  // the fast path takes neither
+    } else if (pp.fragment || pp.icmp_error) {
         // Never a new flow: neither fragments nor ICMP errors make entries.
         if constexpr (Filter::kEnabled) {
             filtered = filter.check(fq);
@@ -574,23 +574,10 @@ SLUICE_ALWAYS_INLINE void process_chunk_passes(Worker& w, Packet* pkts[], uint16
         if (i + 1 < n) __builtin_prefetch(pkts[i + 1]->data);
         if (classify_any<kDetect>(*pkts[i], st, c[i], out[i], c[i - 1])) {
             any_repeat |= c[i].repeat;
-            // A chunk that starts with a train has few distinct flows: its
-            // buckets are prefetched here (a repeat's is its predecessor's).
-            if (kDetect && !c[i].repeat) w.conns.prefetch(c[i].hash);
+            if (!kDetect || !c[i].repeat) w.conns.prefetch(c[i].hash);  // a repeat's bucket is its predecessor's
         } else {
             c[i].vip = nullptr;
             c[i].hash = 0;  // never read; GCC cannot tell (-Wmaybe-uninitialized)
-        }
-    }
-    // Many flows: the buckets' prefetches back to back, after the parsing
-    // rather than one after each packet's (~150 instructions apart). On
-    // machine B this cut what sluice adds to the connection-table floor for
-    // SYN by about a third and at 1M flows by about a quarter
-    // (docs/benchmarks.md); probably more of the chunk's bucket misses (TLB
-    // misses too, nested walks in a VM) are then in flight at once.
-    if constexpr (!kDetect) {
-        for (uint16_t i = 0; i < n; ++i) {
-            if (c[i].vip != nullptr) w.conns.prefetch(c[i].hash);
         }
     }
     for (uint16_t i = 0; i < n; ++i) {
