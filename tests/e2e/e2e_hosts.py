@@ -213,15 +213,16 @@ HTTP_SERVER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 class Backends:
     """The backends' HTTP servers: start, kill (SIGKILL, as a crash) and restart by PID."""
 
-    def __init__(self, session, topo, port=VIP_PORT):
+    def __init__(self, session, topo, port=VIP_PORT, cpu=None):
         self.s, self.topo, self.port = session, topo, port
+        self.pin = ["taskset", "-c", str(cpu)] if cpu is not None else []  # see LongLived's cpu
 
     def start(self, b):
         ready = os.path.join(self.s.workdir, f"http-{b}.ready")
         if os.path.exists(ready):
             os.unlink(ready)
         proc = self.s.procs.start(f"http-{b}", self.topo.ns[b],
-                                  [PYTHON, "-u", HTTP_SERVER, b, str(self.port), ready, str(PID)])
+                                  self.pin + [PYTHON, "-u", HTTP_SERVER, b, str(self.port), ready, str(PID)])
         wait_for(f"{b}'s HTTP server", lambda: os.path.exists(ready) or proc.poll() is not None, CMD_TIMEOUT)
         check(proc.poll() is None, f"{b}'s HTTP server exited {proc.returncode}: {self.s.procs.log('http-' + b)}")
 

@@ -1,6 +1,7 @@
 """Real client traffic for e2e tests: bounded loads of new connections and
 long-lived keep-alive connections, from threads inside the client namespace."""
 
+import os
 import threading
 import time
 
@@ -122,8 +123,13 @@ class LongLived:
     """Keep-alive HTTP connections (one per source port) that send a request
     every `period` s, each recording its backends and error, until stop()."""
 
-    def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, period=0.2, max_seconds=150, timeout=10):
+    def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, period=0.2, max_seconds=150, timeout=10, cpu=None):
         self.topo, self.vip, self.port, self.period, self.max_seconds = topo, vip, port, period, max_seconds
+        # Pin every connection's thread to this CPU (None: free). On a veth
+        # the XDP program runs on the sending CPU, so a thread the scheduler
+        # moves moves its flow to another CPU's connection table, as an RSS
+        # change would on a NIC (docs/operations.md, "The connection table").
+        self.cpu = cpu
         self.timeout = timeout  # per request: long enough for TCP to retransmit across a short outage
         self.conns = [{"port": p, "backends": [], "ok": 0, "error": None, "opened": False} for p in ports]
         self._stop = threading.Event()
@@ -132,6 +138,8 @@ class LongLived:
     def _worker(self, st):
         import http.client
         enter_netns(self.topo.ns[CLIENT])
+        if self.cpu is not None:
+            os.sched_setaffinity(0, {self.cpu})  # this thread only
         end = time.monotonic() + self.max_seconds
         try:
             c = http.client.HTTPConnection(self.vip, self.port, timeout=self.timeout,
