@@ -638,4 +638,12 @@ uint32_t XdpDataplane::program_instructions() const
     return info.xlated_prog_len / 8;
 }
 
+uint32_t XdpDataplane::verifier_processed_instructions() const
+{
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(program_fd(), &info, &len) != 0) return 0;
+    return info.verified_insns;
+}
+
 }  // namespace sluice::xdp

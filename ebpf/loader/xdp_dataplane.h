@@ -160,6 +160,10 @@ public:
     int map_fd(const std::string& name) const;  // -1 for an unknown name
     // Verified program size, for reports.
     uint32_t program_instructions() const;
+    // Instructions the verifier processed to accept the program, of the
+    // 1,000,000 it allows (BPF_COMPLEXITY_LIMIT_INSNS); 0 when the kernel
+    // does not say (before 5.16).
+    uint32_t verifier_processed_instructions() const;
 
 private:
     struct RingSlot {
