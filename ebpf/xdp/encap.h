@@ -33,7 +33,6 @@ struct xlb_encap_params {
 	__u8 keep_vlan;                     /* re-emit the received tag */
 };
 
-
 /* Ethernet (+ tag) as the core writes it: 14 or 18 bytes used. */
 struct xlb_l2 {
 	__u8 dst[6];
@@ -190,6 +189,26 @@ static __always_inline int xlb_write_ipv4_outer_fields(struct xdp_md *ctx, __u8 
 	return 0;
 }
 
+/* The UDP checksum of GUE over IPv6 (RFC 8200 §8.1: never 0): the
+ * pseudo-header of saddr -> daddr, `udp` (its check 0) and the inner
+ * packet's `inner_len` bytes at `l3_off`, summed where the packet was
+ * received, before the frame moves. Both paths' (xlb_encapsulate and the
+ * fast path). 0 with *check set, or -1 when the packet cannot be read. */
+static __always_inline int xlb_gue6_udp_check(struct xdp_md *ctx, const union sluice_addr *saddr,
+					      const union sluice_addr *daddr, const struct sluice_udp_hdr *udp,
+					      __u32 l3_off, __u32 inner_len, __sum16 *check)
+{
+	__u64 sum = sluice_pseudo_sum_v6(saddr, daddr, SLUICE_IPPROTO_UDP, (__u16)(XLB_UDP_LEN + inner_len));
+
+	sum = sluice_csum_add(sum, udp, sizeof(*udp));
+	if (xlb_csum_packet(ctx, l3_off, inner_len, &sum))
+		return -1;
+	*check = sluice_csum_finish(sum);
+	if (*check == 0)
+		*check = 0xFFFF;
+	return 0;
+}
+
 /* Ethernet (+ the received tag when l2_len says tagged) at `data`, as
  * xlb_fill_l2 lays it out; the frame holds at least 18 bytes. `dst_mac`
  * and `src_mac` are map values, at least 2-aligned. */
@@ -296,22 +315,16 @@ static __always_inline int xlb_encapsulate(struct xdp_md *ctx, const struct xlb_
 			o.v6.ip.saddr = *ep->outer_src;
 			o.v6.ip.daddr = *ep->outer_dst;
 			if (mode == SLUICE_FWD_GUE) {
-				__u16 udp_len = (__u16)(XLB_UDP_LEN + inner_len);
-				__u64 sum;
+				__sum16 check;
 
 				o.v6.udp.sport = bpf_htons(sluice_gue_sport(ep->flow_hash));
 				o.v6.udp.dport = ep->gue_dport;
-				o.v6.udp.len = bpf_htons(udp_len);
+				o.v6.udp.len = bpf_htons((__u16)(XLB_UDP_LEN + inner_len));
 				o.v6.udp.check = 0;
-				/* RFC 8200 §8.1: never 0 over IPv6; summed in place
-				 * before the frame moves. */
-				sum = sluice_pseudo_sum_v6(ep->outer_src, ep->outer_dst, SLUICE_IPPROTO_UDP, udp_len);
-				sum = sluice_csum_add(sum, &o.v6.udp, sizeof(o.v6.udp));
-				if (xlb_csum_packet(ctx, pp->l3_off, inner_len, &sum))
+				if (xlb_gue6_udp_check(ctx, ep->outer_src, ep->outer_dst, &o.v6.udp, pp->l3_off, inner_len,
+						       &check))
 					return SLUICE_DROP_INTERNAL;
-				o.v6.udp.check = sluice_csum_finish(sum);
-				if (o.v6.udp.check == 0)
-					o.v6.udp.check = 0xFFFF;
+				o.v6.udp.check = check;
 			}
 		}
 		xlb_fill_l2(&l2, ep->dst_mac, ep->src_mac, ep->keep_vlan, pp->vlan_tci,

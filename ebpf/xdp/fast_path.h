@@ -10,7 +10,7 @@
  * established packet), and uses the general path's own pieces for
  * everything else: the service cache (lookup.h), the
  * connection table (conn_table.h), the counters (stats.h), the outer
- * headers' writers (encap.h) and the checksum of packet bytes (csum.h).
+ * headers' writers and the GUE-over-IPv6 checksum (encap.h).
  *
  * It either does exactly what xlb_process does with the packet or
  * declines (XLB_FAST_DECLINED) before writing anything, and xlb_process
@@ -34,12 +34,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "abi/checksum.h"
 #include "abi/flow.h"
 #include "abi/tables.h"
 #include "abi/wire.h"
 #include "xdp/conn_table.h"
-#include "xdp/csum.h"
 #include "xdp/encap.h"
 #include "xdp/filters.h"
 #include "xdp/lookup.h"
@@ -241,26 +239,19 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	v->reason = SLUICE_DROP_MAX;
 	v->action = XDP_DROP;
 	if (mode == SLUICE_FWD_GUE && !outer4) {
-		/* RFC 8200 §8.1: never 0 over IPv6; summed where the packet
-		 * was received, before the frame moves, as xlb_encapsulate
-		 * sums it (and fails as it does: after the table's write). */
+		/* Before the frame moves, as xlb_encapsulate sums it (and
+		 * fails as it does: after the table's write). */
 		struct sluice_udp_hdr udp = {
 			.sport = bpf_htons(sluice_gue_sport(hash)),
 			.dport = meta->gue_dport,
 			.len = bpf_htons((__u16)(XLB_UDP_LEN + total)),
 			.check = 0,
 		};
-		__u64 sum = sluice_pseudo_sum_v6(&node->local_v6, &be->addr, SLUICE_IPPROTO_UDP,
-						 (__u16)(XLB_UDP_LEN + total));
 
-		sum = sluice_csum_add(sum, &udp, sizeof(udp));
-		if (xlb_csum_packet(ctx, l3, total, &sum)) {
+		if (xlb_gue6_udp_check(ctx, &node->local_v6, &be->addr, &udp, l3, total, &udp_check)) {
 			v->reason = SLUICE_DROP_INTERNAL;
 			goto taken;
 		}
-		udp_check = sluice_csum_finish(sum);
-		if (udp_check == 0)
-			udp_check = 0xFFFF;
 	}
 	l2_len = has_vlan && eg_id == in_id ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
 	head = (int)l3 - (int)(overhead + l2_len);
