@@ -169,7 +169,7 @@ static int conn_partitions()
 // with pins of an older layout or another shape.
 Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
 {
-    const int ncpu = conn_partitions();
+    const int ncpu = options.shared_conn_table ? 1 : conn_partitions();
     if (ncpu <= 0) return make_error("cannot count CPUs");
     const uint32_t want = options.conn_table_size != 0 ? options.conn_table_size : 1;
     uint32_t shift = 0;
@@ -181,6 +181,7 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
     conn_shift_ = shift;
     conn_cpus_ = static_cast<uint32_t>(ncpu);
     skel_->rodata->xlb_conn_shift = shift;
+    skel_->rodata->xlb_conn_cpu_mask = options.shared_conn_table ? 0u : ~0u;
     // The table's clock (conn_table.h): jiffies x tick when HZ is known,
     // else the coarse monotonic clock. Rounded down for HZ = 300; every
     // reader goes through the same clock, so only its rate is 10^-7 off.
@@ -212,7 +213,8 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
         }
     }
     // A pinned table of another shape (conn_table_size changed, or the CPU
-    // count) cannot be adopted: libbpf would refuse to load.
+    // count, or per-CPU against shared on a host of more than one CPU)
+    // cannot be adopted: libbpf would refuse to load.
     const std::string path = pin_dir_ + "/sluice_conns_v3";
     const int fd = bpf_obj_get(path.c_str());
     if (fd < 0) return {};
@@ -226,7 +228,7 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
         return {};
     if (::unlink(path.c_str()) != 0) return make_error("removing " + path + ": " + errno_text(errno));
     say("the pinned connection table " + path + " has " + std::to_string(info.max_entries) + " buckets, this one " +
-        std::to_string(entries) + " (conn_table_size or the CPU count changed): dropped it; established flows are "
+        std::to_string(entries) + " (conn_table_size, the CPU count or conn_table_mode changed): dropped it; established flows are "
         "picked again by Maglev");
     return {};
 }

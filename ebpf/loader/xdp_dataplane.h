@@ -39,9 +39,10 @@ struct OpenOptions {
     std::string pin_dir;
     // Connection-table entries per CPU (the DPDK plane's conn_table_size
     // per worker): rounded up to a power-of-two count of 8-way buckets. The
-    // table takes 64 bytes per entry per CPU up to the highest online one.
-    // A pinned table of another size (or CPU count) is dropped: its flows
-    // are picked again.
+    // table takes 64 bytes per entry per CPU up to the highest online one
+    // (or 64 bytes per entry in all, shared_conn_table).
+    // A pinned table of another size (or CPU count, or sharing) is
+    // dropped: its flows are picked again.
     uint32_t conn_table_size = 1048576;
     // Where open() reports what it did to pinned state (stale pins removed).
     std::function<void(const std::string&)> log;
@@ -49,11 +50,17 @@ struct OpenOptions {
     // common packet first (production), 0 the general path only, 2 as 1 and
     // its packets counted in fast_path_packets() (tests: a shared counter).
     uint8_t fast_path_mode = 1;
+    // One connection table shared by every CPU instead of a partition per
+    // CPU (xlb_conn_cpu_mask, ebpf/xdp/conn_table.h): for interfaces where
+    // a flow can change CPU mid-flow (veth: the sending CPU runs the
+    // program). conn_table_size is then the whole table's size. The driver
+    // decides (dataplane.xdp.conn_table_mode).
+    bool shared_conn_table = false;
 };
 
 // A connection entry as one CPU's partition holds it.
 struct ConnectionEntry {
-    uint32_t cpu;             // partition (CPU) it lives in
+    uint32_t cpu;             // partition (CPU) it lives in; 0 in a shared table
     sluice_conn_entry entry;  // a copy; backend_id SLUICE_BACKEND_NONE = forgotten
 };
 

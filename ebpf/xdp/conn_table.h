@@ -16,6 +16,19 @@
  * data: the verifier folds it into the index computation). */
 const volatile __u32 xlb_conn_shift = 0;
 
+/* Which partition a CPU uses: its id & this. ~0: each CPU its own (no
+ * writes shared between CPUs; for NICs, whose RSS keeps a flow on one
+ * CPU). 0: one table shared by every CPU, for interfaces where a flow can
+ * change CPU mid-flow (a veth runs the program on the sending CPU, which
+ * the scheduler moves): in partitions such a flow would miss on its new
+ * CPU and be picked again by the current ring, leaving its backend if the
+ * ring changed since it began. Set by the loader
+ * (dataplane.xdp.conn_table_mode; read-only, so the verifier knows it).
+ * Shared, two CPUs may write one bucket at once without a lock: a new
+ * entry can be lost to another CPU's claim of the same way, and its flow
+ * is picked again on its next packet (as after an eviction). */
+const volatile __u32 xlb_conn_cpu_mask = ~0u;
+
 /* Nanoseconds per jiffy (10^9 / CONFIG_HZ), set by the loader before
  * loading; 0 when it could not read the kernel's HZ. */
 const volatile __u64 xlb_ns_per_tick = 0;
@@ -41,10 +54,11 @@ static __always_inline __u64 xlb_conn_now(void)
 /* This CPU's bucket for a flow hash in `table` (sluice_conns_v3; a
  * parameter so perf/xdp_bench_harness can measure the table alone); NULL
  * on a CPU without a partition (the loader makes one per CPU id up to the
- * highest online at load). */
+ * highest online at load, or one for all: xlb_conn_cpu_mask). */
 static __always_inline struct sluice_conn_bucket *xlb_conn_bucket(void *table, __u32 hash)
 {
-	__u32 index = (bpf_get_smp_processor_id() << xlb_conn_shift) | (hash & ((1u << xlb_conn_shift) - 1));
+	__u32 cpu = bpf_get_smp_processor_id() & xlb_conn_cpu_mask;
+	__u32 index = (cpu << xlb_conn_shift) | (hash & ((1u << xlb_conn_shift) - 1));
 
 	return bpf_map_lookup_elem(table, &index);
 }

@@ -5,7 +5,9 @@
 // are reclaimed first, entries age per protocol and TCP state (FIN/RST cut
 // to the closing timeout), an ICMP error reads without writing, a removed
 // backend moves only its own flows; and
-// what is XDP's own: one partition per CPU, read by the loader on any CPU.
+// what is XDP's own: one partition per CPU, read by the loader on any CPU,
+// or one table shared by every CPU, where a flow that changes CPU keeps its
+// backend across a ring change.
 // Each test pins its thread to one CPU, so it knows the partition a packet
 // uses. Aging is done by moving an entry's last_seen back through the
 // loader's mapping of the table, not by sleeping.
@@ -402,16 +404,24 @@ TEST_F(XdpConnTable, ForgetConnectionsTo)
     EXPECT_EQ(send(4002, SLUICE_TCP_ACK), 1);
 }
 
+// A CPU other than the test's own that this thread may run on, or -1.
+int other_cpu(int self)
+{
+    const long n = sysconf(_SC_NPROCESSORS_CONF);
+    for (int c = 0; c < n; ++c) {
+        if (c != self && pin_to_cpu(c)) return c;
+    }
+    return -1;
+}
+
 // Each CPU has its own partition: a flow seen on one CPU is a miss on
-// another (picked by Maglev: the same backend while the ring is the same),
-// and the loader finds the entries of every partition from any CPU.
+// another, picked by the ring again (so after a ring change it leaves its
+// backend: why conn_table_mode "auto" shares the table on a veth), and the
+// loader finds the entries of every partition from any CPU.
 TEST_F(XdpConnTable, PartitionPerCpuAndLookupFromAnyCpu)
 {
-    const int ncpu = static_cast<int>(runner_->dataplane().connection_partitions());
-    int other = -1;
-    for (int c = 0; c < ncpu && other < 0; ++c) {
-        if (c != cpu_ && pin_to_cpu(c)) other = c;
-    }
+    EXPECT_GT(runner_->dataplane().connection_partitions(), 1u);
+    const int other = other_cpu(cpu_);
     SLUICE_REQUIRE(other >= 0, "a second CPU");
     // Made on `other`.
     EXPECT_EQ(send(5001, SLUICE_TCP_SYN), 0);
@@ -421,15 +431,60 @@ TEST_F(XdpConnTable, PartitionPerCpuAndLookupFromAnyCpu)
     EXPECT_EQ(found[0].cpu, static_cast<uint32_t>(other));
     EXPECT_EQ(found[0].entry.backend_id, 0u);
     EXPECT_EQ(found[0].entry.state, SLUICE_CONN_TCP_TRANSITORY);
-    // On this CPU the flow is new: a miss, the ring's backend, a second entry.
+    // On this CPU the flow is new: a miss, the (changed) ring's backend, a
+    // second entry.
+    ring_to(1);
     const Counters before = counters(runner_->dataplane());
-    EXPECT_EQ(send(5001, SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(send(5001, SLUICE_TCP_ACK), 1);
     EXPECT_EQ(counters(runner_->dataplane()).misses - before.misses, 1u);
     found = runner_->dataplane().lookup_connection(key_of(5001));
     ASSERT_EQ(found.size(), 2u);
     ASSERT_TRUE(runner_->dataplane().clear_connections());
     EXPECT_TRUE(runner_->dataplane().lookup_connection(key_of(5001)).empty());
     EXPECT_EQ(runner_->dataplane().count_connections(), 0u);
+}
+
+// One table for every CPU (conn_table_mode "shared"): a flow begun on one
+// CPU is a hit on another, so TCP, UDP and ICMP errors keep the flow's
+// backend after the ring changed; a flow new to the table still takes the
+// ring's backend.
+TEST(XdpConnTableShared, FlowKeepsItsBackendOnAnotherCpu)
+{
+    SLUICE_REQUIRE_ROOT();
+    const int self = sched_getcpu();
+    ASSERT_TRUE(pin_to_cpu(self));
+    auto r = XdpRunner::create(config(ring_of(0)), "", 1024, {}, 1, true);
+    ASSERT_TRUE(r) << r.error();
+    std::unique_ptr<XdpRunner> runner = std::move(*r);
+    xdp::XdpDataplane& dp = runner->dataplane();
+    EXPECT_EQ(dp.connection_partitions(), 1u);
+    EXPECT_EQ(dp.connection_capacity(), 1024u) << "conn_table_size is the whole table's";
+    auto send = [&](const std::vector<uint8_t>& frame) { return backend_of(runner->run(frame, 0)); };
+    const int other = other_cpu(self);
+    SLUICE_REQUIRE(other >= 0, "a second CPU");
+    // Begun on `other`, ring 0.
+    EXPECT_EQ(send(packet(6001, SLUICE_TCP_SYN)), 0);
+    EXPECT_EQ(send(packet(6002, 0, true)), 0);
+    ASSERT_TRUE(pin_to_cpu(self));
+    xdp::Description d = runner->description();
+    for (auto& v : d.vips) v.ring = ring_of(1);
+    ASSERT_TRUE(dp.apply(d));
+    const Counters before = counters(dp);
+    EXPECT_EQ(send(packet(6001, SLUICE_TCP_ACK)), 0) << "TCP keeps its backend on another CPU";
+    EXPECT_EQ(send(packet(6002, 0, true)), 0) << "UDP keeps its backend on another CPU";
+    EXPECT_EQ(send(icmp_error_for(6001)), 0) << "an ICMP error follows the flow";
+    const Counters after = counters(dp);
+    EXPECT_EQ(after.hits - before.hits, 2u);
+    EXPECT_EQ(after.misses, before.misses);
+    auto found = dp.lookup_connection(key_of(6001));
+    ASSERT_EQ(found.size(), 1u) << "one entry, not one per CPU";
+    EXPECT_EQ(found[0].cpu, 0u);
+    EXPECT_EQ(found[0].entry.backend_id, 0u);
+    EXPECT_EQ(found[0].entry.state, SLUICE_CONN_TCP_ESTABLISHED);
+    EXPECT_EQ(send(packet(6003, SLUICE_TCP_SYN)), 1) << "a new flow takes the current ring";
+    ASSERT_TRUE(pin_to_cpu(other));
+    EXPECT_EQ(send(packet(6003, SLUICE_TCP_ACK)), 1) << "and keeps it on the other CPU";
+    ASSERT_TRUE(pin_to_cpu(self));
 }
 
 // A pinned table of another size is not adopted (libbpf would refuse it):
@@ -469,7 +524,17 @@ TEST(XdpConnTablePins, OtherSizeAndOldLayoutAreDropped)
     ASSERT_EQ(lines.size(), 3u);
     EXPECT_NE(lines[2].find("dropped"), std::string::npos) << lines[2];
     EXPECT_EQ(backend_of((*bigger)->run(packet(6001, SLUICE_TCP_ACK), 0)), 1) << "new table: picked by the ring";
-    ASSERT_TRUE((*bigger)->dataplane().unpin());
+    const bool partitioned = (*bigger)->dataplane().connection_partitions() > 1;
+    (*bigger).reset();
+    // The same size shared by every CPU is another shape (one partition):
+    // dropped too, never read with the other layout's bucket indexes.
+    SLUICE_REQUIRE(partitioned, "a second CPU (one CPU has one partition either way)");
+    auto shared = XdpRunner::create(config(ring_of(2)), pin, 2048, log, 1, true);
+    ASSERT_TRUE(shared) << shared.error();
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_NE(lines[3].find("conn_table_mode"), std::string::npos) << lines[3];
+    EXPECT_EQ(backend_of((*shared)->run(packet(6001, SLUICE_TCP_ACK), 0)), 2) << "new table: picked by the ring";
+    ASSERT_TRUE((*shared)->dataplane().unpin());
 }
 
 }  // namespace

@@ -182,7 +182,7 @@ Result<xdp::Description> description_from_config(const nlohmann::json& cfg)
 Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& config, const std::string& pin_dir,
                                                      uint32_t conn_table_size,
                                                      std::function<void(const std::string&)> log,
-                                                     uint8_t fast_path_mode)
+                                                     uint8_t fast_path_mode, bool shared_conn_table)
 {
     auto desc = description_from_config(config);
     if (!desc) return make_error(desc.error());
@@ -191,6 +191,7 @@ Result<std::unique_ptr<XdpRunner>> XdpRunner::create(const nlohmann::json& confi
     options.conn_table_size = conn_table_size;
     options.log = std::move(log);
     options.fast_path_mode = fast_path_mode;
+    options.shared_conn_table = shared_conn_table;
     auto dp = xdp::XdpDataplane::open(options);
     if (!dp) return make_error(dp.error());
     std::unique_ptr<XdpRunner> r(new XdpRunner());

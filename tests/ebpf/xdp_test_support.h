@@ -73,11 +73,12 @@ class XdpRunner {
 public:
     // `pin_dir`, `conn_table_size` (entries per CPU): see xdp::OpenOptions
     // (empty: nothing pinned; the default keeps each test's table at 4 MiB
-    // per CPU), `log` its open() lines.
+    // per CPU), `log` its open() lines, `fast_path_mode` and
+    // `shared_conn_table` as there.
     static Result<std::unique_ptr<XdpRunner>> create(const nlohmann::json& config, const std::string& pin_dir = "",
                                                      uint32_t conn_table_size = 65536,
                                                      std::function<void(const std::string&)> log = {},
-                                                     uint8_t fast_path_mode = 1);
+                                                     uint8_t fast_path_mode = 1, bool shared_conn_table = false);
 
     // Runs `frame` as received on port `in_port` and classifies the result
     // from the return value and the per-CPU stats delta. The first call
