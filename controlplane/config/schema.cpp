@@ -21,7 +21,7 @@ const std::vector<TableSchema>& schema()
          {"eal_args", "main_lcore", "worker_lcores", "ports", "mbuf_pool_size", "conn_table_size",
           "exception_path", "exception_tap", "egress_port", "next_hop_mac"}},
         {"dataplane.dpdk.ports", "", {"name", "device", "rx_queues"}},
-        {"dataplane.xdp", "", {"interfaces", "mode", "allow_generic_fallback", "pin_path", "conn_table_size"}},
+        {"dataplane.xdp", "", {"interfaces", "mode", "allow_generic_fallback", "pin_path", "conn_table_size", "conn_table_mode"}},
         {"network", "", {"source_ipv4", "source_ipv6", "gateway_ipv4", "gateway_ipv6"}},
         {"conntrack", "", {"tcp_established_s", "tcp_syn_fin_s", "udp_s"}},
         {"filter", "", {"allow", "deny", "payload_rules", "allow_unenforced_payload_rules"}},

@@ -192,6 +192,12 @@ void read_xdp(Context& ctx, const toml::table& table, model::XdpSettings& out)
         if (auto path = read_absolute_path(ctx, *pin, "pin_path")) out.pin_path = *path;
     }
     if (auto size = r.integer("conn_table_size", 1024, 16777216)) out.conn_table_size = static_cast<uint32_t>(*size);
+    if (auto mode = r.choice<model::XdpConnTableMode>("conn_table_mode",
+                                                      {{"auto", model::XdpConnTableMode::kAuto},
+                                                       {"per-cpu", model::XdpConnTableMode::kPerCpu},
+                                                       {"shared", model::XdpConnTableMode::kShared}})) {
+        out.conn_table_mode = *mode;
+    }
 }
 
 // One of network's addresses, which must be of `family`.

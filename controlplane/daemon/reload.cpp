@@ -51,6 +51,7 @@ std::vector<std::string> restart_required(const model::Config& running, const mo
         differs(x->allow_generic_fallback != y->allow_generic_fallback, "dataplane.xdp.allow_generic_fallback");
         differs(x->pin_path != y->pin_path, "dataplane.xdp.pin_path");
         differs(x->conn_table_size != y->conn_table_size, "dataplane.xdp.conn_table_size");
+        differs(x->conn_table_mode != y->conn_table_mode, "dataplane.xdp.conn_table_mode");
     }
     // The workers' connection tables take their timeouts at start.
     differs(running.timeouts.tcp_established != next.timeouts.tcp_established, "conntrack.tcp_established_s");

@@ -64,13 +64,21 @@ enum class XdpMode : uint8_t {
     kGeneric,  // after skb allocation (slow; works everywhere)
 };
 
+// How XDP's connection table is laid out over the CPUs.
+enum class XdpConnTableMode : uint8_t {
+    kAuto,    // shared when an interface is virtual (veth, bridge, bond, tun), else per CPU
+    kPerCpu,  // a partition per CPU: no shared writes; a flow must stay on its CPU (NIC RSS)
+    kShared,  // one table for every CPU: a flow may change CPU mid-flow (veth: the sending CPU)
+};
+
 // XDP data-plane settings.
 struct XdpSettings {
     std::vector<std::string> interfaces;  // interfaces to attach to
     XdpMode mode = XdpMode::kNative;      // attach mode
     bool allow_generic_fallback = false;  // native attach failed: try generic instead of failing
     std::string pin_path = "/sys/fs/bpf/sluice";  // bpffs directory for pinned maps
-    uint32_t conn_table_size = 1048576;   // connection-table entries per CPU (64 B each)
+    uint32_t conn_table_size = 1048576;   // connection-table entries per CPU, or in all when shared (64 B each)
+    XdpConnTableMode conn_table_mode = XdpConnTableMode::kAuto;  // partition per CPU or one shared
 };
 
 // Which data plane runs and how each is set up. Only the selected one is

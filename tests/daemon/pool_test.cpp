@@ -163,6 +163,15 @@ TEST(RestartRequired, NamesEachSettingTakenAtStart)
     EXPECT_NE(why[0].find("dataplane.dpdk.ports"), std::string::npos);
     EXPECT_NE(why[1].find("conntrack.udp_s"), std::string::npos);
     EXPECT_NE(why[2].find("daemon.admin.port"), std::string::npos);
+    // The XDP connection table's layout is fixed at load.
+    auto xdp = base;
+    xdp.dataplane.xdp = model::XdpSettings{};
+    xdp.dataplane.xdp->interfaces = {"eth0"};
+    auto shared = xdp;
+    shared.dataplane.xdp->conn_table_mode = model::XdpConnTableMode::kShared;
+    const auto mode = restart_required(xdp, shared);
+    ASSERT_EQ(mode.size(), 1u);
+    EXPECT_NE(mode[0].find("dataplane.xdp.conn_table_mode"), std::string::npos) << mode[0];
 }
 
 }  // namespace

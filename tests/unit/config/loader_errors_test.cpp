@@ -420,6 +420,25 @@ backends = [{ address = "10.1.0.11" }]
 }
 
 // Payload rules on the XDP data plane are refused without the explicit opt-in.
+TEST(ConfigErrors, XdpConnTableMode)
+{
+    const char* base = "[dataplane]\ntype = \"xdp\"\n[dataplane.xdp]\ninterfaces = [\"eth0\"]\n";
+    const LoadResult unset = load_string(base, "mode.toml");
+    ASSERT_TRUE(unset.ok()) << dump(unset);
+    EXPECT_EQ(unset.config->dataplane.xdp->conn_table_mode, model::XdpConnTableMode::kAuto);
+    const LoadResult shared = load_string(std::string(base) + "conn_table_mode = \"shared\"\n", "mode.toml");
+    ASSERT_TRUE(shared.ok()) << dump(shared);
+    EXPECT_EQ(shared.config->dataplane.xdp->conn_table_mode, model::XdpConnTableMode::kShared);
+    const LoadResult per_cpu = load_string(std::string(base) + "conn_table_mode = \"per-cpu\"\n", "mode.toml");
+    ASSERT_TRUE(per_cpu.ok()) << dump(per_cpu);
+    EXPECT_EQ(per_cpu.config->dataplane.xdp->conn_table_mode, model::XdpConnTableMode::kPerCpu);
+    const LoadResult bad = load_string(std::string(base) + "conn_table_mode = \"percpu\"\n", "mode.toml");
+    EXPECT_TRUE(has_diagnostic(bad, 5, 19,
+                               "'conn_table_mode' must be one of \"auto\", \"per-cpu\", \"shared\"; got \"percpu\"; "
+                               "did you mean \"per-cpu\"?"))
+        << dump(bad);
+}
+
 TEST(ConfigErrors, PayloadRulesOnXdpNeedOptIn)
 {
     const LoadResult r = load_string(R"([dataplane]
