@@ -45,12 +45,13 @@ class Sluiced:
     of this run, so a restart finds them.
     """
 
-    def __init__(self, session, topo, services, plane="dpdk", lb="lb", extra_toml=""):
+    def __init__(self, session, topo, services, plane="dpdk", lb="lb", extra_toml="", xdp_toml=()):
         check(plane in ("dpdk", "xdp"), f"unknown data plane {plane}")
         self.s, self.topo, self.services, self.plane, self.lb = session, topo, services, plane, lb
         self.ns = topo.ns[lb]
         self.name = f"sluiced-{lb}"
         self.extra_toml = extra_toml
+        self.xdp_toml = list(xdp_toml)  # more lines of [dataplane.xdp]
         self.config_path = os.path.join(session.workdir, f"{lb}.toml")
         self.state_dir = os.path.join(session.workdir, f"{lb}-state")
         self.bpffs = os.path.join(session.workdir, f"{lb}-bpffs")
@@ -71,7 +72,7 @@ class Sluiced:
                       f'device = "net_af_packet_{self.lb}{PID},iface={DEV},qpairs=2"', "rx_queues = 2", ""]
         else:
             lines += ["[dataplane.xdp]", f'interfaces = ["{DEV}"]', 'mode = "native"',
-                      f"pin_path = {toml_value(self.pins)}", ""]
+                      f"pin_path = {toml_value(self.pins)}", *self.xdp_toml, ""]
         lines += ["[network]", f'source_ipv4 = "{self.topo.addr[self.lb]}"',
                   f'gateway_ipv4 = "{self.topo.addr[GATEWAY]}"', ""]
         if self.extra_toml:

@@ -121,7 +121,12 @@ def run_burst(topo, ports, threads=8):
 
 class LongLived:
     """Keep-alive HTTP connections (one per source port) that send a request
-    every `period` s, each recording its backends and error, until stop()."""
+    every `period` s, each recording its backends and error, until stop().
+
+    move_to(cpu) pins every connection's thread to `cpu` before its next
+    request (as the scheduler moving a sender would); each connection
+    records in "moved_at" how many answers it had when it moved (None
+    until then) and in "cpu" where it is pinned."""
 
     def __init__(self, topo, ports, vip=VIP, port=VIP_PORT, period=0.2, max_seconds=150, timeout=10, cpu=None):
         self.topo, self.vip, self.port, self.period, self.max_seconds = topo, vip, port, period, max_seconds
@@ -131,7 +136,9 @@ class LongLived:
         # change would on a NIC (docs/operations.md, "The connection table").
         self.cpu = cpu
         self.timeout = timeout  # per request: long enough for TCP to retransmit across a short outage
-        self.conns = [{"port": p, "backends": [], "ok": 0, "error": None, "opened": False} for p in ports]
+        self.conns = [{"port": p, "backends": [], "ok": 0, "error": None, "opened": False, "cpu": cpu,
+                       "moved_at": None} for p in ports]
+        self._target = None  # move_to()'s CPU, applied by each thread itself
         self._stop = threading.Event()
         self._threads = []
 
@@ -147,6 +154,10 @@ class LongLived:
             c.connect()
             st["opened"] = True
             while not self._stop.is_set() and time.monotonic() < end:
+                target = self._target
+                if target is not None and st["cpu"] != target:
+                    os.sched_setaffinity(0, {target})  # this thread only; it runs there on return
+                    st["cpu"], st["moved_at"] = target, st["ok"]
                 c.request("GET", "/")
                 r = c.getresponse()
                 words = r.read().decode().split()
@@ -170,6 +181,15 @@ class LongLived:
 
     def answers(self):
         return {st["port"]: st["ok"] for st in self.conns}
+
+    def move_to(self, cpu):
+        """Every connection's next request (and all after) from a thread pinned to `cpu`."""
+        self._target = cpu
+
+    def moved(self):
+        """{port: answers since its move} of the connections that moved to move_to()'s CPU."""
+        return {st["port"]: st["ok"] - st["moved_at"] for st in self.conns
+                if st["moved_at"] is not None and st["cpu"] == self._target}
 
     def stop(self):
         self._stop.set()

@@ -22,6 +22,24 @@ Scenarios (each one meson test in suite e2e):
   xdp-restart      (XDP) sluiced restarted (SIGTERM, same config): the
                    established connections keep working and their backends,
                    with no connection-table miss (the pinned table is reused).
+  xdp-restart-changed
+                   (XDP) restarted with a backend fewer: pinned entries of
+                   renumbered backends are forgotten, not followed to another.
+  cpu-move         32 long-lived connections, senders pinned to one CPU; a
+                   backend joins through etcd (the ring changes), then every
+                   sender moves to another CPU: no connection breaks or
+                   changes backend, new connections reach the new backend.
+                   On a veth the XDP program runs on the sending CPU, so
+                   each flow changes CPU mid-flow: XDP's connection table
+                   must be shared (conn_table_mode "auto" on a veth); DPDK's
+                   one worker sees no change. Needs two CPUs this process
+                   may use.
+  cpu-move-per-cpu (XDP) the same with conn_table_mode = "per-cpu": the
+                   moved flows miss in their new CPU's partition and the
+                   new ring sends some to the new backend, which resets
+                   them. Passes when at least one connection breaks or
+                   changes backend: the limit "shared" removes, and proof
+                   that cpu-move can see it.
 
 Exit status: 0 pass, 1 fail, 77 skip (no root, a missing kernel feature or
 tool; only when CI is not "true").
@@ -71,8 +89,8 @@ def spread_check(results, backends, what, min_share=0.12):
     return summ
 
 
-def start_node(s, topo, services, plane):
-    node = s.sluiced(topo, services, plane=plane)
+def start_node(s, topo, services, plane, **kw):
+    node = s.sluiced(topo, services, plane=plane, **kw)
     t0 = time.monotonic()
     node.start()
     log(f"sluiced ({plane}) ready in {time.monotonic() - t0:.1f} s, pid {s.procs.pid(node.name)}")
@@ -460,8 +478,111 @@ def xdp_restart_changed(s, plane):
         f"the moved ids' pinned entries were forgotten")
 
 
+# -- e. long-lived flows whose senders change CPU after a ring change ----------------
+
+# The CPUs this process may use, read before main() pins an XDP run to the first.
+CPUS = sorted(os.sched_getaffinity(0))
+MOVE_PORTS = range(40000, 40032)
+
+
+def cpu_move(s, plane, per_cpu=False):
+    e2e.require(len(CPUS) >= 2, f"two CPUs this process may use, to move senders between (has {CPUS})")
+    home, away = CPUS[0], CPUS[1]
+    topo = s.topology(backends=("b1", "b2", "b3", "b4"))
+    topo.attach_decap(s.env)
+    # Backends on the senders' first CPU: their answers, and so the clients'
+    # pure ACKs (sent from the softirq that receives them), stay there; only
+    # what the moved threads send comes from the other CPU.
+    servers = e2e.Backends(s, topo, cpu=home)
+    servers.start_all()
+    etcd = e2e.Etcd(s, topo.ns["lb"])
+    etcd.start()
+    first = ("b1", "b2", "b3")
+    for b in first:
+        etcd.put_backend(topo.addr[b])
+    svc = e2e.service(health_check=health_check("tcp"), discovery={
+        "type": "etcd", "endpoints": [etcd.url], "prefix": etcd.prefix, "dial_timeout_ms": 500})
+    node = start_node(s, topo, [svc], plane, xdp_toml=['conn_table_mode = "per-cpu"'] if per_cpu else ())
+    wait_in_table(node, [topo.addr[b] for b in first])
+    if plane == "xdp":
+        layout = "a partition per CPU" if per_cpu else "one shared by every CPU"
+        said = [line for line in node.log().splitlines() if "connection table" in line and "XDP program loaded" in line]
+        check(said and layout in said[0], f"sluiced did not log the connection table as {layout!r}: {said}")
+        log(f"sluiced: {said[0].split('; ', 1)[-1]}")
+    fp0 = node.fingerprint()
+
+    conns = e2e.LongLived(topo, MOVE_PORTS, period=0.2, max_seconds=120, cpu=home).start()
+    opened = {st["port"]: st["backends"][0] for st in conns.conns if st["backends"]}
+    check(len(opened) == len(MOVE_PORTS), f"only {len(opened)} of {len(MOVE_PORTS)} long-lived connections "
+                                          f"opened: {[st['error'] for st in conns.conns if st['error']][:3]}")
+    used = sorted(set(opened.values()))
+    check(len(used) >= 2, f"the long-lived connections all reached {used}: too few to tell backends apart")
+
+    etcd.put_backend(topo.addr["b4"])
+    wait_in_table(node, [topo.addr[b] for b in topo.backends])
+    fp1 = node.fingerprint()
+    check(fp1 != fp0, f"the fingerprint did not change when b4 joined ({fp0})")
+    log(f"b4 in the table (fingerprint {fp0} -> {fp1}); moving the senders of {len(opened)} connections "
+        f"from CPU {home} to CPU {away}")
+    totals0 = node.api("/v1/stats")["totals"]
+    conns.move_to(away)
+
+    def lagging():
+        moved = conns.moved()
+        return [p for p in opened if moved.get(p, 0) < 5]
+
+    def answered_after_move():
+        return not lagging() or any(st["error"] for st in conns.conns)
+    try:
+        e2e.wait_for(f"every connection to answer 5 times from CPU {away}", answered_after_move, 30, 0.1)
+    except e2e.Failure as e:
+        moved = conns.moved()
+        raise e2e.Failure(f"{e}: {len(lagging())} of {len(opened)} lag: " + ", ".join(
+            f"port {p} to {opened[p]} {moved.get(p, 'not moved')} answers since" for p in lagging())) from None
+    if per_cpu:
+        states = conns.stop()
+        lost = [st for st in states if st["error"] or st["backends"] != [opened[st["port"]]]]
+        check(lost, f"with per-CPU connection tables none of {len(states)} connections broke or changed backend "
+                    f"after b4 joined and their senders moved to CPU {away}: the scenario no longer shows the "
+                    f"limit of partitions (did the senders move? moved: {len(conns.moved())})")
+        log(f"ok   per-CPU tables: {len(lost)} of {len(states)} connections broke or changed backend after their "
+            f"senders moved (as documented), e.g. port {lost[0]['port']} to {opened[lost[0]['port']]}: "
+            f"{lost[0]['error'] or lost[0]['backends']}")
+        return
+    # Where the node says each flow goes: its connection entry (read from
+    # the one table every CPU shares), taken while the connections are
+    # still open.
+    client = topo.addr[e2e.CLIENT]
+    pinned = {}
+    for p in opened:
+        a = node.api(f"/v1/lookup?client={client}&client_port={p}&vip={e2e.VIP}&vip_port={e2e.VIP_PORT}"
+                     f"&protocol=tcp")
+        pinned[p] = (a["reason"], topo.backend_of(a["backend"]) or a["backend"])
+    totals1 = node.api("/v1/stats")["totals"]
+    states = conns.stop()
+
+    broken = [st for st in states if st["error"]]
+    check(not broken, f"{len(broken)} of {len(states)} long-lived connections broke after their senders moved to "
+                      f"CPU {away} (b4 joined before): " + "; ".join(
+                          f"port {st['port']} to {opened[st['port']]}: {st['error']}, backends {st['backends']}"
+                          for st in broken))
+    changed = [st for st in states if st["backends"] != [opened[st["port"]]]]
+    check(not changed, f"{len(changed)} long-lived connections changed backend after their senders moved: " +
+          ", ".join(f"port {st['port']} -> {st['backends']}" for st in changed))
+    unpinned = {p: v for p, v in pinned.items() if v != ("connection table", opened[p])}
+    check(not unpinned, f"lookup does not explain {len(unpinned)} connections by a connection-table entry naming "
+                        f"their backend: " + ", ".join(f"port {p} to {opened[p]}: {v}" for p, v in unpinned.items()))
+    delta = {k: totals1[k] - totals0[k] for k in ("conn_hits", "conn_misses") if k in totals1}
+    log(f"ok   {len(states)} long-lived connections ({', '.join(used)}) kept working and their backends after "
+        f"b4 joined and their senders moved to CPU {away}: {min(conns.moved().values())}+ answers each since; "
+        f"lookup explains each by a connection-table entry; counters over the move {delta}")
+    spread_check(e2e.run_burst(topo, range(30000, 30400)), topo.backends, "new connections after b4 joined",
+                 min_share=0.1)
+
+
 SCENARIOS = {"backend-kill": backend_kill, "etcd-outage": etcd_outage, "bad-config": bad_config,
-             "xdp-restart": xdp_restart, "xdp-restart-changed": xdp_restart_changed}
+             "xdp-restart": xdp_restart, "xdp-restart-changed": xdp_restart_changed, "cpu-move": cpu_move,
+             "cpu-move-per-cpu": lambda s, plane: cpu_move(s, plane, per_cpu=True)}
 
 
 def main():
@@ -471,12 +592,10 @@ def main():
     args = parser.parse_args()
     fn = SCENARIOS[args.scenario]
     if args.plane == "xdp":
-        # The XDP connection table has one partition per CPU (as DPDK's per
-        # lcore) and a veth delivers on the sending CPU: with everything the
-        # test starts (client threads, backends, sluiced) on one CPU every
-        # packet of a flow meets the same partition, so "no miss, no moved
-        # flow across the restart" is about the pinned table, not about
-        # where the scheduler ran a sender.
+        # Everything the test starts (client threads, backends, sluiced) on
+        # one CPU, so "no miss, no moved flow across the restart" is about
+        # the pinned table alone, whatever its layout; cpu-move moves its
+        # senders to another CPU on purpose (CPUS was read before this).
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     return e2e.main(lambda s: fn(s, args.plane), f"failure {args.scenario} ({args.plane})",
                     tag=args.scenario.split("-")[0][:4])

@@ -76,11 +76,13 @@ def forwarded(node):
 def fleet(s):
     topo = s.topology(lbs=("lb1", "lb2"), backends=("b1", "b2", "b3", "b4", "b5"), hosts=("etcd",))
     topo.attach_decap(s.env)
-    # Backends and the long-lived clients on one CPU: the flows then reach
-    # the XDP node on one CPU, as RSS keeps a flow on one queue. Unpinned,
-    # a thread the scheduler moves takes its flow to another CPU's
-    # connection table, whose miss re-picks it by the changed ring (the
-    # documented per-CPU limit): port 45010 was reset 5 times in 15 runs.
+    # Backends and the long-lived clients on one CPU, off the DPDK node's
+    # busy-polling worker. (With per-CPU connection tables a client the
+    # scheduler moved took its flow to another CPU's table, whose miss
+    # re-picked it by the changed ring: port 45010 was reset 5 times in 15
+    # runs. On veth the XDP node now shares one table across CPUs,
+    # conn_table_mode "auto"; failure_e2e_test.py's cpu-move moves the
+    # senders on purpose.)
     servers = e2e.Backends(s, topo, cpu=LONG_LIVED_CPU)
     servers.start_all()
     etcd = e2e.Etcd(s, topo.ns["etcd"], host=topo.addr["etcd"])
