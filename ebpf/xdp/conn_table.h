@@ -87,10 +87,18 @@ static __always_inline struct sluice_conn_entry *xlb_conn_find(struct sluice_con
 	return 0;
 }
 
+/* Idle for its state's timeout at `now`. In a shared table another CPU
+ * may have touched the entry at a later tick than the `now` this CPU
+ * read: a last_seen ahead of now is live (the age as signed; timeouts
+ * are far below 2^63 ns), as sluice_conn_live_for_reader judges for user
+ * space. Unsigned, that entry read as idle for 584 years: a spurious
+ * miss that picked the flow again by the current ring (xdp_bench
+ * two_cpus same_flow: about one per 400 000 packets of one flow sent
+ * from two CPUs at once). */
 static __always_inline int xlb_conn_expired(const struct sluice_conn_entry *e, __u64 now,
 					    const struct sluice_node_config *node)
 {
-	return now - e->last_seen >= node->conn_timeout_ns[e->state & (SLUICE_CONN_STATES - 1)];
+	return (__s64)(now - e->last_seen) >= (__s64)node->conn_timeout_ns[e->state & (SLUICE_CONN_STATES - 1)];
 }
 
 /* A way for a new entry: a free one, else one whose entry expired (its flow

@@ -485,6 +485,17 @@ TEST(XdpConnTableShared, FlowKeepsItsBackendOnAnotherCpu)
     ASSERT_TRUE(pin_to_cpu(other));
     EXPECT_EQ(send(packet(6003, SLUICE_TCP_ACK)), 1) << "and keeps it on the other CPU";
     ASSERT_TRUE(pin_to_cpu(self));
+    // Another CPU may stamp an entry at a later tick than the clock this
+    // CPU read for the packet: an entry last seen "ahead" is live, not
+    // idle for 2^64 - d ns (a miss that would re-pick by the new ring).
+    Table table(dp);
+    ASSERT_TRUE(table.ok());
+    sluice_conn_entry* e = table.find(0, key_of(6001));
+    ASSERT_NE(e, nullptr);
+    e->last_seen += 5 * kSecond;
+    const Counters ahead = counters(dp);
+    EXPECT_EQ(send(packet(6001, SLUICE_TCP_ACK)), 0) << "an entry last seen ahead of now is live";
+    EXPECT_EQ(counters(dp).misses, ahead.misses);
 }
 
 // A pinned table of another size is not adopted (libbpf would refuse it):
