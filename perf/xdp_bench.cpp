@@ -27,8 +27,10 @@
 // every packet dropped as VIP_PORT_MISS; "all_as_expected" checks that,
 // "all_forwarded" checks the forwards of the others).
 // The run is pinned to one CPU. Needs root.
-// Usage: xdp_bench [rounds (default 9)] [scenario|scenario/encap|all] [conn_table_size per CPU]
-//   e.g. xdp_bench 15 established (all five), xdp_bench 15 established/l2dsr
+// Usage: xdp_bench [rounds (default 9)] [scenario|scenario/encap|all|two_cpus] [conn_table_size per CPU]
+//   e.g. xdp_bench 15 established (all five), xdp_bench 15 established/l2dsr;
+//   two_cpus (not in "all"): per-CPU against shared connection table on two
+//   CPUs at once (see two_cpus()).
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -37,15 +39,19 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "loader/xdp_dataplane.h"
+#include "xdp_bench_lane.h"  // before the skeleton, which names struct bench_lane
 #include "xdp_bench_harness.skel.h"
 
 namespace {
@@ -140,8 +146,11 @@ public:
         skel_->bss->frame_len = static_cast<uint32_t>(frame.size());
         std::memcpy(skel_->bss->frame_head, frame.data(), sizeof(skel_->bss->frame_head));
         skel_->bss->flows = flows;
-        skel_->bss->next_flow = 0;
+        for (auto& lane : skel_->bss->lanes) lane.next_flow = lane.flow_base = 0;
     }
+
+    // Flows of CPU `cpu`'s iterations start after this number (two_cpus).
+    void set_flow_base(int cpu, uint32_t base) { skel_->bss->lanes[cpu % BENCH_LANES].flow_base = base; }
 
     // Kernel ns per iteration of `repeat` iterations with `target` behind
     // the harness.
@@ -195,6 +204,160 @@ void clear_lru(int fd)
     }
 }
 
+// xdp_lb loaded and given bench_description(); exits on failure.
+std::unique_ptr<sluice::xdp::XdpDataplane> open_bench_dataplane(uint32_t conn_table_size, bool shared, uint32_t lo)
+{
+    sluice::xdp::OpenOptions options;
+    options.conn_table_size = conn_table_size;
+    options.shared_conn_table = shared;
+    auto dp = sluice::xdp::XdpDataplane::open(options);
+    if (!dp) {
+        std::fprintf(stderr, "xdp_bench: %s (root needed)\n", dp.error().c_str());
+        std::exit(1);
+    }
+    if (auto r = (*dp)->apply(bench_description(lo)); !r) {
+        std::fprintf(stderr, "xdp_bench: %s\n", r.error().c_str());
+        std::exit(1);
+    }
+    return std::move(*dp);
+}
+
+// Kernel ns per iteration of `repeat` runs of the harness (its target
+// already set) on the calling thread.
+uint32_t run_harness(int restore_fd, uint32_t ifindex, const std::vector<uint8_t>& frame, uint32_t repeat)
+{
+    std::vector<uint8_t> in = frame, out(4096);
+    xdp_md ctx{};
+    ctx.ingress_ifindex = ifindex;
+    ctx.data_end = static_cast<uint32_t>(in.size());
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+                .data_size_in = static_cast<uint32_t>(in.size()), .data_size_out = static_cast<uint32_t>(out.size()),
+                .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = static_cast<int>(repeat));
+    if (bpf_prog_test_run_opts(restore_fd, &opts) != 0) die("xdp_bench: bpf_prog_test_run_opts");
+    return opts.duration;
+}
+
+// `repeat` iterations on each of `cpus` at once (threads pinned, started
+// together); ns per iteration on each.
+std::vector<double> run_at_once(const std::vector<int>& cpus, int restore_fd, uint32_t ifindex,
+                                const std::vector<uint8_t>& frame, uint32_t repeat)
+{
+    std::vector<double> ns(cpus.size());
+    std::atomic<size_t> ready{0};
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < cpus.size(); ++i) {
+        threads.emplace_back([&, i] {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpus[i], &set);
+            if (sched_setaffinity(0, sizeof(set), &set) != 0) die("xdp_bench: pin a thread");
+            ready.fetch_add(1);
+            while (ready.load() < cpus.size()) {
+            }
+            ns[i] = run_harness(restore_fd, ifindex, frame, repeat);
+        });
+    }
+    for (auto& t : threads) t.join();
+    return ns;
+}
+
+// xdp_bench N two_cpus: xdp_lb on two CPUs at once, with a connection
+// table partitioned per CPU against one shared by both (conn_table_mode),
+// both programs loaded in this process and measured alternately in every
+// round. Flows: "established" one per CPU, "flows_10k" 10 000 per CPU
+// (each CPU its own flows, as RSS or a veth sender gives them), and
+// "same_flow" one flow sent from both CPUs at once (the worst case for
+// the shared table: both CPUs write one entry; per CPU each has its own).
+// program_ns: the two CPUs' mean, the harness's own cost (measured at
+// once too) subtracted.
+int two_cpus(uint32_t rounds, uint32_t conn_table_size, uint32_t lo)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) die("xdp_bench: affinity");
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c) {
+        if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+    }
+    if (cpus.size() < 2) {
+        std::fprintf(stderr, "xdp_bench two_cpus: needs two CPUs this process may use\n");
+        return 1;
+    }
+    struct Layout {
+        const char* name;
+        std::unique_ptr<sluice::xdp::XdpDataplane> dp;
+    };
+    Layout layouts[2] = {{"per_cpu", open_bench_dataplane(conn_table_size, false, lo)},
+                         {"shared", open_bench_dataplane(conn_table_size, true, lo)}};
+    // The harness (its table floor unused here) on the per-CPU table.
+    const int conns = layouts[0].dp->map_fd("sluice_conns_v3");
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (conns < 0 || bpf_obj_get_info_by_fd(conns, &info, &len) != 0) die("xdp_bench: conn table info");
+    xdp_bench_harness* skel = xdp_bench_harness__open();
+    if (!skel || bpf_map__set_max_entries(skel->maps.bench_conns, info.max_entries) != 0 ||
+        bpf_map__reuse_fd(skel->maps.bench_conns, conns) != 0 || xdp_bench_harness__load(skel) != 0)
+        die("xdp_bench: harness");
+    Harness h(skel, lo);
+    const int restore = bpf_program__fd(skel->progs.bench_restore);
+    const int target_map = bpf_map__fd(skel->maps.bench_target);
+    auto target = [&](int fd) {
+        const uint32_t key = 0;
+        if (bpf_map_update_elem(target_map, &key, &fd, BPF_ANY) != 0) die("xdp_bench: prog array");
+    };
+    struct Scenario {
+        const char* name;
+        uint32_t flows;  // per CPU
+        bool same;       // both CPUs the same flows
+        uint32_t repeat;
+    };
+    const Scenario scenarios[] = {{"established", 1, false, 200000},
+                                  {"flows_10k", 10000, false, 200000},
+                                  {"same_flow", 1, true, 200000}};
+    const std::vector<uint8_t> frame = packet(1, 0, 0x10, 64);
+    for (const Scenario& s : scenarios) {
+        std::vector<double> prog[2], harness;
+        uint64_t iterations = 0, forwarded[2] = {0, 0}, hits[2] = {0, 0}, misses[2] = {0, 0};
+        for (uint32_t r = 0; r < rounds; ++r) {
+            for (int k = 0; k < 2; ++k) {
+                const int i = (r % 2 == 0) ? k : 1 - k;  // alternate which layout goes first
+                Layout& l = layouts[i];
+                if (!l.dp->clear_connections()) die("xdp_bench: clear connections");
+                h.set_packet(frame, s.flows);
+                h.set_flow_base(cpus[1], s.same ? 0 : 1u << 20);
+                target(l.dp->program_fd());
+                (void)run_at_once(cpus, restore, lo, frame, s.flows < 1000 ? 1000 : s.flows);  // warm-up
+                target(bpf_program__fd(skel->progs.bench_pass));
+                const std::vector<double> p = run_at_once(cpus, restore, lo, frame, s.repeat);
+                target(l.dp->program_fd());
+                const sluice_stats before = *l.dp->read_stats();
+                const std::vector<double> d = run_at_once(cpus, restore, lo, frame, s.repeat);
+                const sluice_stats after = *l.dp->read_stats();
+                prog[i].push_back(((d[0] - p[0]) + (d[1] - p[1])) / 2);
+                harness.push_back((p[0] + p[1]) / 2);
+                forwarded[i] += after.tx_packets - before.tx_packets;
+                hits[i] += after.conn_hits - before.conn_hits;
+                misses[i] += after.conn_misses - before.conn_misses;
+            }
+            iterations += 2ull * s.repeat;
+        }
+        const double per_cpu = median(prog[0]), shared = median(prog[1]);
+        std::printf("{\"bench\":\"xdp_lb_two_cpus\",\"scenario\":\"%s\",\"encap\":\"ipip4in4\","
+                    "\"flows_per_cpu\":%u,\"same_flows\":%s,\"cpus\":[%d,%d],\"iterations_per_layout\":%llu,"
+                    "\"per_cpu_ns\":%.1f,\"shared_ns\":%.1f,\"ratio_shared_to_per_cpu\":%.2f,\"harness_ns\":%.1f,"
+                    "\"per_cpu_hits\":%llu,\"per_cpu_misses\":%llu,\"shared_hits\":%llu,\"shared_misses\":%llu,"
+                    "\"all_forwarded\":%s}\n",
+                    s.name, s.flows, s.same ? "true" : "false", cpus[0], cpus[1],
+                    static_cast<unsigned long long>(iterations), per_cpu, shared, per_cpu > 0 ? shared / per_cpu : 0.0,
+                    median(harness), static_cast<unsigned long long>(hits[0]),
+                    static_cast<unsigned long long>(misses[0]), static_cast<unsigned long long>(hits[1]),
+                    static_cast<unsigned long long>(misses[1]),
+                    forwarded[0] == iterations && forwarded[1] == iterations ? "true" : "false");
+        std::fflush(stdout);
+    }
+    xdp_bench_harness__destroy(skel);
+    return 0;
+}
+
 uint32_t jited_bytes(int prog_fd)
 {
     bpf_prog_info info{};
@@ -211,6 +374,7 @@ int main(int argc, char** argv)
     // Entries per CPU; the run uses one CPU's partition.
     const uint32_t conn_table_size = argc > 3 ? static_cast<uint32_t>(std::strtoul(argv[3], nullptr, 0)) : 1u << 20;
     const uint32_t lo = if_nametoindex("lo");
+    if (only == "two_cpus") return two_cpus(rounds, conn_table_size, lo);
     // One CPU for the whole run, as one RX queue's flows are under RSS
     // (the connection table's LRU keeps per-CPU free lists).
     const int cpu = sched_getcpu();
@@ -218,18 +382,8 @@ int main(int argc, char** argv)
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (cpu < 0 || sched_setaffinity(0, sizeof(set), &set) != 0) die("xdp_bench: pin to a CPU");
-    sluice::xdp::OpenOptions options;
-    options.conn_table_size = conn_table_size;
-    auto dp = sluice::xdp::XdpDataplane::open(options);
-    if (!dp) {
-        std::fprintf(stderr, "xdp_bench: %s (root needed)\n", dp.error().c_str());
-        return 1;
-    }
-    if (auto r = (*dp)->apply(bench_description(lo)); !r) {
-        std::fprintf(stderr, "xdp_bench: %s\n", r.error().c_str());
-        return 1;
-    }
-    const int conns = (*dp)->map_fd("sluice_conns_v3");
+    auto dp = open_bench_dataplane(conn_table_size, false, lo);
+    const int conns = dp->map_fd("sluice_conns_v3");
     if (conns < 0) {
         std::fprintf(stderr, "xdp_bench: no sluice_conns_v3\n");
         return 1;
@@ -237,26 +391,26 @@ int main(int argc, char** argv)
     bpf_map_info conn_info{};
     uint32_t conn_info_len = sizeof(conn_info);
     if (bpf_obj_get_info_by_fd(conns, &conn_info, &conn_info_len) != 0) die("xdp_bench: conn table info");
-    const int ncpu = static_cast<int>((*dp)->connection_partitions());
+    const int ncpu = static_cast<int>(dp->connection_partitions());
     // The harness's bench_table_ipip works on xdp_lb's own connection table.
     xdp_bench_harness* skel = xdp_bench_harness__open();
     if (!skel) die("xdp_bench: harness");
     uint32_t shift = 0;
     while ((uint64_t{1} << shift) * static_cast<uint64_t>(ncpu) < conn_info.max_entries) ++shift;
     skel->rodata->xlb_conn_shift = shift;
-    skel->rodata->xlb_ns_per_tick = (*dp)->connection_clock_tick_ns();  // the same clock as xdp_lb's entries
+    skel->rodata->xlb_ns_per_tick = dp->connection_clock_tick_ns();  // the same clock as xdp_lb's entries
     if (bpf_map__set_max_entries(skel->maps.bench_conns, conn_info.max_entries) != 0 ||
         bpf_map__reuse_fd(skel->maps.bench_conns, conns) != 0 || xdp_bench_harness__load(skel) != 0)
         die("xdp_bench: harness");
     Harness h(skel, lo);
-    const int lb = (*dp)->program_fd();
+    const int lb = dp->program_fd();
     const int pass = bpf_program__fd(skel->progs.bench_pass);
     const int min_ipip = bpf_program__fd(skel->progs.bench_min_ipip);
     const int table_ipip = bpf_program__fd(skel->progs.bench_table_ipip);
     const int lru_ipip = bpf_program__fd(skel->progs.bench_lru_ipip);
     const int lru = bpf_map__fd(skel->maps.bench_lru);
     // One CPU's share: the run stays on one CPU.
-    const uint32_t conn_capacity = static_cast<uint32_t>((*dp)->connection_capacity() / static_cast<size_t>(ncpu));
+    const uint32_t conn_capacity = static_cast<uint32_t>(dp->connection_capacity() / static_cast<size_t>(ncpu));
     struct Scenario {
         const char* name;
         const char* encap;
@@ -281,7 +435,7 @@ int main(int argc, char** argv)
     for (const Scenario& s : scenarios) {
         if (!only.empty() && only != s.name && only != std::string(s.name) + "/" + s.encap) continue;
         const bool expect_tx = std::strcmp(s.encap, "none") != 0;
-        if (!(*dp)->clear_connections()) die("xdp_bench: clear connections");
+        if (!dp->clear_connections()) die("xdp_bench: clear connections");
         clear_lru(lru);
         h.set_packet(packet(1, s.vip, s.flags, 64), s.flows);
         // Warm-up: every flow once, so the measured rounds are all hits
@@ -289,7 +443,7 @@ int main(int argc, char** argv)
         if (s.flows != 0) (void)h.run(lb, s.flows < 1000 ? 1000 : s.flows);
         if (s.prefill != 0) (void)h.run(lb, conn_capacity + 50000);
         std::vector<double> harness, min, floor, lru_floor, prog;
-        const sluice_stats before = *(*dp)->read_stats();
+        const sluice_stats before = *dp->read_stats();
         for (uint32_t r = 0; r < rounds; ++r) {
             const double p = h.run(pass, s.repeat);
             harness.push_back(p);
@@ -300,11 +454,11 @@ int main(int argc, char** argv)
             }
             prog.push_back(h.run(lb, s.repeat) - p);
         }
-        const sluice_stats st = *(*dp)->read_stats();
+        const sluice_stats st = *dp->read_stats();
         // A walk of every partition through the loader's mapping, as
         // forget_connections_to() and clear_connections() make.
         const auto walk_start = std::chrono::steady_clock::now();
-        const uint64_t entries_after = (*dp)->count_connections();
+        const uint64_t entries_after = dp->count_connections();
         const double walk_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - walk_start).count();
         // The program's own count (the harness's floor inserts are not in it).
@@ -333,7 +487,7 @@ int main(int argc, char** argv)
                     // ... or, for port_miss, to a VIP_PORT_MISS drop.
                     (expect_tx ? forwarded : port_misses) == iterations ? "true" : "false",
                     static_cast<unsigned long long>(entries_after), static_cast<unsigned long long>(evictions), walk_ms,
-                    (*dp)->program_instructions(), jited_bytes(lb));
+                    dp->program_instructions(), jited_bytes(lb));
         std::fflush(stdout);
     }
     xdp_bench_harness__destroy(skel);

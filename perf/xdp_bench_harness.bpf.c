@@ -19,6 +19,7 @@
 #include "abi/tables.h"
 #include "abi/wire.h"
 #include "xdp/conn_table.h"
+#include "xdp_bench_lane.h"
 
 /* Ethernet + IPv4 + the TCP ports: what the harness writes back. */
 #define BENCH_HEAD 38
@@ -64,8 +65,9 @@ static const struct sluice_node_config bench_node = {
 __u32 frame_len;              /* bytes of the frame as given to the run */
 __u8 frame_head[BENCH_HEAD];  /* its first bytes */
 __u32 flows;                  /* 0: a new flow per iteration; else cycle through this many */
-__u32 next_flow;              /* iteration counter, kept across runs */
 __u32 restore_failures;       /* frames the harness could not restore (must stay 0) */
+
+struct bench_lane lanes[BENCH_LANES]; /* by CPU id & (BENCH_LANES - 1) */
 
 /* The flow number f as xdp_bench's packet() writes it: client
  * 100.(f>>16).(f>>8).f, source port (0x80 | f>>24 & 0x3f, f & 0xff). */
@@ -82,6 +84,7 @@ SEC("xdp")
 int bench_restore(struct xdp_md *ctx)
 {
 	int delta = (int)(ctx->data_end - ctx->data) - (int)frame_len;
+	struct bench_lane *lane;
 	__u8 *data, *end;
 	__u32 f;
 
@@ -95,10 +98,11 @@ int bench_restore(struct xdp_md *ctx)
 	if (data + BENCH_HEAD > end)
 		goto fail;
 	__builtin_memcpy(data, frame_head, BENCH_HEAD);
-	f = next_flow++;
+	lane = &lanes[bpf_get_smp_processor_id() & (BENCH_LANES - 1)];
+	f = lane->next_flow++;
 	if (flows)
 		f %= flows;
-	bench_set_flow(data, f + 1);
+	bench_set_flow(data, lane->flow_base + f + 1);
 	bpf_tail_call(ctx, &bench_target, 0);
 fail:
 	restore_failures++;
