@@ -407,8 +407,9 @@ DataplaneStats XdpDriver::stats() const
 Result<std::optional<uint32_t>> XdpDriver::connection_backend(const sluice_flow_key& key) const
 {
     if (!dp_) return std::optional<uint32_t>{};  // not started: no table, no entry
-    // Each CPU has its own partition: a flow that moved between CPUs (RSS
-    // change) may have an entry in several. The freshest live one is the
+    // Per CPU, each CPU has its own partition: a flow that moved between
+    // CPUs (RSS change) may have an entry in several (shared: one
+    // partition, one entry). The freshest live one is the
     // one its packets use now. Live as the program judges it: idle for
     // less than its state's timeout on the program's own clock (the
     // jiffies clock, whose epoch is not CLOCK_MONOTONIC's).
