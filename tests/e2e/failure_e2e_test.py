@@ -206,20 +206,31 @@ def backend_kill(s, plane):
 
 # -- b. etcd frozen and killed under load ---------------------------------------------
 
-def etcd_outage(s, plane):
+ETCD_FIRST = ("b1", "b2", "b3")
+
+
+def etcd_node(s, plane, backend_cpu=None, **kw):
+    """Backends b1-b4 (running on `backend_cpu` if given), an etcd in the
+    node's namespace holding b1-b3, and a node discovering them: (topo,
+    servers, etcd, node) once b1-b3 are in its table."""
     topo = s.topology(backends=("b1", "b2", "b3", "b4"))
     topo.attach_decap(s.env)
-    servers = e2e.Backends(s, topo)
+    servers = e2e.Backends(s, topo, cpu=backend_cpu)
     servers.start_all()
     etcd = e2e.Etcd(s, topo.ns["lb"])
     etcd.start()
-    first = ("b1", "b2", "b3")
-    for b in first:
+    for b in ETCD_FIRST:
         etcd.put_backend(topo.addr[b])
     svc = e2e.service(health_check=health_check("tcp"), discovery={
         "type": "etcd", "endpoints": [etcd.url], "prefix": etcd.prefix, "dial_timeout_ms": 500})
-    node = start_node(s, topo, [svc], plane)
-    wait_in_table(node, [topo.addr[b] for b in first])
+    node = start_node(s, topo, [svc], plane, **kw)
+    wait_in_table(node, [topo.addr[b] for b in ETCD_FIRST])
+    return topo, servers, etcd, node
+
+
+def etcd_outage(s, plane):
+    topo, servers, etcd, node = etcd_node(s, plane)
+    first = ETCD_FIRST
     spread_check(e2e.run_burst(topo, range(10000, 10300)), first, "from etcd")
     fp0 = node.fingerprint()
     check(node.service()["discovery"]["state"] == "ok", f"discovery is not ok: {node.service()['discovery']}")
@@ -488,22 +499,11 @@ MOVE_PORTS = range(40000, 40032)
 def cpu_move(s, plane, per_cpu=False):
     e2e.require(len(CPUS) >= 2, f"two CPUs this process may use, to move senders between (has {CPUS})")
     home, away = CPUS[0], CPUS[1]
-    topo = s.topology(backends=("b1", "b2", "b3", "b4"))
-    topo.attach_decap(s.env)
     # Backends on the senders' first CPU: their answers, and so the clients'
     # pure ACKs (sent from the softirq that receives them), stay there; only
     # what the moved threads send comes from the other CPU.
-    servers = e2e.Backends(s, topo, cpu=home)
-    servers.start_all()
-    etcd = e2e.Etcd(s, topo.ns["lb"])
-    etcd.start()
-    first = ("b1", "b2", "b3")
-    for b in first:
-        etcd.put_backend(topo.addr[b])
-    svc = e2e.service(health_check=health_check("tcp"), discovery={
-        "type": "etcd", "endpoints": [etcd.url], "prefix": etcd.prefix, "dial_timeout_ms": 500})
-    node = start_node(s, topo, [svc], plane, xdp_toml=['conn_table_mode = "per-cpu"'] if per_cpu else ())
-    wait_in_table(node, [topo.addr[b] for b in first])
+    topo, servers, etcd, node = etcd_node(s, plane, backend_cpu=home,
+                                          xdp_toml=['conn_table_mode = "per-cpu"'] if per_cpu else ())
     if plane == "xdp":
         layout = "a partition per CPU" if per_cpu else "one shared by every CPU"
         said = [line for line in node.log().splitlines() if "connection table" in line and "XDP program loaded" in line]
