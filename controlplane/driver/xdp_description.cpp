@@ -1,6 +1,8 @@
 // Plan -> xdp::Description translation (see xdp_description.h).
 #include "driver/xdp_description.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -111,6 +113,21 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
         add_acl(s.filter, s.vip_id, d.acl);
     }
     return d;
+}
+
+XdpConnTableLayout choose_conn_table_layout(model::XdpConnTableMode mode, const std::vector<XdpInterface>& interfaces,
+                                            const std::string& sysfs_net)
+{
+    if (mode == model::XdpConnTableMode::kShared) return {true, "conn_table_mode = \"shared\""};
+    if (mode == model::XdpConnTableMode::kPerCpu) return {false, "conn_table_mode = \"per-cpu\""};
+    for (const XdpInterface& itf : interfaces) {
+        const std::string link = sysfs_net + "/" + itf.name + "/device";
+        if (::access(link.c_str(), F_OK) != 0) {
+            return {true, "conn_table_mode = \"auto\" and " + itf.name + " is a virtual interface (no " + link +
+                              "), where a flow can change CPU mid-flow"};
+        }
+    }
+    return {false, "conn_table_mode = \"auto\" and every interface is a device, whose RSS keeps a flow on one CPU"};
 }
 
 }  // namespace sluice::driver

@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "driver/forwarding_plan.h"
 #include "loader/description.h"
+#include "model/config.h"
 
 namespace sluice::driver {
 
@@ -40,6 +41,23 @@ using XdpNeighborLookup = std::function<std::optional<model::MacAddress>(const m
 Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
                                                const std::vector<XdpInterface>& interfaces,
                                                const XdpNeighborLookup& neighbor);
+
+// How the XDP connection table is laid out over the CPUs, and why (logged).
+struct XdpConnTableLayout {
+    bool shared = false;  // one table for every CPU, else a partition per CPU
+    std::string why;
+};
+
+// conn_table_mode, and for "auto" the interfaces: shared when one is
+// virtual (no `sysfs_net`/<name>/device: veth, bridge, bond, tun), where a
+// flow can change CPU mid-flow (a veth runs XDP on the sending CPU, which
+// the scheduler moves) and in partitions would miss on its new CPU and be
+// picked again by the current ring, leaving its backend if the ring
+// changed since it began. Per CPU when every interface is a device: a
+// NIC's RSS keeps a flow on one queue, so one CPU, and partitions then
+// share no cache lines between CPUs.
+XdpConnTableLayout choose_conn_table_layout(model::XdpConnTableMode mode, const std::vector<XdpInterface>& interfaces,
+                                            const std::string& sysfs_net = "/sys/class/net");
 
 
 }  // namespace sluice::driver

@@ -15,7 +15,6 @@
 #include <map>
 #include <set>
 #include <thread>
-#include <utility>
 
 #include "driver/next_hop_log.h"
 #include "driver/plan_abi.h"
@@ -51,29 +50,6 @@ std::string format_mac(const std::array<uint8_t, 6>& m)
     char buf[18];
     std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
     return buf;
-}
-
-// Whether the connection table is one for every CPU, and why (logged).
-// A NIC's RSS keeps a flow on one receive queue, so one CPU: partitions
-// then share no cache lines between CPUs. A veth runs XDP on the CPU that
-// sends (the scheduler moves senders), and a bridge, bond or tun gives no
-// RSS promise: there a flow can change CPU mid-flow and, in partitions,
-// would miss on its new CPU and be picked again by the current ring
-// (leaving its backend if the ring changed since it began). Virtual: no
-// device behind it in sysfs (/sys/class/net/<name>/device).
-std::pair<bool, std::string> conn_table_shared(model::XdpConnTableMode mode,
-                                               const std::vector<XdpInterface>& interfaces)
-{
-    if (mode == model::XdpConnTableMode::kShared) return {true, "conn_table_mode = \"shared\""};
-    if (mode == model::XdpConnTableMode::kPerCpu) return {false, "conn_table_mode = \"per-cpu\""};
-    for (const XdpInterface& itf : interfaces) {
-        const std::string link = "/sys/class/net/" + itf.name + "/device";
-        if (::access(link.c_str(), F_OK) != 0) {
-            return {true, "conn_table_mode = \"auto\" and " + itf.name +
-                              " is a virtual interface (no " + link + "), where a flow can change CPU mid-flow"};
-        }
-    }
-    return {false, "conn_table_mode = \"auto\" and every interface is a device, whose RSS keeps a flow on one CPU"};
 }
 
 bool same_ports(const NodePlan& a, const NodePlan& b)
@@ -249,8 +225,8 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
     xdp::OpenOptions options;
     options.pin_dir = settings_.pin_path;
     options.conn_table_size = settings_.conn_table_size;
-    const auto [shared, why] = conn_table_shared(settings_.conn_table_mode, interfaces_);
-    options.shared_conn_table = shared;
+    const XdpConnTableLayout layout = choose_conn_table_layout(settings_.conn_table_mode, interfaces_);
+    options.shared_conn_table = layout.shared;
     options.log = [this](const std::string& line) { log_(LogSeverity::kWarn, line); };
     auto dp = xdp::XdpDataplane::open(options);
     if (!dp) return Error{"loading the XDP program: " + dp.error()};
@@ -259,7 +235,7 @@ Result<void> XdpDriver::start(const ForwardingPlan& initial)
                                  " instructions), maps pinned under " + settings_.pin_path + "; connection table " +
                                  std::to_string(dp_->connection_capacity()) + " entries (" +
                                  std::to_string(dp_->connection_capacity() / SLUICE_CONN_WAYS * sizeof(sluice_conn_bucket) >> 20) + " MiB), " +
-                                 (shared ? "one shared by every CPU" : "a partition per CPU") + ": " + why);
+                                 (layout.shared ? "one shared by every CPU" : "a partition per CPU") + ": " + layout.why);
     auto fail = [this](std::string message) -> Result<void> {
         dp_.reset();  // detaches what was attached; the pins stay
         netlink_.reset();

@@ -6,7 +6,10 @@
 // next hops the driver asks the kernel for are exactly the needed ones.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -262,6 +265,40 @@ gateway_ipv6 = "2001:db8::1"
     ASSERT_EQ(d->backends.size(), 2u);
     for (const auto& b : d->backends) EXPECT_EQ(b.family, SLUICE_FAMILY_IPV6);
     EXPECT_EQ(sluice::driver::next_hop_addresses(*plan), (std::vector<IpAddress>{ip("2001:db8::1")}));
+}
+
+// conn_table_mode: forced either way; "auto" shares the table when one
+// interface has no device behind it in sysfs (veth, bridge, bond, tun) and
+// names it, and keeps a partition per CPU when every one is a device. A
+// made-up sysfs tree: eth0 and eth1 with a device link, veth0 without.
+TEST(XdpConnTableLayout, ModeAndInterfaces)
+{
+    namespace fs = std::filesystem;
+    char dir[] = "/tmp/sluice-sysfs-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    const fs::path net(dir);
+    fs::create_directories(net / "eth0" / "device");
+    fs::create_directories(net / "eth1" / "device");
+    fs::create_directories(net / "veth0");
+    auto itf = [](const char* name) {
+        XdpInterface i;
+        i.name = name;
+        return i;
+    };
+    using sluice::driver::choose_conn_table_layout;
+    using Mode = sluice::model::XdpConnTableMode;
+    const std::vector<XdpInterface> nics = {itf("eth0"), itf("eth1")};
+    const std::vector<XdpInterface> mixed = {itf("eth0"), itf("veth0")};
+
+    const auto nic_auto = choose_conn_table_layout(Mode::kAuto, nics, dir);
+    EXPECT_FALSE(nic_auto.shared) << nic_auto.why;
+    EXPECT_NE(nic_auto.why.find("every interface is a device"), std::string::npos) << nic_auto.why;
+    const auto mixed_auto = choose_conn_table_layout(Mode::kAuto, mixed, dir);
+    EXPECT_TRUE(mixed_auto.shared) << mixed_auto.why;
+    EXPECT_NE(mixed_auto.why.find("veth0 is a virtual interface"), std::string::npos) << mixed_auto.why;
+    EXPECT_FALSE(choose_conn_table_layout(Mode::kPerCpu, mixed, dir).shared);
+    EXPECT_TRUE(choose_conn_table_layout(Mode::kShared, nics, dir).shared);
+    fs::remove_all(net);
 }
 
 }  // namespace
