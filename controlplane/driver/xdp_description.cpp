@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include "driver/plan_abi.h"
 
@@ -115,19 +116,50 @@ Result<xdp::Description> build_xdp_description(const ForwardingPlan& plan,
     return d;
 }
 
+namespace {
+
+// Whether `name`'s packets come from devices (and so from their RSS
+// queues): it is one (sysfs has its `device` link), or it is stacked
+// (bond, VLAN, macvlan: `lower_<name>` links) on lower interfaces that
+// all are, checked down to `depth` levels. Else "" and *virtual_name is
+// the first interface found that is neither.
+bool backed_by_devices(const std::string& sysfs_net, const std::string& name, int depth, std::string* virtual_name)
+{
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(sysfs_net) / name;
+    std::error_code ec;
+    if (fs::exists(dir / "device", ec)) return true;
+    bool lower = false;
+    if (depth > 0) {
+        for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+            const std::string file = entry.path().filename().string();
+            if (file.rfind("lower_", 0) != 0) continue;
+            lower = true;
+            if (!backed_by_devices(sysfs_net, file.substr(6), depth - 1, virtual_name)) return false;
+        }
+    }
+    if (!lower) *virtual_name = name;
+    return lower;
+}
+
+}  // namespace
+
 XdpConnTableLayout choose_conn_table_layout(model::XdpConnTableMode mode, const std::vector<XdpInterface>& interfaces,
                                             const std::string& sysfs_net)
 {
     if (mode == model::XdpConnTableMode::kShared) return {true, "conn_table_mode = \"shared\""};
     if (mode == model::XdpConnTableMode::kPerCpu) return {false, "conn_table_mode = \"per-cpu\""};
     for (const XdpInterface& itf : interfaces) {
-        const std::string link = sysfs_net + "/" + itf.name + "/device";
-        if (::access(link.c_str(), F_OK) != 0) {
-            return {true, "conn_table_mode = \"auto\" and " + itf.name + " is a virtual interface (no " + link +
-                              "), where a flow can change CPU mid-flow"};
+        std::string virt;
+        if (!backed_by_devices(sysfs_net, itf.name, 4, &virt)) {
+            return {true, "conn_table_mode = \"auto\" and " +
+                              (virt == itf.name ? itf.name : itf.name + " stacks on " + virt) +
+                              ", a virtual interface (no " + sysfs_net + "/" + virt +
+                              "/device), where a flow can change CPU mid-flow"};
         }
     }
-    return {false, "conn_table_mode = \"auto\" and every interface is a device, whose RSS keeps a flow on one CPU"};
+    return {false, "conn_table_mode = \"auto\" and every interface is a device or stacks on devices, whose RSS "
+                   "keeps a flow on one CPU"};
 }
 
 }  // namespace sluice::driver

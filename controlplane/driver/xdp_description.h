@@ -49,13 +49,15 @@ struct XdpConnTableLayout {
 };
 
 // conn_table_mode, and for "auto" the interfaces: shared when one is
-// virtual (no `sysfs_net`/<name>/device: veth, bridge, bond, tun), where a
-// flow can change CPU mid-flow (a veth runs XDP on the sending CPU, which
-// the scheduler moves) and in partitions would miss on its new CPU and be
-// picked again by the current ring, leaving its backend if the ring
-// changed since it began. Per CPU when every interface is a device: a
-// NIC's RSS keeps a flow on one queue, so one CPU, and partitions then
-// share no cache lines between CPUs.
+// virtual (no `sysfs_net`/<name>/device, and not stacked only on devices:
+// veth, tun, a bridge of veths), where a flow can change CPU mid-flow (a
+// veth runs XDP on the sending CPU, which the scheduler moves) and in
+// partitions would miss on its new CPU and be picked again by the current
+// ring, leaving its backend if the ring changed since it began. Per CPU
+// when every interface is a device or stacks on devices (a bond, VLAN or
+// macvlan over NICs: `lower_*` links): a NIC's RSS keeps a flow on one
+// queue, so one CPU, and partitions then share no cache lines between
+// CPUs.
 XdpConnTableLayout choose_conn_table_layout(model::XdpConnTableMode mode, const std::vector<XdpInterface>& interfaces,
                                             const std::string& sysfs_net = "/sys/class/net");
 

@@ -66,7 +66,7 @@ enum class XdpMode : uint8_t {
 
 // How XDP's connection table is laid out over the CPUs.
 enum class XdpConnTableMode : uint8_t {
-    kAuto,    // shared when an interface is virtual (veth, bridge, bond, tun), else per CPU
+    kAuto,    // shared when an interface is virtual (veth, tun; not a bond/VLAN over NICs), else per CPU
     kPerCpu,  // a partition per CPU: no shared writes; a flow must stay on its CPU (NIC RSS)
     kShared,  // one table for every CPU: a flow may change CPU mid-flow (veth: the sending CPU)
 };

@@ -268,9 +268,11 @@ gateway_ipv6 = "2001:db8::1"
 }
 
 // conn_table_mode: forced either way; "auto" shares the table when one
-// interface has no device behind it in sysfs (veth, bridge, bond, tun) and
-// names it, and keeps a partition per CPU when every one is a device. A
-// made-up sysfs tree: eth0 and eth1 with a device link, veth0 without.
+// interface has no device behind it in sysfs, itself or under it, and
+// names it, and keeps a partition per CPU when every one is a device or
+// stacks on devices. A made-up sysfs tree: eth0 and eth1 with a device
+// link, veth0 without; bond0 over eth0 and eth1, vlan over bond0, br0 over
+// eth1 and veth0 (lower_* links, as the kernel makes them).
 TEST(XdpConnTableLayout, ModeAndInterfaces)
 {
     namespace fs = std::filesystem;
@@ -280,6 +282,12 @@ TEST(XdpConnTableLayout, ModeAndInterfaces)
     fs::create_directories(net / "eth0" / "device");
     fs::create_directories(net / "eth1" / "device");
     fs::create_directories(net / "veth0");
+    for (const char* d : {"bond0", "bond0.10", "br0"}) fs::create_directories(net / d);
+    fs::create_directory_symlink("../eth0", net / "bond0" / "lower_eth0");
+    fs::create_directory_symlink("../eth1", net / "bond0" / "lower_eth1");
+    fs::create_directory_symlink("../bond0", net / "bond0.10" / "lower_bond0");
+    fs::create_directory_symlink("../eth1", net / "br0" / "lower_eth1");
+    fs::create_directory_symlink("../veth0", net / "br0" / "lower_veth0");
     auto itf = [](const char* name) {
         XdpInterface i;
         i.name = name;
@@ -295,7 +303,13 @@ TEST(XdpConnTableLayout, ModeAndInterfaces)
     EXPECT_NE(nic_auto.why.find("every interface is a device"), std::string::npos) << nic_auto.why;
     const auto mixed_auto = choose_conn_table_layout(Mode::kAuto, mixed, dir);
     EXPECT_TRUE(mixed_auto.shared) << mixed_auto.why;
-    EXPECT_NE(mixed_auto.why.find("veth0 is a virtual interface"), std::string::npos) << mixed_auto.why;
+    EXPECT_NE(mixed_auto.why.find("and veth0, a virtual interface"), std::string::npos) << mixed_auto.why;
+    const auto stacked = choose_conn_table_layout(Mode::kAuto, {itf("bond0"), itf("bond0.10")}, dir);
+    EXPECT_FALSE(stacked.shared) << "a bond and a VLAN over NICs: " << stacked.why;
+    const auto bridge = choose_conn_table_layout(Mode::kAuto, {itf("eth0"), itf("br0")}, dir);
+    EXPECT_TRUE(bridge.shared) << bridge.why;
+    EXPECT_NE(bridge.why.find("br0 stacks on veth0"), std::string::npos) << bridge.why;
+    EXPECT_TRUE(choose_conn_table_layout(Mode::kAuto, {itf("nosuch0")}, dir).shared) << "unknown: no promise";
     EXPECT_FALSE(choose_conn_table_layout(Mode::kPerCpu, mixed, dir).shared);
     EXPECT_TRUE(choose_conn_table_layout(Mode::kShared, nics, dir).shared);
     fs::remove_all(net);
