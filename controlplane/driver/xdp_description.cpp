@@ -121,7 +121,7 @@ namespace {
 // Whether `name`'s packets come from devices (and so from their RSS
 // queues): it is one (sysfs has its `device` link), or it is stacked
 // (bond, VLAN, macvlan: `lower_<name>` links) on lower interfaces that
-// all are, checked down to `depth` levels. Else "" and *virtual_name is
+// all are, checked down to `depth` levels. Else false, and *virtual_name is
 // the first interface found that is neither.
 bool backed_by_devices(const std::string& sysfs_net, const std::string& name, int depth, std::string* virtual_name)
 {
