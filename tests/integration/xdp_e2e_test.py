@@ -315,11 +315,10 @@ def xdp_attached(ns):
 
 def main():
     require(os.geteuid() == 0, "root (netns, veth, bridge, XDP, tc BPF, bpffs)")
-    # The connection table has one partition per CPU and a veth delivers on
-    # the sending CPU: with every process this test starts (client, backends,
-    # sluiced) on one CPU, every packet of a flow meets the same partition,
-    # so the restart check ("hits, no new misses") is about the pinned table,
-    # not about where the scheduler ran a sender.
+    # Every process this test starts (client, backends, sluiced) on one CPU,
+    # so the restart check ("hits, no new misses") is about the pinned table
+    # alone, whatever its layout (on this veth "auto" shares it across CPUs;
+    # tests/e2e/failure_e2e_test.py's cpu-move moves senders on purpose).
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     require(os.uname().machine == "x86_64", "x86_64 (the test loads a BPF program by syscall number)")
     for tool in ("ip", "ethtool", "tc", "sysctl", "mount", "umount"):
