@@ -282,14 +282,11 @@ int two_cpus(uint32_t rounds, uint32_t conn_table_size, uint32_t lo)
         std::fprintf(stderr, "xdp_bench two_cpus: needs two CPUs this process may use\n");
         return 1;
     }
-    struct Layout {
-        const char* name;
-        std::unique_ptr<sluice::xdp::XdpDataplane> dp;
-    };
-    Layout layouts[2] = {{"per_cpu", open_bench_dataplane(conn_table_size, false, lo)},
-                         {"shared", open_bench_dataplane(conn_table_size, true, lo)}};
+    // [0] per CPU, [1] shared.
+    const std::unique_ptr<sluice::xdp::XdpDataplane> layouts[2] = {open_bench_dataplane(conn_table_size, false, lo),
+                                                                    open_bench_dataplane(conn_table_size, true, lo)};
     // The harness (its table floor unused here) on the per-CPU table.
-    const int conns = layouts[0].dp->map_fd("sluice_conns_v3");
+    const int conns = layouts[0]->map_fd("sluice_conns_v3");
     bpf_map_info info{};
     uint32_t len = sizeof(info);
     if (conns < 0 || bpf_obj_get_info_by_fd(conns, &info, &len) != 0) die("xdp_bench: conn table info");
@@ -320,18 +317,18 @@ int two_cpus(uint32_t rounds, uint32_t conn_table_size, uint32_t lo)
         for (uint32_t r = 0; r < rounds; ++r) {
             for (int k = 0; k < 2; ++k) {
                 const int i = (r % 2 == 0) ? k : 1 - k;  // alternate which layout goes first
-                Layout& l = layouts[i];
-                if (!l.dp->clear_connections()) die("xdp_bench: clear connections");
+                sluice::xdp::XdpDataplane& dp = *layouts[i];
+                if (!dp.clear_connections()) die("xdp_bench: clear connections");
                 h.set_packet(frame, s.flows);
                 h.set_flow_base(cpus[1], s.same ? 0 : 1u << 20);
-                target(l.dp->program_fd());
+                target(dp.program_fd());
                 (void)run_at_once(cpus, restore, lo, frame, s.flows < 1000 ? 1000 : s.flows);  // warm-up
                 target(bpf_program__fd(skel->progs.bench_pass));
                 const std::vector<double> p = run_at_once(cpus, restore, lo, frame, s.repeat);
-                target(l.dp->program_fd());
-                const sluice_stats before = *l.dp->read_stats();
+                target(dp.program_fd());
+                const sluice_stats before = *dp.read_stats();
                 const std::vector<double> d = run_at_once(cpus, restore, lo, frame, s.repeat);
-                const sluice_stats after = *l.dp->read_stats();
+                const sluice_stats after = *dp.read_stats();
                 prog[i].push_back(((d[0] - p[0]) + (d[1] - p[1])) / 2);
                 harness.push_back((p[0] + p[1]) / 2);
                 forwarded[i] += after.tx_packets - before.tx_packets;
