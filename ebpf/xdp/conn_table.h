@@ -162,7 +162,11 @@ static __always_inline void xlb_conn_touch(struct sluice_conn_entry *e, __u64 no
 {
 	__u8 state = e->state;
 
-	e->last_seen = now;
+	/* Written once per tick, not per packet: `now` has the tick's
+	 * resolution, and an unwritten line stays shared, where a shared
+	 * table's other CPUs read it (xdp_bench two_cpus same_flow). */
+	if (e->last_seen != now)
+		e->last_seen = now;
 	if (state == SLUICE_CONN_UDP)
 		return;
 	if (tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST))
