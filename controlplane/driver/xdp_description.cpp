@@ -1,8 +1,6 @@
 // Plan -> xdp::Description translation (see xdp_description.h).
 #include "driver/xdp_description.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>

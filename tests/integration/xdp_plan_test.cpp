@@ -6,8 +6,7 @@
 // next hops the driver asks the kernel for are exactly the needed ones.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>

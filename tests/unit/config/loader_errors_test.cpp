@@ -419,7 +419,8 @@ backends = [{ address = "10.1.0.11" }]
     EXPECT_TRUE(has_diagnostic(r, 4, 8, "'hash' must be one of \"five_tuple\", \"client\"; got \"source_ip\""));
 }
 
-// Payload rules on the XDP data plane are refused without the explicit opt-in.
+// dataplane.xdp.conn_table_mode: "auto" when unset, the two others by
+// name, and a near miss refused at its line and column with a suggestion.
 TEST(ConfigErrors, XdpConnTableMode)
 {
     const char* base = "[dataplane]\ntype = \"xdp\"\n[dataplane.xdp]\ninterfaces = [\"eth0\"]\n";
@@ -439,6 +440,7 @@ TEST(ConfigErrors, XdpConnTableMode)
         << dump(bad);
 }
 
+// Payload rules on the XDP data plane are refused without the explicit opt-in.
 TEST(ConfigErrors, PayloadRulesOnXdpNeedOptIn)
 {
     const LoadResult r = load_string(R"([dataplane]
