@@ -16,6 +16,11 @@ on ports as a router would). Proves:
     while a backend is removed from etcd and another added, and the nodes
     converge on the new set.
 
+Environment: SLUICE_FLEET_XDP_CONN_TABLE_MODE sets the XDP node's
+dataplane.xdp.conn_table_mode (default: unset, "auto", shared on its
+veth); "per-cpu" shows what a moved sender costs without the shared table
+(docs/operations.md, "The connection table").
+
 Exit status: 0 pass, 1 fail, 77 skip (no root, a missing kernel feature or
 tool; only when CI is not "true").
 """
@@ -92,7 +97,8 @@ def fleet(s):
                       discovery={"type": "etcd", "endpoints": [etcd.url], "prefix": etcd.prefix,
                                  "dial_timeout_ms": 500})
     dpdk = s.sluiced(topo, [svc], plane="dpdk", lb="lb1")
-    xdp = s.sluiced(topo, [svc], plane="xdp", lb="lb2")
+    mode = os.environ.get("SLUICE_FLEET_XDP_CONN_TABLE_MODE")
+    xdp = s.sluiced(topo, [svc], plane="xdp", lb="lb2", xdp_toml=[f'conn_table_mode = "{mode}"'] if mode else ())
     nodes = (dpdk, xdp)
     for n in nodes:
         t0 = time.monotonic()
