@@ -71,6 +71,10 @@ public:
     {
         return std::optional<uint32_t>{};
     }
+    sluice::Result<sluice::driver::ConnectionTableCensus> connection_census() const override
+    {
+        return sluice::driver::ConnectionTableCensus{};
+    }
     void stop() override {}
 
     // Waits for a publication after `since` whose plan has `backends` active

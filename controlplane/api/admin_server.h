@@ -25,8 +25,11 @@
 //                         "totals":{rx_packets,rx_bytes,tx_packets,tx_bytes,exception_packets,
 //                                   control_packets,icmp_sent,conn_hits,conn_misses,conn_evictions,
 //                                   icmp_rate_limited},
+//                         "connection_table":{"layout","capacity","live_estimate",
+//                                   "partitions":[{"id","capacity","live_estimate"}],"error"},
 //                         "drops":{LABEL:n for every drop reason},"drops_total",
-//                         "publications","last_publish_seconds","reloads":{"ok","failed"}}
+//                         "publications","last_publish_seconds","reloads":{"ok","failed"},
+//                         "config":{"path","sha256","loaded"}}
 //   GET  /v1/fingerprints  {"fingerprints":{SERVICE:"16 hex digits"}}
 //   GET  /v1/lookup?client=A&client_port=P&vip=A&vip_port=P[&protocol=tcp|udp]
 //                        {"request":{...},"service","backend","reason","slot","flow_hash"}

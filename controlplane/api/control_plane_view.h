@@ -54,11 +54,27 @@ struct ServiceView {
     std::vector<BackendView> backends;
 };
 
+// How full the connection table is, per partition: a worker's table
+// (DPDK), a CPU's partition (XDP per-CPU) or the one shared table (XDP).
+// Live entries are estimated from a sample of each partition's buckets
+// (dataplane/core/conn_census.h: within about ±1.1% of the capacity).
+struct ConnTableView {
+    std::string layout;            // "per-worker" | "per-cpu" | "shared"
+    struct Partition {
+        uint32_t id = 0;           // worker index, CPU id, or 0 (shared)
+        uint64_t capacity = 0;     // entries
+        uint64_t live_estimate = 0;
+    };
+    std::vector<Partition> partitions;
+    std::string error;             // non-empty: not read (partitions empty)
+};
+
 // Node-wide counters and control-plane timings.
 struct StatsView {
     sluice_stats totals{};         // summed over workers: rx, tx, exception, control, drops by reason
     uint32_t workers = 0;
     std::string dataplane;         // "dpdk" | "xdp"
+    ConnTableView conn_table;
     uint64_t publications = 0;     // plans published since start
     double last_publish_seconds = 0;  // time the last publish took (build + swap + grace period)
     uint64_t reloads_ok = 0;

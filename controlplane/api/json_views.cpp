@@ -109,6 +109,14 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
         drops_total += t.drops[i];
     }
     const double uptime = std::chrono::duration<double>(now - stats.started).count();
+    json partitions = json::array();
+    uint64_t capacity = 0;
+    uint64_t live = 0;
+    for (const ConnTableView::Partition& p : stats.conn_table.partitions) {
+        partitions.push_back({{"id", p.id}, {"capacity", p.capacity}, {"live_estimate", p.live_estimate}});
+        capacity += p.capacity;
+        live += p.live_estimate;
+    }
     return json{
         {"version", version()},
         {"dataplane", stats.dataplane},
@@ -129,6 +137,12 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
              {"conn_evictions", t.conn_evictions},
              {"icmp_rate_limited", t.icmp_rate_limited},
          }},
+        {"connection_table",
+         {{"layout", stats.conn_table.layout},
+          {"capacity", capacity},
+          {"live_estimate", live},
+          {"partitions", std::move(partitions)},
+          {"error", stats.conn_table.error}}},
         {"drops", std::move(drops)},
         {"drops_total", drops_total},
         {"publications", stats.publications},

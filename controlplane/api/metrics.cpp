@@ -162,6 +162,19 @@ std::string render_metrics(const std::vector<ServiceView>& services, const Stats
         w.sample({}, totals[i].second);
     }
 
+    w.family("sluice_conn_table_info", "gauge",
+             "Connection-table layout (always 1): per-worker (DPDK), per-cpu or shared (XDP).");
+    if (!stats.conn_table.layout.empty()) w.sample({{"layout", stats.conn_table.layout}}, 1);
+    w.family("sluice_conn_table_capacity", "gauge",
+             "Entries a connection-table partition holds (a worker's table, a CPU's partition, or the shared table).");
+    for (const ConnTableView::Partition& p : stats.conn_table.partitions)
+        w.sample({{"partition", std::to_string(p.id)}}, p.capacity);
+    w.family("sluice_conn_table_live_entries", "gauge",
+             "Live entries in a connection-table partition, estimated from a sample of its buckets "
+             "(within about 1.1% of its capacity).");
+    for (const ConnTableView::Partition& p : stats.conn_table.partitions)
+        w.sample({{"partition", std::to_string(p.id)}}, p.live_estimate);
+
     w.family("sluice_drops_total", "counter", "Packets dropped, by reason (one reason per drop).");
     for (size_t i = 0; i < kDropReasonNames.size(); ++i) w.sample({{"reason", kDropReasonNames[i].label}}, t.drops[i]);
 

@@ -11,6 +11,8 @@
 //             table_rebuilds_total{service}     service_all_down_events_total{service}
 //             publications_total                reloads_total{result="ok"|"failed"}
 //   gauges    info{version,dataplane} = 1       workers
+//             conn_table_info{layout} = 1       conn_table_capacity{partition}
+//             conn_table_live_entries{partition}  (estimated from a sample of buckets)
 //             start_time_seconds                publish_duration_seconds (the last publish)
 //             backend_up{service,backend}       1 when health is "up" or "none" (not checked)
 //             backend_draining{service,backend} backend_weight{service,backend}

@@ -51,6 +51,12 @@ api::StatsView ControlPlane::stats() const
     out.totals = ds.totals;
     out.workers = workers_;
     out.dataplane = dataplane_;
+    if (const Result<driver::ConnectionTableCensus> census = driver_.connection_census(); census) {
+        out.conn_table.layout = census->layout;
+        for (const auto& p : census->partitions) out.conn_table.partitions.push_back({p.id, p.capacity, p.live_estimate});
+    } else {
+        out.conn_table.error = census.error();
+    }
     out.publications = ds.publications;
     out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
     out.reloads_ok = reloads_ok_.load();

@@ -33,6 +33,21 @@ struct DataplaneStats {
     uint64_t publications = 0;         // plans published since start (the first included)
 };
 
+// How full the connection table is, partition by partition, from a sample
+// of each partition's buckets (dataplane/core/conn_census.h: within about
+// ±1.1% of the capacity), read racily while the data plane writes.
+struct ConnectionTableCensus {
+    // "per-worker" (DPDK: one table per worker core), "per-cpu" (XDP: one
+    // partition per CPU) or "shared" (XDP: one table for every CPU).
+    std::string layout;
+    struct Partition {
+        uint32_t id = 0;             // worker index (per-worker), CPU id (per-cpu), 0 (shared)
+        uint64_t capacity = 0;       // entries it holds
+        uint64_t live_estimate = 0;  // live entries (pinned, idle for less than their timeout)
+    };
+    std::vector<Partition> partitions;
+};
+
 enum class LogSeverity : uint8_t { kDebug, kInfo, kWarn, kError };
 
 // Where a driver reports what happens (start-up steps, neighbours learned,
@@ -69,6 +84,11 @@ public:
     // An error when the table cannot be judged (its clock unreadable): the
     // caller must not present Maglev's pick as the flow's backend then.
     virtual Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const = 0;
+
+    // How full the connection table is (stats, /metrics). Any thread; reads
+    // a few hundred KiB per partition. Empty partitions before start(). An
+    // error when the table cannot be judged (its clock unreadable).
+    virtual Result<ConnectionTableCensus> connection_census() const = 0;
 
     // Stops the workers, releases the NICs. Idempotent. Control thread only.
     virtual void stop() = 0;

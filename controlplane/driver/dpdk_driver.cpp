@@ -401,6 +401,16 @@ Result<std::optional<uint32_t>> DpdkDriver::connection_backend(const sluice_flow
     return runtime_->connection_backend(key);  // the workers' TSC clock is always readable
 }
 
+Result<ConnectionTableCensus> DpdkDriver::connection_census() const
+{
+    ConnectionTableCensus out;
+    out.layout = "per-worker";
+    if (!runtime_) return out;
+    for (const auto& [worker, c] : runtime_->connection_census())
+        out.partitions.push_back({worker, c.capacity, c.live_estimate()});
+    return out;
+}
+
 void DpdkDriver::stop()
 {
     if (!runtime_) return;

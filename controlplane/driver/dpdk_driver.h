@@ -38,6 +38,7 @@ public:
     void poll() override;
     DataplaneStats stats() const override;
     Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
+    Result<ConnectionTableCensus> connection_census() const override;
     void stop() override;
 
     // The EAL argument list for `settings`: lcores from main_lcore and

@@ -406,6 +406,23 @@ Result<std::optional<uint32_t>> XdpDriver::connection_backend(const sluice_flow_
     return best;
 }
 
+Result<ConnectionTableCensus> XdpDriver::connection_census() const
+{
+    ConnectionTableCensus out;
+    if (!dp_) return out;
+    out.layout = dp_->shared_connection_table() ? "shared" : "per-cpu";
+    const Result<uint64_t> clock = dp_->connection_clock_ns();
+    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
+    uint64_t timeout[SLUICE_CONN_STATES];
+    for (size_t i = 0; i < SLUICE_CONN_STATES; ++i) timeout[i] = conn_timeout_ns_[i].load(std::memory_order_relaxed);
+    const std::vector<core::ConnCensus> census = dp_->connection_census(*clock, timeout);
+    for (size_t i = 0; i < census.size(); ++i) {
+        const core::ConnCensus& c = census[i];
+        out.partitions.push_back({static_cast<uint32_t>(i), c.capacity, c.live_estimate()});
+    }
+    return out;
+}
+
 void XdpDriver::stop()
 {
     if (!dp_) return;

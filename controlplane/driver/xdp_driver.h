@@ -49,6 +49,7 @@ public:
     void poll() override;
     DataplaneStats stats() const override;
     Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
+    Result<ConnectionTableCensus> connection_census() const override;
     // Detaches from every interface; the pinned maps stay for the next run.
     void stop() override;
 

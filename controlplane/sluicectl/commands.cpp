@@ -68,6 +68,44 @@ void print_raw(Context& ctx, const Reply& reply)
     if (reply.raw.empty() || reply.raw.back() != '\n') ctx.out << '\n';
 }
 
+// "per-worker, 2 x 1048576 entries, live ~1234 (0.1%), fullest: 1 at 0.2%";
+// "" when the daemon did not send the table (an older sluiced).
+std::string conn_table_summary(const json& s)
+{
+    if (!s.contains("connection_table") || !s["connection_table"].is_object()) return "";
+    const json& t = s["connection_table"];
+    if (t.contains("error") && t["error"].is_string() && !t["error"].get<std::string>().empty())
+        return "not read: " + t["error"].get<std::string>();
+    const json& parts = t.contains("partitions") ? t["partitions"] : json::array();
+    if (!parts.is_array() || parts.empty()) return text(t, "layout") + ", no partitions (data plane not started)";
+    auto percent = [](uint64_t part, uint64_t whole) {
+        char out[32];
+        const double share = whole == 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+        std::snprintf(out, sizeof(out), "%.1f%%", share);
+        return std::string(out);
+    };
+    const uint64_t capacity = number(t, "capacity");
+    const uint64_t live = number(t, "live_estimate");
+    std::string out = text(t, "layout") + ", " + std::to_string(parts.size()) + " x " +
+                      std::to_string(number(parts[0], "capacity")) + " entries, live ~" + std::to_string(live) + " (" +
+                      percent(live, capacity) + ")";
+    if (parts.size() > 1) {
+        const json* fullest = &parts[0];
+        double worst = -1;
+        for (const json& p : parts) {
+            const double cap = static_cast<double>(number(p, "capacity"));
+            const double fill = cap == 0 ? 0 : static_cast<double>(number(p, "live_estimate")) / cap;
+            if (fill > worst) {
+                worst = fill;
+                fullest = &p;
+            }
+        }
+        out += ", fullest: " + text(*fullest, "id") + " at " +
+               percent(number(*fullest, "live_estimate"), number(*fullest, "capacity"));
+    }
+    return out;
+}
+
 std::string stats_table(const json& s, const json* previous, double elapsed)
 {
     std::vector<std::pair<std::string, uint64_t>> rows;
@@ -112,6 +150,7 @@ std::string stats_table(const json& s, const json* previous, double elapsed)
     std::string head = "sluiced " + text(s, "version") + ", " + text(s, "dataplane") + ", " + text(s, "workers") +
                        " workers, up " + human_duration(s.value("uptime_seconds", 0.0)) + ", last publish " +
                        human_duration(s.value("last_publish_seconds", 0.0)) + "\n";
+    if (const std::string conns = conn_table_summary(s); !conns.empty()) head += "connection table: " + conns + "\n";
     return head + table.render();
 }
 
@@ -157,6 +196,7 @@ int cmd_status(Context& ctx)
     table.add_row({"services", std::to_string(list.size()) + (down > 0 ? ", " + std::to_string(down) + " ALL BACKENDS DOWN" : "")});
     table.add_row({"backends", std::to_string(up) + "/" + std::to_string(total) + " up, " + std::to_string(draining) +
                                    " draining"});
+    if (const std::string conns = conn_table_summary(s); !conns.empty()) table.add_row({"connection table", conns});
     table.add_row({"publications", text(s, "publications") + ", last took " +
                                        human_duration(s.value("last_publish_seconds", 0.0))});
     table.add_row({"reloads", std::to_string(number(s["reloads"], "ok")) + " ok, " +

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/conn_census.h"
 #include "core/packet.h"
 
 extern "C" {
@@ -180,6 +181,13 @@ public:
     size_t size() const { return size_; }
     size_t capacity() const { return static_cast<size_t>(mask_ + 1) * kWays; }
 
+    // How many entries are live at `now` (the owner's clock), from a sample
+    // of buckets; any thread while the owner writes (see conn_census.h).
+    ConnCensus census(uint64_t now, size_t max_buckets = kConnCensusBuckets) const
+    {
+        return conn_census(buckets_, static_cast<size_t>(mask_) + 1, now, timeouts_, max_buckets);
+    }
+
     // The live entry for a flow, or nullptr (tests, diagnostics).
     const Entry* peek(const sluice_flow_key& key, uint32_t hash, uint64_t now)
     {
@@ -329,7 +337,7 @@ private:
 
     Config config_;
     // Timeout by State (kTcpClosing ages as transitory).
-    uint64_t timeouts_[4];
+    uint64_t timeouts_[SLUICE_CONN_STATES];
     static_assert(kTcpTransitory == 0 && kTcpEstablished == 1 && kTcpClosing == 2 && kUdp == 3, "timeouts_ order");
     uint32_t mask_;
     size_t size_ = 0;

@@ -351,6 +351,17 @@ std::optional<uint32_t> Runtime::connection_backend(const sluice_flow_key& key) 
     return std::nullopt;
 }
 
+std::vector<std::pair<uint32_t, core::ConnCensus>> Runtime::connection_census() const
+{
+    std::vector<std::pair<uint32_t, core::ConnCensus>> out;
+    const uint64_t now = rte_rdtsc();  // the workers' clock
+    for (const auto& slot : workers_) {
+        if (slot->state.load(std::memory_order_acquire) != 1) continue;
+        out.emplace_back(slot->index, slot->worker->conns.census(now));
+    }
+    return out;
+}
+
 void Runtime::stop()
 {
     stop_.store(true, std::memory_order_relaxed);

@@ -14,9 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
+#include "core/conn_census.h"
 #include "core/forwarding_state.h"
 #include "core/pipeline.h"
 #include "dataplane/dpdk/eal.h"
@@ -115,6 +117,10 @@ public:
     // first worker that has one (RSS puts a flow on one). Any thread, racy:
     // see ConnectionTable::peek_copy.
     std::optional<uint32_t> connection_backend(const sluice_flow_key& key) const;
+    // Each polling worker's connection table, sampled (core/conn_census.h),
+    // in worker order: (worker index, census). Any thread, racy like
+    // connection_backend().
+    std::vector<std::pair<uint32_t, core::ConnCensus>> connection_census() const;
 
     // Workers leave their loop and go offline; ports stop. Idempotent.
     // Control thread.

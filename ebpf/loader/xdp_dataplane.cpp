@@ -180,6 +180,7 @@ Result<void> XdpDataplane::prepare_conn_table(const OpenOptions& options)
                           " CPUs is too large for one BPF array");
     conn_shift_ = shift;
     conn_cpus_ = static_cast<uint32_t>(ncpu);
+    conn_shared_ = options.shared_conn_table;
     skel_->rodata->xlb_conn_shift = shift;
     skel_->rodata->xlb_conn_cpu_mask = options.shared_conn_table ? 0u : ~0u;
     // The table's clock (conn_table.h): jiffies x tick when HZ is known,
@@ -555,6 +556,16 @@ size_t XdpDataplane::count_connections() const
 }
 
 uint32_t XdpDataplane::connection_partitions() const { return conn_cpus_; }
+
+std::vector<core::ConnCensus> XdpDataplane::connection_census(uint64_t now,
+                                                              const uint64_t (&timeout)[SLUICE_CONN_STATES]) const
+{
+    std::vector<core::ConnCensus> out;
+    const size_t per_partition = size_t{1} << conn_shift_;
+    for (uint32_t cpu = 0; cpu < conn_cpus_; ++cpu)
+        out.push_back(core::conn_census(conn_buckets_ + cpu * per_partition, per_partition, now, timeout));
+    return out;
+}
 
 size_t XdpDataplane::connection_capacity() const
 {

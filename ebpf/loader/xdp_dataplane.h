@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "core/conn_census.h"
 #include "loader/description.h"
 
 extern "C" {
@@ -131,6 +132,13 @@ public:
     // CPU partitions: CPU ids 0 .. this - 1 have one (the highest online
     // id + 1 at open(), at most the possible CPUs).
     uint32_t connection_partitions() const;
+    // Whether every CPU shares one partition (OpenOptions::shared_conn_table).
+    bool shared_connection_table() const { return conn_shared_; }
+    // Each partition's live entries at `now` (connection_clock_ns()), with
+    // `timeout` by entry state on that clock, from a sample of its buckets
+    // (core/conn_census.h); in partition (CPU) order. Any thread, racy like
+    // lookup_connection().
+    std::vector<core::ConnCensus> connection_census(uint64_t now, const uint64_t (&timeout)[SLUICE_CONN_STATES]) const;
     // The connection table's clock now, in ns: what the program writes in
     // last_seen and measures conn_timeout_ns against (the jiffies clock,
     // whose epoch is not CLOCK_MONOTONIC's; see ebpf/xdp/conn_table.h).
@@ -224,6 +232,7 @@ private:
     size_t conn_map_bytes_ = 0;
     uint32_t conn_shift_ = 0;
     uint32_t conn_cpus_ = 0;
+    bool conn_shared_ = false;
     uint64_t conn_tick_ns_ = 0;  // xlb_ns_per_tick as loaded
     uint64_t vip_gen_ = 0;  // sluice_vip_gen as last written
     std::map<uint32_t, Service> services_;          // by vip_id

@@ -171,6 +171,13 @@ TEST_F(AdminServerTest, StatsShape)
     EXPECT_EQ(s["reloads"], (json{{"ok", 2}, {"failed", 1}}));
     EXPECT_GE(s["uptime_seconds"].get<double>(), 89.0);
     EXPECT_TRUE(s["version"].is_string());
+    const json& t = s["connection_table"];
+    EXPECT_EQ(t["layout"], "per-worker");
+    EXPECT_EQ(t["capacity"], 2 * 1048576);
+    EXPECT_EQ(t["live_estimate"], 36200);
+    EXPECT_EQ(t["partitions"], (json{{{"id", 0}, {"capacity", 1048576}, {"live_estimate", 1200}},
+                                     {{"id", 1}, {"capacity", 1048576}, {"live_estimate", 35000}}}));
+    EXPECT_EQ(t["error"], "");
 }
 
 // /v1/fingerprints maps every service to its fingerprint.

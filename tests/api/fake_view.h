@@ -59,6 +59,8 @@ public:
         stats_.totals.drops[SLUICE_DROP_MALFORMED_L3] = 4;
         stats_.workers = 4;
         stats_.dataplane = "dpdk";
+        stats_.conn_table.layout = "per-worker";
+        stats_.conn_table.partitions = {{0, 1048576, 1200}, {1, 1048576, 35000}};
         stats_.publications = 7;
         stats_.last_publish_seconds = 0.0125;
         stats_.reloads_ok = 2;
@@ -139,6 +141,13 @@ public:
     {
         std::lock_guard lock(mu_);
         ready_ = ready;
+    }
+    // The connection table could not be read (its clock program failed).
+    void set_conn_table_error(const std::string& error)
+    {
+        std::lock_guard lock(mu_);
+        stats_.conn_table.partitions.clear();
+        stats_.conn_table.error = error;
     }
     void set_reload_ok(bool ok)
     {

@@ -54,7 +54,8 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
           "sluice_backend_bytes_total", "sluice_backend_up", "sluice_backend_draining",
           "sluice_service_all_backends_down", "sluice_discovery_up",
           "sluice_discovery_last_update_timestamp_seconds", "sluice_table_rebuilds_total",
-          "sluice_publications_total", "sluice_publish_duration_seconds", "sluice_reloads_total", "sluice_info"}) {
+          "sluice_publications_total", "sluice_publish_duration_seconds", "sluice_reloads_total", "sluice_info",
+          "sluice_conn_table_info", "sluice_conn_table_capacity", "sluice_conn_table_live_entries"}) {
         EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
         EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
     }
@@ -65,6 +66,10 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
     EXPECT_NE(text.find("sluice_backend_up{service=\"web\",backend=\"[2001:db8::3]:8080\"} 0\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_reloads_total{result=\"failed\"} 1\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_publish_duration_seconds 0.0125\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_conn_table_info{layout=\"per-worker\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_conn_table_capacity{partition=\"1\"} 1048576\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_conn_table_live_entries{partition=\"0\"} 1200\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_conn_table_live_entries{partition=\"1\"} 35000\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_discovery_last_update_timestamp_seconds{service=\"web\",source=\"static\"} 1795000000\n"),
               std::string::npos);
 }

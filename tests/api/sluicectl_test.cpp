@@ -223,6 +223,10 @@ TEST_F(SluicectlTest, StatusFollowsReadiness)
     const CtlRun ready = ctl({"status"});
     EXPECT_EQ(ready.exit_code, 0) << ready.err;
     EXPECT_NE(ready.out.find("dpdk, 4 workers"), std::string::npos) << ready.out;
+    // How full the connection table is, and its fullest partition.
+    EXPECT_NE(ready.out.find("per-worker, 2 x 1048576 entries, live ~36200 (1.7%), fullest: 1 at 3.3%"),
+              std::string::npos)
+        << ready.out;
     view_.set_ready(false);
     EXPECT_EQ(ctl({"status"}).exit_code, 1);
 }
@@ -244,6 +248,15 @@ TEST_F(SluicectlTest, Lookup)
     EXPECT_NE(unread.err.find("connection table not read (clock program failed)"), std::string::npos) << unread.err;
 }
 
+// A table that could not be read says so instead of a made-up figure.
+TEST_F(SluicectlTest, StatsSaysWhenConnectionTableUnread)
+{
+    view_.set_conn_table_error("connection table not judged: its clock is unreadable: test");
+    const CtlRun run = ctl({"stats"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("connection table: not read: connection table not judged"), std::string::npos) << run.out;
+}
+
 // stats --watch --count 2 prints two samples (the second with rates) and ends.
 TEST_F(SluicectlTest, StatsWatchCountTwo)
 {
@@ -254,6 +267,7 @@ TEST_F(SluicectlTest, StatsWatchCountTwo)
     EXPECT_EQ(samples, 2u) << run.out;
     EXPECT_NE(run.out.find("PER SECOND"), std::string::npos);
     EXPECT_NE(run.out.find("drops.no_backend"), std::string::npos);
+    EXPECT_NE(run.out.find("connection table: per-worker, 2 x 1048576 entries"), std::string::npos) << run.out;
     const CtlRun json_run = ctl({"--json", "stats", "--watch", "--interval", "0.1", "--count", "2"});
     ASSERT_EQ(json_run.exit_code, 0);
     const auto json_lines = lines(json_run.out);

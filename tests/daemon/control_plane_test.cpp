@@ -225,7 +225,17 @@ TEST(ControlPlane, LookupFollowsTheTable)
     EXPECT_EQ(unread->reason, "maglev");
     EXPECT_EQ(unread->slot, r->slot);
     EXPECT_NE(unread->connection_table_error.find("clock program failed"), std::string::npos);
+    // The same for the table's census in the stats: an error, no figures.
+    const api::StatsView unread_stats = f.cp->stats();
+    EXPECT_NE(unread_stats.conn_table.error.find("clock program failed"), std::string::npos);
+    EXPECT_TRUE(unread_stats.conn_table.partitions.empty());
     fake.fail_connection_reads("");
+    const api::StatsView stats = f.cp->stats();
+    EXPECT_EQ(stats.conn_table.layout, "per-worker");
+    ASSERT_EQ(stats.conn_table.partitions.size(), 1u);
+    EXPECT_EQ(stats.conn_table.partitions[0].capacity, 1024u);
+    EXPECT_EQ(stats.conn_table.partitions[0].live_estimate, 10u);
+    EXPECT_TRUE(stats.conn_table.error.empty());
 
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP

@@ -51,6 +51,17 @@ public:
         }
         return std::optional<uint32_t>{};
     }
+    // One partition of 1024 entries, 10 of them live; fails as
+    // connection_backend() does after fail_connection_reads().
+    Result<driver::ConnectionTableCensus> connection_census() const override
+    {
+        std::lock_guard lock(mu_);
+        if (!connection_error_.empty()) return make_error(connection_error_);
+        driver::ConnectionTableCensus c;
+        c.layout = "per-worker";
+        c.partitions.push_back({0, 1024, 10});
+        return c;
+    }
     void stop() override {}
 
     void set_connection(const sluice_flow_key& key, uint32_t backend_id)

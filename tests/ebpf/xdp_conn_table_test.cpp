@@ -277,6 +277,39 @@ TEST_F(XdpConnTable, AgingPerProtocolAndState)
     EXPECT_EQ(table_->find(cpu_, key_of(1001))->state, SLUICE_CONN_TCP_ESTABLISHED) << "re-made mid-flow";
 }
 
+// The loader's census (stats, /metrics) counts this CPU's live entries in
+// its own partition, by the program's clock and each state's timeout; a
+// table of 128 buckets per CPU is read whole, so the count is exact.
+TEST_F(XdpConnTable, CensusCountsLiveEntriesPerCpu)
+{
+    EXPECT_EQ(send(1001, SLUICE_TCP_SYN), 0);
+    EXPECT_EQ(send(1002, SLUICE_TCP_SYN), 0);
+    EXPECT_EQ(send(1002, SLUICE_TCP_ACK), 0);
+    EXPECT_EQ(send(1003, 0, true), 0);
+    EXPECT_EQ(send(1004, 0, true), 0);
+    xdp::XdpDataplane& dp = runner_->dataplane();
+    const uint64_t(&timeout)[SLUICE_CONN_STATES] = runner_->description().node.conn_timeout_ns;
+    auto census = [&] {
+        const Result<uint64_t> now = dp.connection_clock_ns();
+        EXPECT_TRUE(now) << now.error();
+        return dp.connection_census(now ? *now : 0, timeout);
+    };
+    std::vector<core::ConnCensus> c = census();
+    ASSERT_EQ(c.size(), dp.connection_partitions());
+    EXPECT_FALSE(dp.shared_connection_table());
+    for (size_t cpu = 0; cpu < c.size(); ++cpu) {
+        EXPECT_EQ(c[cpu].capacity, 1024u) << cpu;
+        EXPECT_EQ(c[cpu].sampled, 1024u) << cpu;
+        EXPECT_EQ(c[cpu].live, static_cast<int>(cpu) == cpu_ ? 4u : 0u) << cpu;
+    }
+    ASSERT_TRUE(table_->age(cpu_, key_of(1001), 31 * kSecond));        // half-open past 30 s
+    ASSERT_TRUE(table_->age(cpu_, key_of(1004, true), 61 * kSecond));  // UDP past 60 s
+    ASSERT_TRUE(table_->age(cpu_, key_of(1003, true), 59 * kSecond));  // UDP within
+    c = census();
+    EXPECT_EQ(c[static_cast<size_t>(cpu_)].live, 2u);
+    EXPECT_EQ(c[static_cast<size_t>(cpu_)].live_estimate(), 2u);
+}
+
 // FIN and RST cut an established entry's life to the closing timeout, and
 // the ACKs that finish the close do not lengthen it again.
 TEST_F(XdpConnTable, FinAndRstShortenLife)
