@@ -45,13 +45,17 @@ class Sluiced:
     of this run, so a restart finds them.
     """
 
-    def __init__(self, session, topo, services, plane="dpdk", lb="lb", extra_toml="", xdp_toml=()):
+    def __init__(self, session, topo, services, plane="dpdk", lb="lb", extra_toml="", xdp_toml=(),
+                 conn_table_size=None):
         check(plane in ("dpdk", "xdp"), f"unknown data plane {plane}")
         self.s, self.topo, self.services, self.plane, self.lb = session, topo, services, plane, lb
         self.ns = topo.ns[lb]
         self.name = f"sluiced-{lb}"
         self.extra_toml = extra_toml
         self.xdp_toml = list(xdp_toml)  # more lines of [dataplane.xdp]
+        # Entries per worker (DPDK, 16384 unless given) or per CPU / in all
+        # (XDP, the default 1048576 unless given).
+        self.conn_table_size = conn_table_size
         self.config_path = os.path.join(session.workdir, f"{lb}.toml")
         self.state_dir = os.path.join(session.workdir, f"{lb}-state")
         self.bpffs = os.path.join(session.workdir, f"{lb}-bpffs")
@@ -67,12 +71,14 @@ class Sluiced:
             lines += ["[dataplane.dpdk]",
                       'eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry"]',
                       "main_lcore = 0", "worker_lcores = [1]", "mbuf_pool_size = 4095",
-                      "conn_table_size = 16384", "exception_path = true", f'exception_tap = "{TAP}"', "",
+                      f"conn_table_size = {self.conn_table_size or 16384}", "exception_path = true",
+                      f'exception_tap = "{TAP}"', "",
                       "[[dataplane.dpdk.ports]]", 'name = "lan"',
                       f'device = "net_af_packet_{self.lb}{PID},iface={DEV},qpairs=2"', "rx_queues = 2", ""]
         else:
             lines += ["[dataplane.xdp]", f'interfaces = ["{DEV}"]', 'mode = "native"',
-                      f"pin_path = {toml_value(self.pins)}", *self.xdp_toml, ""]
+                      f"pin_path = {toml_value(self.pins)}", *self.xdp_toml,
+                      *([f"conn_table_size = {self.conn_table_size}"] if self.conn_table_size else []), ""]
         lines += ["[network]", f'source_ipv4 = "{self.topo.addr[self.lb]}"',
                   f'gateway_ipv4 = "{self.topo.addr[GATEWAY]}"', ""]
         if self.extra_toml:

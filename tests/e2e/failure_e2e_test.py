@@ -33,7 +33,9 @@ Scenarios (each one meson test in suite e2e):
                    each flow changes CPU mid-flow: XDP's connection table
                    must be shared (conn_table_mode "auto" on a veth); DPDK's
                    one worker sees no change. Needs two CPUs this process
-                   may use.
+                   may use. Both cpu-move scenarios also check the
+                   connection table's census in /v1/stats and /metrics
+                   (layout, partitions, capacity, live entries).
   cpu-move-per-cpu (XDP) the same with conn_table_mode = "per-cpu": the
                    moved flows miss in their new CPU's partition and the
                    new ring sends some to the new backend, which resets
@@ -494,6 +496,35 @@ def xdp_restart_changed(s, plane):
 # The CPUs this process may use, read before main() pins an XDP run to the first.
 CPUS = sorted(os.sched_getaffinity(0))
 MOVE_PORTS = range(40000, 40032)
+MOVE_TABLE = 8192  # connection-table entries per table in cpu-move
+
+
+def census_check(node, plane, per_cpu, open_conns):
+    """/v1/stats and /metrics describe the connection table: its layout, one
+    partition per worker (DPDK: one) or per CPU, or one shared; MOVE_TABLE
+    entries each; at least the `open_conns` open connections live, and no
+    more than the flows the node ever missed on (each entry began with a
+    miss)."""
+    stats = node.api("/v1/stats")
+    table = stats["connection_table"]
+    layout = "per-worker" if plane == "dpdk" else "per-cpu" if per_cpu else "shared"
+    check(table["layout"] == layout and not table["error"],
+          f"/v1/stats connection_table is {table}, want layout {layout!r} and no error")
+    parts = table["partitions"]
+    want_parts = 1 if plane == "dpdk" or not per_cpu else None
+    check((want_parts is None and len(parts) >= len(CPUS)) or len(parts) == want_parts,
+          f"{len(parts)} connection-table partitions, want {want_parts or f'one per CPU (>= {len(CPUS)})'}")
+    check(all(p["capacity"] == MOVE_TABLE for p in parts), f"partition capacities {parts}, want {MOVE_TABLE} each")
+    live, misses = table["live_estimate"], stats["totals"]["conn_misses"]
+    check(open_conns <= live <= misses, f"connection table says {live} live entries with {open_conns} connections "
+                                        f"open and {misses} misses ever")
+    metrics = node.metrics()
+    info = metrics.get(("sluice_conn_table_info", (("layout", layout),)))
+    capacity = metrics.get(("sluice_conn_table_capacity", (("partition", str(parts[0]["id"])),)))
+    check(info == 1 and capacity == MOVE_TABLE, f"/metrics: sluice_conn_table_info{{layout={layout!r}}} {info}, "
+                                                f"sluice_conn_table_capacity of partition {parts[0]['id']} {capacity}")
+    log(f"ok   connection table: {layout}, {len(parts)} x {MOVE_TABLE} entries, {live} live "
+        f"({open_conns} connections open, {misses} misses so far)")
 
 
 def cpu_move(s, plane, per_cpu=False):
@@ -502,7 +533,9 @@ def cpu_move(s, plane, per_cpu=False):
     # Backends on the senders' first CPU: their answers, and so the clients'
     # pure ACKs (sent from the softirq that receives them), stay there; only
     # what the moved threads send comes from the other CPU.
-    topo, servers, etcd, node = etcd_node(s, plane, backend_cpu=home,
+    # 8192 entries per table (1024 buckets): the census reads every bucket,
+    # so its live count is exact.
+    topo, servers, etcd, node = etcd_node(s, plane, backend_cpu=home, conn_table_size=MOVE_TABLE,
                                           xdp_toml=['conn_table_mode = "per-cpu"'] if per_cpu else ())
     if plane == "xdp":
         layout = "a partition per CPU" if per_cpu else "one shared by every CPU"
@@ -539,6 +572,7 @@ def cpu_move(s, plane, per_cpu=False):
         moved = conns.moved()
         raise e2e.Failure(f"{e}: {len(lagging())} of {len(opened)} lag: " + ", ".join(
             f"port {p} to {opened[p]} {moved.get(p, 'not moved')} answers since" for p in lagging())) from None
+    census_check(node, plane, per_cpu, len(opened))
     if per_cpu:
         states = conns.stop()
         lost = [st for st in states if st["error"] or st["backends"] != [opened[st["port"]]]]
