@@ -57,10 +57,23 @@ inline std::string source_path(const std::string& relative)
 // maps use it rather than /sys/fs/bpf, which a fresh machine (or a
 // container) may not have mounted, and where a crashed test would leave
 // pins behind. Needs root; check ok() with SLUICE_REQUIRE.
+//
+// The mount is made in a mount namespace of the test's own (made by the
+// first ScratchBpffs, for the constructing thread and the threads and
+// processes it starts afterwards), so a test killed before its destructor
+// runs (a timeout's SIGKILL) leaves no bpffs mounted on the host: the
+// namespace, and the mount, go with the process. Only an empty directory
+// under /tmp may stay. Other processes never see the mount (iproute2's tc
+// would otherwise take it for the system's bpffs).
 class ScratchBpffs {
 public:
     ScratchBpffs()
     {
+        static const std::string private_ns = private_mount_namespace();
+        if (!private_ns.empty()) {
+            error_ = private_ns;
+            return;
+        }
         char dir[] = "/tmp/sluice-bpffs-XXXXXX";
         if (::mkdtemp(dir) == nullptr) {
             error_ = std::string("mkdtemp: ") + std::strerror(errno);
@@ -87,6 +100,16 @@ public:
     const std::string& error() const { return error_; }
 
 private:
+    // "" once this thread has a mount namespace of its own whose mounts do
+    // not propagate to the host's; else why not.
+    static std::string private_mount_namespace()
+    {
+        if (::unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+        if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            return std::string("mount --make-rprivate /: ") + std::strerror(errno);
+        return "";
+    }
+
     std::string path_;
     std::string error_;
 };
