@@ -27,6 +27,8 @@
 //                                   icmp_rate_limited},
 //                         "connection_table":{"layout","capacity","live_estimate",
 //                                   "partitions":[{"id","capacity","live_estimate"}],"error"},
+//                         "per_worker":[{"id","cpu","rx_packets","tx_packets","drops",
+//                                   "busy_seconds" (null for XDP)}],
 //                         "drops":{LABEL:n for every drop reason},"drops_total",
 //                         "publications","last_publish_seconds","reloads":{"ok","failed"},
 //                         "config":{"path","sha256","loaded"}}

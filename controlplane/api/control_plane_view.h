@@ -69,12 +69,23 @@ struct ConnTableView {
     std::string error;             // non-empty: not read (partitions empty)
 };
 
+// One worker's share of the traffic: a DPDK worker lcore, or a CPU for XDP.
+struct WorkerView {
+    uint32_t id = 0;               // worker index (DPDK) or CPU id (XDP)
+    uint32_t cpu = 0;              // the lcore or CPU it runs on
+    uint64_t rx_packets = 0;
+    uint64_t tx_packets = 0;
+    uint64_t drops = 0;            // every reason
+    std::optional<double> busy_seconds;  // DPDK: time in loop iterations that moved packets; XDP: none
+};
+
 // Node-wide counters and control-plane timings.
 struct StatsView {
     sluice_stats totals{};         // summed over workers: rx, tx, exception, control, drops by reason
     uint32_t workers = 0;
     std::string dataplane;         // "dpdk" | "xdp"
     ConnTableView conn_table;
+    std::vector<WorkerView> per_worker;
     uint64_t publications = 0;     // plans published since start
     double last_publish_seconds = 0;  // time the last publish took (build + swap + grace period)
     uint64_t reloads_ok = 0;

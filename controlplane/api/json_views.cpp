@@ -117,6 +117,15 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
         capacity += p.capacity;
         live += p.live_estimate;
     }
+    json workers = json::array();
+    for (const WorkerView& w : stats.per_worker) {
+        workers.push_back({{"id", w.id},
+                           {"cpu", w.cpu},
+                           {"rx_packets", w.rx_packets},
+                           {"tx_packets", w.tx_packets},
+                           {"drops", w.drops},
+                           {"busy_seconds", w.busy_seconds ? json(*w.busy_seconds) : json(nullptr)}});
+    }
     return json{
         {"version", version()},
         {"dataplane", stats.dataplane},
@@ -143,6 +152,7 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
           {"live_estimate", live},
           {"partitions", std::move(partitions)},
           {"error", stats.conn_table.error}}},
+        {"per_worker", std::move(workers)},
         {"drops", std::move(drops)},
         {"drops_total", drops_total},
         {"publications", stats.publications},

@@ -175,6 +175,23 @@ std::string render_metrics(const std::vector<ServiceView>& services, const Stats
     for (const ConnTableView::Partition& p : stats.conn_table.partitions)
         w.sample({{"partition", std::to_string(p.id)}}, p.live_estimate);
 
+    auto worker_labels = [](const WorkerView& v) -> Labels {
+        return {{"worker", std::to_string(v.id)}, {"cpu", std::to_string(v.cpu)}};
+    };
+    w.family("sluice_worker_rx_packets_total", "counter",
+             "Packets received by one worker (DPDK lcore, or CPU for XDP): how evenly RSS spreads them.");
+    for (const WorkerView& v : stats.per_worker) w.sample(worker_labels(v), v.rx_packets);
+    w.family("sluice_worker_tx_packets_total", "counter", "Packets one worker forwarded to a backend.");
+    for (const WorkerView& v : stats.per_worker) w.sample(worker_labels(v), v.tx_packets);
+    w.family("sluice_worker_drops_total", "counter", "Packets one worker dropped, every reason.");
+    for (const WorkerView& v : stats.per_worker) w.sample(worker_labels(v), v.drops);
+    w.family("sluice_worker_busy_seconds_total", "counter",
+             "Time a DPDK worker spent in loop iterations that moved packets; its rate is the core's load "
+             "(a polling core always shows 100% in top). Absent for XDP.");
+    for (const WorkerView& v : stats.per_worker) {
+        if (v.busy_seconds) w.sample_double(worker_labels(v), *v.busy_seconds);
+    }
+
     w.family("sluice_drops_total", "counter", "Packets dropped, by reason (one reason per drop).");
     for (size_t i = 0; i < kDropReasonNames.size(); ++i) w.sample({{"reason", kDropReasonNames[i].label}}, t.drops[i]);
 

@@ -6,6 +6,8 @@
 //             exception_packets_total control_packets_total icmp_sent_total
 //             conn_hits_total conn_misses_total conn_evictions_total icmp_rate_limited_total
 //             drops_total{reason}               one series per drop reason (X-macro label)
+//             worker_rx_packets_total{worker,cpu} worker_tx_packets_total{worker,cpu}
+//             worker_drops_total{worker,cpu}      worker_busy_seconds_total{worker,cpu} (DPDK only)
 //             vip_packets_total{service,vip}    vip_bytes_total{service,vip}
 //             backend_packets_total{service,backend} backend_bytes_total{service,backend}
 //             table_rebuilds_total{service}     service_all_down_events_total{service}

@@ -57,6 +57,8 @@ api::StatsView ControlPlane::stats() const
     } else {
         out.conn_table.error = census.error();
     }
+    for (const driver::DataplaneStats::Worker& w : ds.workers)
+        out.per_worker.push_back({w.id, w.cpu, w.rx_packets, w.tx_packets, w.drops, w.busy_seconds});
     out.publications = ds.publications;
     out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
     out.reloads_ok = reloads_ok_.load();

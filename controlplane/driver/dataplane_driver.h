@@ -31,6 +31,22 @@ struct DataplaneStats {
     };
     std::vector<Backend> backends;     // backends that were sent anything
     uint64_t publications = 0;         // plans published since start (the first included)
+    // Each worker's share: DPDK's worker lcores, XDP's CPUs (ids up to the
+    // highest online one). How evenly RSS spreads the traffic, and (DPDK)
+    // how busy each polling core is, which top cannot say (a poll loop is
+    // always at 100%).
+    struct Worker {
+        uint32_t id = 0;               // worker index (DPDK) or CPU id (XDP)
+        uint32_t cpu = 0;              // the lcore (DPDK) or CPU it runs on
+        uint64_t rx_packets = 0;
+        uint64_t tx_packets = 0;
+        uint64_t drops = 0;            // every reason
+        // DPDK: seconds spent in loop iterations that moved packets (busy
+        // polling, not idle polling); its rate is the core's load. XDP:
+        // none (the program runs in the kernel's softirq time).
+        std::optional<double> busy_seconds;
+    };
+    std::vector<Worker> workers;
 };
 
 // How full the connection table is, partition by partition, from a sample
@@ -47,6 +63,14 @@ struct ConnectionTableCensus {
     };
     std::vector<Partition> partitions;
 };
+
+// Packets dropped for any reason.
+inline uint64_t dropped(const sluice_stats& s)
+{
+    uint64_t n = 0;
+    for (uint64_t d : s.drops) n += d;
+    return n;
+}
 
 enum class LogSeverity : uint8_t { kDebug, kInfo, kWarn, kError };
 

@@ -392,6 +392,10 @@ DataplaneStats DpdkDriver::stats() const
         if (rs.backends[id].packets != 0) out.backends.push_back(DataplaneStats::Backend{id, rs.backends[id]});
     }
     out.publications = runtime_->publications();
+    for (const dpdk::RuntimeStats::Worker& w : rs.workers) {
+        out.workers.push_back(
+            {w.index, w.lcore, w.stats.rx_packets, w.stats.tx_packets, dropped(w.stats), w.busy_seconds});
+    }
     return out;
 }
 

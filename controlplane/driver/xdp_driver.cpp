@@ -377,6 +377,12 @@ DataplaneStats XdpDriver::stats() const
         }
     }
     out.publications = publications_.load(std::memory_order_relaxed);
+    if (auto per_cpu = dp_->read_stats_per_cpu(); per_cpu) {
+        for (uint32_t cpu = 0; cpu < per_cpu->size(); ++cpu) {
+            const sluice_stats& c = (*per_cpu)[cpu];
+            out.workers.push_back({cpu, cpu, c.rx_packets, c.tx_packets, dropped(c), std::nullopt});
+        }
+    }
     return out;
 }
 

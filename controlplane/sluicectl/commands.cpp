@@ -3,7 +3,10 @@
 // either the raw JSON (--json) or an aligned table.
 #include "sluicectl/commands.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -291,6 +294,83 @@ int cmd_stats(Context& ctx, const WatchOptions& watch)
         previous = std::move(call.reply->body);
         previous_time = now;
     }
+    return kExitOk;
+}
+
+int cmd_workers(Context& ctx, double interval)
+{
+    Call first = request(ctx, false, "/v1/stats");
+    if (!first.reply) return first.exit_code;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    Call second = request(ctx, false, "/v1/stats");
+    if (!second.reply) return second.exit_code;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const json& before_list = first.reply->body["per_worker"];
+    const json& after_list = second.reply->body["per_worker"];
+    if (!after_list.is_array()) {
+        ctx.err << "sluicectl: /v1/stats has no per_worker list (a sluiced older than this sluicectl?)\n";
+        return kExitFailed;
+    }
+    auto delta = [](const json& now, const json* then, const char* key) {
+        const uint64_t a = number(now, key);
+        const uint64_t b = then != nullptr ? number(*then, key) : 0;
+        return static_cast<double>(a - std::min(a, b));
+    };
+    struct Row {
+        const json* w;
+        const json* then;  // the same worker in the first sample, if it was there
+        double rx, tx, drops;
+        std::optional<double> busy;  // fraction of the interval
+    };
+    std::vector<Row> rows;
+    double rx_total = 0;
+    for (const json& w : after_list) {
+        const json* then = nullptr;
+        if (before_list.is_array()) {
+            for (const json& b : before_list) {
+                if (number(b, "id") == number(w, "id")) then = &b;
+            }
+        }
+        Row r{&w, then, delta(w, then, "rx_packets") / elapsed, delta(w, then, "tx_packets") / elapsed,
+              delta(w, then, "drops") / elapsed, std::nullopt};
+        if (then != nullptr && w.contains("busy_seconds") && w["busy_seconds"].is_number() &&
+            then->contains("busy_seconds") && (*then)["busy_seconds"].is_number()) {
+            const double busy = w["busy_seconds"].get<double>() - (*then)["busy_seconds"].get<double>();
+            r.busy = std::clamp(busy / elapsed, 0.0, 1.0);
+        }
+        rx_total += r.rx;
+        rows.push_back(r);
+    }
+    if (ctx.json) {
+        json list = json::array();
+        for (const Row& r : rows) {
+            list.push_back({{"id", number(*r.w, "id")},
+                            {"cpu", number(*r.w, "cpu")},
+                            {"rx_per_second", r.rx},
+                            {"tx_per_second", r.tx},
+                            {"drops_per_second", r.drops},
+                            {"rx_share", rx_total > 0 ? r.rx / rx_total : 0.0},
+                            {"busy", r.busy ? json(*r.busy) : json(nullptr)}});
+        }
+        ctx.out << json{{"interval_seconds", elapsed}, {"workers", std::move(list)}}.dump() << '\n';
+        return kExitOk;
+    }
+    auto fixed = [](double v, const char* format) {
+        char out[32];
+        std::snprintf(out, sizeof(out), format, v);
+        return std::string(out);
+    };
+    Table table({"WORKER", "CPU", "RX/S", "TX/S", "DROPS/S", "RX SHARE", "BUSY"});
+    for (size_t c = 2; c < 7; ++c) table.align_right(c);
+    for (const Row& r : rows) {
+        table.add_row({text(*r.w, "id"), text(*r.w, "cpu"), fixed(r.rx, "%.1f"), fixed(r.tx, "%.1f"),
+                       fixed(r.drops, "%.1f"), rx_total > 0 ? fixed(100.0 * r.rx / rx_total, "%.1f%%") : "-",
+                       r.busy ? fixed(100.0 * *r.busy, "%.1f%%") : "-"});
+    }
+    ctx.out << "over " << fixed(elapsed, "%.2f") << " s; BUSY: share of the time a DPDK worker spent on packets "
+            << "(\"-\" for XDP: kernel softirq time)\n"
+            << table.render();
     return kExitOk;
 }
 

@@ -29,6 +29,10 @@ int cmd_services(Context& ctx);
 int cmd_backends(Context& ctx, const std::string& service);
 int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain);
 int cmd_stats(Context& ctx, const WatchOptions& watch);
+// Two /v1/stats samples `interval` seconds apart: per worker (DPDK lcore or
+// XDP CPU) packets per second, share of the received packets, and (DPDK)
+// the share of the interval spent on packets.
+int cmd_workers(Context& ctx, double interval);
 // client and vip are "ADDRESS:PORT" ("[v6]:PORT"); malformed → exit 2.
 int cmd_lookup(Context& ctx, const std::string& client, const std::string& vip, bool udp);
 int cmd_fingerprint(Context& ctx, const std::optional<std::string>& service);

@@ -86,6 +86,10 @@ int run(int argc, char** argv)
     stats->add_option("--count", watch.count, "stop after N samples (default: until interrupted)")
         ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
         ->needs(watch_flag);
+    double workers_interval = 1.0;
+    auto* workers = app.add_subcommand("workers", "per worker core: packets per second, RSS share, busy time");
+    workers->add_option("--interval", workers_interval, "seconds between the two samples (default 1)")
+        ->check(CLI::Range(0.01, 3600.0));
     std::string client;
     std::string vip;
     bool udp = false;
@@ -135,6 +139,7 @@ int run(int argc, char** argv)
     if (drain->parsed()) return cmd_drain(ctx, service, backend, true);
     if (undrain->parsed()) return cmd_drain(ctx, service, backend, false);
     if (stats->parsed()) return cmd_stats(ctx, watch);
+    if (workers->parsed()) return cmd_workers(ctx, workers_interval);
     if (lookup->parsed()) return cmd_lookup(ctx, client, vip, udp);
     if (fingerprint->parsed()) return cmd_fingerprint(ctx, fingerprint_service);
     if (reload->parsed()) return cmd_reload(ctx);

@@ -324,12 +324,22 @@ RuntimeStats Runtime::stats() const
     constexpr size_t kFields = sizeof(sluice_stats) / sizeof(uint64_t);
     static_assert(sizeof(sluice_stats) % sizeof(uint64_t) == 0);
     uint64_t sum[kFields] = {};
+    const auto tsc_hz = static_cast<double>(rte_get_tsc_hz());
     for (const auto& slot : workers_) {
         if (slot->state.load(std::memory_order_acquire) != 1) continue;
         const core::Worker& w = *slot->worker;
         // Field by field, as 64-bit loads: the worker writes them as it goes.
         const auto* fields = reinterpret_cast<const volatile uint64_t*>(&w.stats);
-        for (size_t f = 0; f < kFields; ++f) sum[f] += fields[f];
+        RuntimeStats::Worker& mine = out.workers.emplace_back();
+        mine.index = slot->index;
+        mine.lcore = slot->lcore;
+        auto* own = reinterpret_cast<uint64_t*>(&mine.stats);
+        for (size_t f = 0; f < kFields; ++f) {
+            own[f] = fields[f];
+            sum[f] += own[f];
+        }
+        const volatile uint64_t& busy_tsc = slot->loop.busy_tsc;  // the worker adds to it
+        mine.busy_seconds = static_cast<double>(busy_tsc) / tsc_hz;
         for (size_t b = 0; b < SLUICE_MAX_BACKENDS; ++b) {
             const volatile sluice_counter& c = w.backend_counters[b];
             out.backends[b].packets += c.packets;

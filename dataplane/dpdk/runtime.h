@@ -53,10 +53,17 @@ struct RuntimeConfig {
     std::string exception_tap = "sluice0";  // first port's TAP; port i > 0 gets the name + "-i"
 };
 
-// Counters summed over the workers.
+// Counters summed over the workers, and each worker's own.
 struct RuntimeStats {
     sluice_stats totals{};
     std::vector<sluice_counter> backends;  // by backend id, SLUICE_MAX_BACKENDS entries
+    struct Worker {
+        uint32_t index = 0;                // worker i: RX queue i of every port
+        unsigned lcore = 0;
+        sluice_stats stats{};
+        double busy_seconds = 0;           // in loop iterations that moved packets (WorkerLoop::busy_tsc)
+    };
+    std::vector<Worker> workers;           // the polling ones, in worker order
 };
 
 class Runtime {

@@ -115,6 +115,9 @@ public:
     // descriptors fixed at open(), so unlike the rest they may run on any
     // thread, concurrently with the owner's calls.
     Result<sluice_stats> read_stats() const;
+    // The same per CPU, indexed by CPU id, for ids up to the highest
+    // online CPU's now (a VM may declare hundreds of possible CPUs).
+    Result<std::vector<sluice_stats>> read_stats_per_cpu() const;
     // What was sent to each of `ids` (packets and bytes after
     // encapsulation), summed over CPUs, in the order of `ids`.
     Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
@@ -217,6 +220,7 @@ private:
     Result<void> remove_service(Service& s);
     void close_service(Service& s);
 
+    Result<std::vector<sluice_stats>> read_stats_all_cpus() const;
     Result<void> prepare_conn_table(const OpenOptions& options);
     Result<void> bump_vip_generation();
     // The program's ingress ifindex → port maps (array below

@@ -409,7 +409,9 @@ class Demo:
         series = [line for line in lines if line and not line.startswith("#")]
         self.ok(t0, f", {len(series)} series")
         for line in series:
-            if line.startswith(("sluice_backend_packets_total", "sluice_backend_draining", "sluice_discovery_up")):
+            if line.startswith(("sluice_backend_packets_total", "sluice_backend_draining", "sluice_discovery_up",
+                                "sluice_conn_table_live_entries", "sluice_worker_rx_packets_total",
+                                "sluice_worker_busy_seconds_total")):
                 print("      " + line)
 
     def burst_quiet(self, count, base):

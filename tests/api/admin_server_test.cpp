@@ -178,6 +178,16 @@ TEST_F(AdminServerTest, StatsShape)
     EXPECT_EQ(t["partitions"], (json{{{"id", 0}, {"capacity", 1048576}, {"live_estimate", 1200}},
                                      {{"id", 1}, {"capacity", 1048576}, {"live_estimate", 35000}}}));
     EXPECT_EQ(t["error"], "");
+    const json& w = s["per_worker"];
+    ASSERT_EQ(w.size(), 2u);
+    EXPECT_EQ(w[0]["id"], 0);
+    EXPECT_EQ(w[0]["cpu"], 2);
+    EXPECT_EQ(w[0]["tx_packets"], 900);
+    EXPECT_EQ(w[0]["drops"], 5);
+    EXPECT_GT(w[0]["rx_packets"].get<uint64_t>(), 1000u);
+    EXPECT_GT(w[0]["busy_seconds"].get<double>(), 1.5);
+    EXPECT_EQ(w[1]["cpu"], 3);
+    EXPECT_TRUE(w[1]["busy_seconds"].is_null());  // XDP-like: not measured
 }
 
 // /v1/fingerprints maps every service to its fingerprint.

@@ -61,6 +61,7 @@ public:
         stats_.dataplane = "dpdk";
         stats_.conn_table.layout = "per-worker";
         stats_.conn_table.partitions = {{0, 1048576, 1200}, {1, 1048576, 35000}};
+        stats_.per_worker = {{0, 2, 1000, 900, 5, 1.5}, {1, 3, 500, 450, 0, std::nullopt}};
         stats_.publications = 7;
         stats_.last_publish_seconds = 0.0125;
         stats_.reloads_ok = 2;
@@ -80,6 +81,10 @@ public:
         ++stats_calls_;
         api::StatsView copy = stats_;
         copy.totals.rx_packets += stats_calls_;  // moves between samples, as live counters do
+        // Worker 0 receives three times what worker 1 does between samples.
+        copy.per_worker[0].rx_packets += 300 * stats_calls_;
+        copy.per_worker[1].rx_packets += 100 * stats_calls_;
+        *copy.per_worker[0].busy_seconds += 0.01 * static_cast<double>(stats_calls_);
         return copy;
     }
 

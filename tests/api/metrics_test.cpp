@@ -55,7 +55,9 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
           "sluice_service_all_backends_down", "sluice_discovery_up",
           "sluice_discovery_last_update_timestamp_seconds", "sluice_table_rebuilds_total",
           "sluice_publications_total", "sluice_publish_duration_seconds", "sluice_reloads_total", "sluice_info",
-          "sluice_conn_table_info", "sluice_conn_table_capacity", "sluice_conn_table_live_entries"}) {
+          "sluice_conn_table_info", "sluice_conn_table_capacity", "sluice_conn_table_live_entries",
+          "sluice_worker_rx_packets_total", "sluice_worker_tx_packets_total", "sluice_worker_drops_total",
+          "sluice_worker_busy_seconds_total"}) {
         EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
         EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
     }
@@ -70,6 +72,11 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
     EXPECT_NE(text.find("sluice_conn_table_capacity{partition=\"1\"} 1048576\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_conn_table_live_entries{partition=\"0\"} 1200\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_conn_table_live_entries{partition=\"1\"} 35000\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_worker_tx_packets_total{worker=\"1\",cpu=\"3\"} 450\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_worker_drops_total{worker=\"0\",cpu=\"2\"} 5\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_worker_busy_seconds_total{worker=\"0\",cpu=\"2\"} 1.51\n"), std::string::npos);
+    // No busy time for a worker that does not measure it (XDP).
+    EXPECT_EQ(text.find("sluice_worker_busy_seconds_total{worker=\"1\""), std::string::npos);
     EXPECT_NE(text.find("sluice_discovery_last_update_timestamp_seconds{service=\"web\",source=\"static\"} 1795000000\n"),
               std::string::npos);
 }

@@ -248,6 +248,30 @@ TEST_F(SluicectlTest, Lookup)
     EXPECT_NE(unread.err.find("connection table not read (clock program failed)"), std::string::npos) << unread.err;
 }
 
+// workers: rates over the interval, each worker's share of what arrived
+// (3:1 in the fake), busy time where measured and "-" where not.
+TEST_F(SluicectlTest, WorkersShowsShareAndBusy)
+{
+    const CtlRun run = ctl({"workers", "--interval", "0.05"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const auto rows = lines(run.out);
+    ASSERT_EQ(rows.size(), 4u) << run.out;  // the note, the header, two workers
+    EXPECT_NE(rows[1].find("RX SHARE"), std::string::npos) << run.out;
+    EXPECT_NE(rows[2].find("75.0%"), std::string::npos) << run.out;
+    EXPECT_NE(rows[3].find("25.0%"), std::string::npos) << run.out;
+    EXPECT_EQ(rows[3].substr(rows[3].size() - 1), "-") << run.out;
+    const CtlRun json_run = ctl({"--json", "workers", "--interval", "0.05"});
+    ASSERT_EQ(json_run.exit_code, 0) << json_run.err;
+    const json j = json::parse(json_run.out);
+    ASSERT_EQ(j["workers"].size(), 2u);
+    EXPECT_DOUBLE_EQ(j["workers"][0]["rx_share"].get<double>(), 0.75);
+    EXPECT_TRUE(j["workers"][0]["busy"].is_number());
+    EXPECT_GE(j["workers"][0]["busy"].get<double>(), 0.0);
+    EXPECT_LE(j["workers"][0]["busy"].get<double>(), 1.0);
+    EXPECT_TRUE(j["workers"][1]["busy"].is_null());
+    EXPECT_GT(j["interval_seconds"].get<double>(), 0.04);
+}
+
 // A table that could not be read says so instead of a made-up figure.
 TEST_F(SluicectlTest, StatsSaysWhenConnectionTableUnread)
 {

@@ -236,6 +236,12 @@ TEST(ControlPlane, LookupFollowsTheTable)
     EXPECT_EQ(stats.conn_table.partitions[0].capacity, 1024u);
     EXPECT_EQ(stats.conn_table.partitions[0].live_estimate, 10u);
     EXPECT_TRUE(stats.conn_table.error.empty());
+    ASSERT_EQ(stats.per_worker.size(), 1u);  // the driver's workers, as they are
+    EXPECT_EQ(stats.per_worker[0].cpu, 1u);
+    EXPECT_EQ(stats.per_worker[0].rx_packets, 100u);
+    EXPECT_EQ(stats.per_worker[0].tx_packets, 90u);
+    EXPECT_EQ(stats.per_worker[0].drops, 10u);
+    EXPECT_EQ(stats.per_worker[0].busy_seconds, 0.25);
 
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP

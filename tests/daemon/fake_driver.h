@@ -39,6 +39,7 @@ public:
         std::lock_guard lock(mu_);
         driver::DataplaneStats s;
         s.publications = plans_.size();
+        s.workers.push_back({0, 1, 100, 90, 10, 0.25});
         return s;
     }
     // What set_connection() planted, as a data plane's connection table would answer.

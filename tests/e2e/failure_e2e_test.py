@@ -35,7 +35,8 @@ Scenarios (each one meson test in suite e2e):
                    one worker sees no change. Needs two CPUs this process
                    may use. Both cpu-move scenarios also check the
                    connection table's census in /v1/stats and /metrics
-                   (layout, partitions, capacity, live entries).
+                   (layout, partitions, capacity, live entries) and the
+                   per-worker counters (sum, busy time, XDP's two CPUs).
   cpu-move-per-cpu (XDP) the same with conn_table_mode = "per-cpu": the
                    moved flows miss in their new CPU's partition and the
                    new ring sends some to the new backend, which resets
@@ -527,6 +528,30 @@ def census_check(node, plane, per_cpu, open_conns):
         f"({open_conns} connections open, {misses} misses so far)")
 
 
+def workers_check(node, plane, home, away):
+    """Per-worker counters (/v1/stats per_worker, sluicectl workers) add up
+    to the node's totals; DPDK's one worker measured busy time; on XDP, the
+    CPUs the senders ran on both received packets (the program runs on the
+    sending CPU of a veth)."""
+    stats = node.api("/v1/stats")
+    workers = stats["per_worker"]
+    rx = {w["cpu"]: w["rx_packets"] for w in workers}
+    check(sum(rx.values()) == stats["totals"]["rx_packets"],
+          f"per-worker rx {rx} does not add up to the node's {stats['totals']['rx_packets']}")
+    if plane == "dpdk":
+        check(len(workers) == 1 and workers[0]["busy_seconds"] is not None and workers[0]["busy_seconds"] > 0,
+              f"DPDK per_worker {workers}: want one worker with busy time")
+    else:
+        check(all(w["busy_seconds"] is None for w in workers), f"XDP per_worker {workers} claims busy time")
+        check(rx.get(home, 0) > 0 and rx.get(away, 0) > 0,
+              f"XDP per-CPU rx {rx}: the senders ran on CPUs {home} and {away}, both should have received")
+    sample = node.ctl("workers", "--interval", "0.2", as_json=True)
+    check(len(sample["workers"]) == len(workers) and sample["interval_seconds"] >= 0.2,
+          f"sluicectl workers --json: {sample}")
+    log(f"ok   per worker: rx by CPU {rx}" + (f", busy {workers[0]['busy_seconds']:.3f} s" if plane == "dpdk" else "")
+        + f"; sluicectl workers: {[(w['cpu'], round(w['rx_per_second'])) for w in sample['workers']]} packets/s")
+
+
 def cpu_move(s, plane, per_cpu=False):
     e2e.require(len(CPUS) >= 2, f"two CPUs this process may use, to move senders between (has {CPUS})")
     home, away = CPUS[0], CPUS[1]
@@ -573,6 +598,7 @@ def cpu_move(s, plane, per_cpu=False):
         raise e2e.Failure(f"{e}: {len(lagging())} of {len(opened)} lag: " + ", ".join(
             f"port {p} to {opened[p]} {moved.get(p, 'not moved')} answers since" for p in lagging())) from None
     census_check(node, plane, per_cpu, len(opened))
+    workers_check(node, plane, home, away)
     if per_cpu:
         states = conns.stop()
         lost = [st for st in states if st["error"] or st["backends"] != [opened[st["port"]]]]

@@ -51,6 +51,10 @@ grep -q 'long-lived on the draining b3: \([0-9]*\)/\1 survived' "$out" || fail "
 grep -q 'long-lived on the removed b4: \([1-9][0-9]*\)/\1 survived$' "$out" || fail "long-lived connections to the removed b4 broke"
 grep -q 'PER SECOND' "$out" || fail "no live sluicectl stats view"
 grep -q 'curl -s http://127.0.0.1:9180/metrics' "$out" || fail "no metrics URL"
+grep -qE '^connection table: (per-worker|shared|per-cpu), [0-9]+ x [0-9]+ entries, live ~[1-9]' <(sed 's/^ *//' "$out") ||
+  fail "sluicectl stats does not say how full the connection table is"
+grep -qE 'sluice_worker_rx_packets_total\{worker="[0-9]+",cpu="[0-9]+"\} [1-9]' "$out" ||
+  fail "the metrics printed show no worker's packets"
 grep -q '^\[13/13\] tearing down .* ok' "$out" || fail "no clean teardown line"
 
 # Nothing of the run left, checked here independently of the demo's own check.
