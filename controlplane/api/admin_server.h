@@ -29,6 +29,8 @@
 //                                   "partitions":[{"id","capacity","live_estimate"}],"error"},
 //                         "per_worker":[{"id","cpu","rx_packets","tx_packets","drops",
 //                                   "busy_seconds" (null for XDP)}],
+//                         "ports":[{"name","rx_packets","rx_bytes","tx_packets","tx_bytes",
+//                                   "rx_missed","rx_errors","rx_nombuf","tx_errors"}] (DPDK; [] for XDP),
 //                         "drops":{LABEL:n for every drop reason},"drops_total",
 //                         "publications","last_publish_seconds","reloads":{"ok","failed"},
 //                         "config":{"path","sha256","loaded"}}

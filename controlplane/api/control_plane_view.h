@@ -79,6 +79,18 @@ struct WorkerView {
     std::optional<double> busy_seconds;  // DPDK: time in loop iterations that moved packets; XDP: none
 };
 
+// One DPDK port's driver counters (none for XDP: the kernel's interface
+// counters cover its NICs).
+struct PortView {
+    std::string name;
+    uint64_t rx_packets = 0, rx_bytes = 0;
+    uint64_t tx_packets = 0, tx_bytes = 0;
+    uint64_t rx_missed = 0;        // dropped by the NIC, RX queue full
+    uint64_t rx_errors = 0;
+    uint64_t rx_nombuf = 0;        // no mbuf to receive into
+    uint64_t tx_errors = 0;
+};
+
 // Node-wide counters and control-plane timings.
 struct StatsView {
     sluice_stats totals{};         // summed over workers: rx, tx, exception, control, drops by reason
@@ -86,6 +98,7 @@ struct StatsView {
     std::string dataplane;         // "dpdk" | "xdp"
     ConnTableView conn_table;
     std::vector<WorkerView> per_worker;
+    std::vector<PortView> ports;
     uint64_t publications = 0;     // plans published since start
     double last_publish_seconds = 0;  // time the last publish took (build + swap + grace period)
     uint64_t reloads_ok = 0;

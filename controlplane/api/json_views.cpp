@@ -126,6 +126,18 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
                            {"drops", w.drops},
                            {"busy_seconds", w.busy_seconds ? json(*w.busy_seconds) : json(nullptr)}});
     }
+    json ports = json::array();
+    for (const PortView& p : stats.ports) {
+        ports.push_back({{"name", p.name},
+                         {"rx_packets", p.rx_packets},
+                         {"rx_bytes", p.rx_bytes},
+                         {"tx_packets", p.tx_packets},
+                         {"tx_bytes", p.tx_bytes},
+                         {"rx_missed", p.rx_missed},
+                         {"rx_errors", p.rx_errors},
+                         {"rx_nombuf", p.rx_nombuf},
+                         {"tx_errors", p.tx_errors}});
+    }
     return json{
         {"version", version()},
         {"dataplane", stats.dataplane},
@@ -153,6 +165,7 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
           {"partitions", std::move(partitions)},
           {"error", stats.conn_table.error}}},
         {"per_worker", std::move(workers)},
+        {"ports", std::move(ports)},
         {"drops", std::move(drops)},
         {"drops_total", drops_total},
         {"publications", stats.publications},

@@ -192,6 +192,28 @@ std::string render_metrics(const std::vector<ServiceView>& services, const Stats
         if (v.busy_seconds) w.sample_double(worker_labels(v), *v.busy_seconds);
     }
 
+    const std::pair<const char*, uint64_t PortView::*> port_counters[] = {
+        {"sluice_port_rx_packets_total", &PortView::rx_packets}, {"sluice_port_rx_bytes_total", &PortView::rx_bytes},
+        {"sluice_port_tx_packets_total", &PortView::tx_packets}, {"sluice_port_tx_bytes_total", &PortView::tx_bytes},
+        {"sluice_port_rx_missed_total", &PortView::rx_missed},   {"sluice_port_rx_errors_total", &PortView::rx_errors},
+        {"sluice_port_rx_nombuf_total", &PortView::rx_nombuf},   {"sluice_port_tx_errors_total", &PortView::tx_errors},
+    };
+    static constexpr const char* kPortHelp[] = {
+        "Packets a DPDK port received (its driver's count).",
+        "Bytes a DPDK port received.",
+        "Packets a DPDK port sent.",
+        "Bytes a DPDK port sent.",
+        "Packets the NIC dropped because an RX queue was full: the workers did not keep up.",
+        "Erroneous frames a DPDK port received.",
+        "Receive failures for want of an mbuf: the mbuf pool is too small.",
+        "Packets a DPDK port failed to send.",
+    };
+    static_assert(std::size(kPortHelp) == std::size(port_counters));
+    for (size_t i = 0; i < std::size(port_counters); ++i) {
+        w.family(port_counters[i].first, "counter", kPortHelp[i]);
+        for (const PortView& p : stats.ports) w.sample({{"port", p.name}}, p.*port_counters[i].second);
+    }
+
     w.family("sluice_drops_total", "counter", "Packets dropped, by reason (one reason per drop).");
     for (size_t i = 0; i < kDropReasonNames.size(); ++i) w.sample({{"reason", kDropReasonNames[i].label}}, t.drops[i]);
 

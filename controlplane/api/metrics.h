@@ -8,6 +8,8 @@
 //             drops_total{reason}               one series per drop reason (X-macro label)
 //             worker_rx_packets_total{worker,cpu} worker_tx_packets_total{worker,cpu}
 //             worker_drops_total{worker,cpu}      worker_busy_seconds_total{worker,cpu} (DPDK only)
+//             port_{rx,tx}_{packets,bytes}_total{port}  port_rx_missed_total{port} port_rx_errors_total{port}
+//             port_rx_nombuf_total{port}        port_tx_errors_total{port}  (DPDK ports only)
 //             vip_packets_total{service,vip}    vip_bytes_total{service,vip}
 //             backend_packets_total{service,backend} backend_bytes_total{service,backend}
 //             table_rebuilds_total{service}     service_all_down_events_total{service}

@@ -59,6 +59,10 @@ api::StatsView ControlPlane::stats() const
     }
     for (const driver::DataplaneStats::Worker& w : ds.workers)
         out.per_worker.push_back({w.id, w.cpu, w.rx_packets, w.tx_packets, w.drops, w.busy_seconds});
+    for (const driver::DataplaneStats::Port& p : ds.ports) {
+        out.ports.push_back({p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors,
+                             p.rx_nombuf, p.tx_errors});
+    }
     out.publications = ds.publications;
     out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
     out.reloads_ok = reloads_ok_.load();

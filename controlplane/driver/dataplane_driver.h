@@ -47,6 +47,19 @@ struct DataplaneStats {
         std::optional<double> busy_seconds;
     };
     std::vector<Worker> workers;
+    // DPDK: each port's driver counters, which the kernel cannot show for a
+    // NIC it no longer owns. XDP: none (the kernel's own interface counters
+    // cover its NICs).
+    struct Port {
+        std::string name;
+        uint64_t rx_packets = 0, rx_bytes = 0;
+        uint64_t tx_packets = 0, tx_bytes = 0;
+        uint64_t rx_missed = 0;        // dropped by the NIC, RX queue full: the workers did not keep up
+        uint64_t rx_errors = 0;
+        uint64_t rx_nombuf = 0;        // no mbuf to receive into: the pool is too small
+        uint64_t tx_errors = 0;
+    };
+    std::vector<Port> ports;
 };
 
 // How full the connection table is, partition by partition, from a sample

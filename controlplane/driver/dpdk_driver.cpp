@@ -396,6 +396,12 @@ DataplaneStats DpdkDriver::stats() const
         out.workers.push_back(
             {w.index, w.lcore, w.stats.rx_packets, w.stats.tx_packets, dropped(w.stats), w.busy_seconds});
     }
+    // After the workers' counters: a port's count of a packet is never
+    // behind a worker's.
+    for (const dpdk::PortStats& p : runtime_->port_stats()) {
+        out.ports.push_back({p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors,
+                             p.rx_nombuf, p.tx_errors});
+    }
     return out;
 }
 

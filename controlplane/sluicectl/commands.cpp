@@ -122,6 +122,18 @@ std::string stats_table(const json& s, const json* previous, double elapsed)
     for (auto it = s["drops"].begin(); it != s["drops"].end(); ++it) {
         if (it->get<uint64_t>() != 0) rows.emplace_back("drops." + it.key(), it->get<uint64_t>());
     }
+    // DPDK ports: what the NIC received, and what it dropped before any
+    // worker saw it (missed: RX queue full; nombuf: pool empty) even at 0.
+    if (s.contains("ports") && s["ports"].is_array()) {
+        for (const json& p : s["ports"]) {
+            const std::string prefix = "port." + text(p, "name") + ".";
+            for (const char* key : {"rx_packets", "tx_packets", "rx_missed", "rx_nombuf"})
+                rows.emplace_back(prefix + key, number(p, key));
+            for (const char* key : {"rx_errors", "tx_errors"}) {
+                if (number(p, key) != 0) rows.emplace_back(prefix + key, number(p, key));
+            }
+        }
+    }
     rows.emplace_back("publications", number(s, "publications"));
     rows.emplace_back("reloads_ok", number(s["reloads"], "ok"));
     rows.emplace_back("reloads_failed", number(s["reloads"], "failed"));
@@ -137,6 +149,14 @@ std::string stats_table(const json& s, const json* previous, double elapsed)
             uint64_t before = 0;
             if (name.rfind("drops.", 0) == 0) {
                 before = number((*previous)["drops"], name.c_str() + 6);
+            } else if (name.rfind("port.", 0) == 0) {
+                const size_t dot = name.rfind('.');
+                const std::string port = name.substr(5, dot - 5);
+                if (previous->contains("ports") && (*previous)["ports"].is_array()) {
+                    for (const json& p : (*previous)["ports"]) {
+                        if (text(p, "name") == port) before = number(p, name.c_str() + dot + 1);
+                    }
+                }
             } else if (name == "drops_total" || name == "publications") {
                 before = number(*previous, name.c_str());
             } else if (name.rfind("reloads_", 0) == 0) {

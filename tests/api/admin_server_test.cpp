@@ -188,6 +188,12 @@ TEST_F(AdminServerTest, StatsShape)
     EXPECT_GT(w[0]["busy_seconds"].get<double>(), 1.5);
     EXPECT_EQ(w[1]["cpu"], 3);
     EXPECT_TRUE(w[1]["busy_seconds"].is_null());  // XDP-like: not measured
+    ASSERT_EQ(s["ports"].size(), 1u);
+    EXPECT_EQ(s["ports"][0]["name"], "lan");
+    EXPECT_EQ(s["ports"][0]["rx_packets"], 1500);
+    EXPECT_EQ(s["ports"][0]["tx_bytes"], 91000);
+    EXPECT_EQ(s["ports"][0]["rx_nombuf"], 2);
+    EXPECT_GT(s["ports"][0]["rx_missed"].get<uint64_t>(), 7u);
 }
 
 // /v1/fingerprints maps every service to its fingerprint.

@@ -62,6 +62,7 @@ public:
         stats_.conn_table.layout = "per-worker";
         stats_.conn_table.partitions = {{0, 1048576, 1200}, {1, 1048576, 35000}};
         stats_.per_worker = {{0, 2, 1000, 900, 5, 1.5}, {1, 3, 500, 450, 0, std::nullopt}};
+        stats_.ports = {{"lan", 1500, 96000, 1350, 91000, 7, 0, 2, 0}};
         stats_.publications = 7;
         stats_.last_publish_seconds = 0.0125;
         stats_.reloads_ok = 2;
@@ -85,6 +86,7 @@ public:
         copy.per_worker[0].rx_packets += 300 * stats_calls_;
         copy.per_worker[1].rx_packets += 100 * stats_calls_;
         *copy.per_worker[0].busy_seconds += 0.01 * static_cast<double>(stats_calls_);
+        copy.ports[0].rx_missed += 10 * stats_calls_;
         return copy;
     }
 

@@ -57,7 +57,9 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
           "sluice_publications_total", "sluice_publish_duration_seconds", "sluice_reloads_total", "sluice_info",
           "sluice_conn_table_info", "sluice_conn_table_capacity", "sluice_conn_table_live_entries",
           "sluice_worker_rx_packets_total", "sluice_worker_tx_packets_total", "sluice_worker_drops_total",
-          "sluice_worker_busy_seconds_total"}) {
+          "sluice_worker_busy_seconds_total", "sluice_port_rx_packets_total", "sluice_port_tx_packets_total",
+          "sluice_port_rx_bytes_total", "sluice_port_tx_bytes_total", "sluice_port_rx_missed_total",
+          "sluice_port_rx_errors_total", "sluice_port_rx_nombuf_total", "sluice_port_tx_errors_total"}) {
         EXPECT_NE(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
         EXPECT_NE(text.find(std::string("# TYPE ") + family + " "), std::string::npos) << family;
     }
@@ -75,6 +77,9 @@ TEST(MetricsTest, EveryFamilyHasHelpAndType)
     EXPECT_NE(text.find("sluice_worker_tx_packets_total{worker=\"1\",cpu=\"3\"} 450\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_worker_drops_total{worker=\"0\",cpu=\"2\"} 5\n"), std::string::npos);
     EXPECT_NE(text.find("sluice_worker_busy_seconds_total{worker=\"0\",cpu=\"2\"} 1.51\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_port_rx_packets_total{port=\"lan\"} 1500\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_port_rx_missed_total{port=\"lan\"} 17\n"), std::string::npos);
+    EXPECT_NE(text.find("sluice_port_rx_nombuf_total{port=\"lan\"} 2\n"), std::string::npos);
     // No busy time for a worker that does not measure it (XDP).
     EXPECT_EQ(text.find("sluice_worker_busy_seconds_total{worker=\"1\""), std::string::npos);
     EXPECT_NE(text.find("sluice_discovery_last_update_timestamp_seconds{service=\"web\",source=\"static\"} 1795000000\n"),

@@ -292,6 +292,15 @@ TEST_F(SluicectlTest, StatsWatchCountTwo)
     EXPECT_NE(run.out.find("PER SECOND"), std::string::npos);
     EXPECT_NE(run.out.find("drops.no_backend"), std::string::npos);
     EXPECT_NE(run.out.find("connection table: per-worker, 2 x 1048576 entries"), std::string::npos) << run.out;
+    // The port's NIC drops, with their rate (10 more per sample in the fake).
+    size_t missed = run.out.find("port.lan.rx_missed");
+    ASSERT_NE(missed, std::string::npos) << run.out;
+    missed = run.out.find("port.lan.rx_missed", missed + 1);  // the second sample's row has a rate
+    ASSERT_NE(missed, std::string::npos) << run.out;
+    const std::string row = run.out.substr(missed, run.out.find('\n', missed) - missed);
+    EXPECT_EQ(row.find(" 0.0"), std::string::npos) << row;
+    EXPECT_NE(run.out.find("port.lan.rx_nombuf"), std::string::npos) << run.out;
+    EXPECT_EQ(run.out.find("port.lan.rx_errors"), std::string::npos) << "zero errors are not listed";
     const CtlRun json_run = ctl({"--json", "stats", "--watch", "--interval", "0.1", "--count", "2"});
     ASSERT_EQ(json_run.exit_code, 0);
     const auto json_lines = lines(json_run.out);

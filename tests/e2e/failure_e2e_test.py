@@ -36,7 +36,8 @@ Scenarios (each one meson test in suite e2e):
                    may use. Both cpu-move scenarios also check the
                    connection table's census in /v1/stats and /metrics
                    (layout, partitions, capacity, live entries) and the
-                   per-worker counters (sum, busy time, XDP's two CPUs).
+                   per-worker counters (sum, busy time, XDP's two CPUs)
+                   and DPDK's port counters.
   cpu-move-per-cpu (XDP) the same with conn_table_mode = "per-cpu": the
                    moved flows miss in their new CPU's partition and the
                    new ring sends some to the new backend, which resets
@@ -538,17 +539,24 @@ def workers_check(node, plane, home, away):
     rx = {w["cpu"]: w["rx_packets"] for w in workers}
     check(sum(rx.values()) == stats["totals"]["rx_packets"],
           f"per-worker rx {rx} does not add up to the node's {stats['totals']['rx_packets']}")
+    ports = stats["ports"]
     if plane == "dpdk":
         check(len(workers) == 1 and workers[0]["busy_seconds"] is not None and workers[0]["busy_seconds"] > 0,
               f"DPDK per_worker {workers}: want one worker with busy time")
+        # The port's driver counted every packet the worker did (read
+        # after the workers' counters, so never behind them).
+        check(len(ports) == 1 and ports[0]["name"] == "lan" and ports[0]["rx_packets"] >= sum(rx.values()) > 0,
+              f"DPDK ports {ports}: want port 'lan' with at least the workers' {sum(rx.values())} packets")
     else:
         check(all(w["busy_seconds"] is None for w in workers), f"XDP per_worker {workers} claims busy time")
+        check(ports == [], f"XDP reports ports {ports}: its NICs' counters are the kernel's")
         check(rx.get(home, 0) > 0 and rx.get(away, 0) > 0,
               f"XDP per-CPU rx {rx}: the senders ran on CPUs {home} and {away}, both should have received")
     sample = node.ctl("workers", "--interval", "0.2", as_json=True)
     check(len(sample["workers"]) == len(workers) and sample["interval_seconds"] >= 0.2,
           f"sluicectl workers --json: {sample}")
-    log(f"ok   per worker: rx by CPU {rx}" + (f", busy {workers[0]['busy_seconds']:.3f} s" if plane == "dpdk" else "")
+    log(f"ok   per worker: rx by CPU {rx}" + (f", busy {workers[0]['busy_seconds']:.3f} s, port {ports[0]}"
+                                             if plane == "dpdk" else "")
         + f"; sluicectl workers: {[(w['cpu'], round(w['rx_per_second'])) for w in sample['workers']]} packets/s")
 
 
