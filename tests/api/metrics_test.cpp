@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "api/metrics.h"
@@ -39,6 +41,16 @@ std::pair<int, std::string> promtool_check(const std::string& promtool, const st
     const int status = pipe != nullptr ? pclose(pipe) : -1;
     unlink(path);
     return {status, output};
+}
+
+// Runs `command` (stderr included); returns its exit status and output.
+std::pair<int, std::string> run_command(const std::string& command)
+{
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    std::string output;
+    std::array<char, 4096> buffer{};
+    while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+    return {pipe != nullptr ? pclose(pipe) : -1, output};
 }
 
 // Every family the issue names is exported with HELP and TYPE.
@@ -118,6 +130,45 @@ TEST(MetricsTest, PromtoolRejectsBrokenText)
     SLUICE_REQUIRE(!promtool.empty(), "promtool (package prometheus)");
     auto [status, output] = promtool_check(promtool, "# TYPE x counter\nx{a=\"unterminated} 1\n");
     EXPECT_NE(status, 0) << output;
+}
+
+// The alerting rules shipped for operators (config/prometheus/) load, and
+// each alert fires and stays quiet where tests/api/alerts_test.yml says.
+TEST(AlertRules, PromtoolChecksAndTestsThem)
+{
+    const std::string promtool = find_promtool();
+    SLUICE_REQUIRE(!promtool.empty(), "promtool (package prometheus)");
+    const std::string rules = sluice::testing::source_path("config/prometheus/sluice-alerts.yml");
+    auto [check_status, check_output] = run_command(promtool + " check rules " + rules);
+    EXPECT_EQ(check_status, 0) << check_output;
+    EXPECT_NE(check_output.find("SUCCESS: 10 rules found"), std::string::npos) << check_output;
+    auto [test_status, test_output] =
+        run_command(promtool + " test rules " + sluice::testing::source_path("tests/api/alerts_test.yml"));
+    EXPECT_EQ(test_status, 0) << test_output;
+}
+
+// Every sluice_* series the rules query is one /metrics exports: a renamed
+// metric cannot leave an alert that never fires.
+TEST(AlertRules, NameOnlyExportedMetrics)
+{
+    std::ifstream in(sluice::testing::source_path("config/prometheus/sluice-alerts.yml"));
+    ASSERT_TRUE(in) << "config/prometheus/sluice-alerts.yml";
+    const std::string rules((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    testing::FakeView view;
+    const std::string text = render_metrics(view.services(), view.stats());
+    size_t names = 0;
+    for (size_t at = rules.find("sluice_"); at != std::string::npos; at = rules.find("sluice_", at + 1)) {
+        if (at > 0 && (std::isalnum(static_cast<unsigned char>(rules[at - 1])) || rules[at - 1] == '_')) continue;
+        size_t end = at;
+        while (end < rules.size() && (std::islower(static_cast<unsigned char>(rules[end])) ||
+                                      std::isdigit(static_cast<unsigned char>(rules[end])) || rules[end] == '_'))
+            ++end;
+        const std::string name = rules.substr(at, end - at);
+        if (name == "sluice_") continue;  // prose
+        ++names;
+        EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name << " is not exported";
+    }
+    EXPECT_GE(names, 12u);
 }
 
 }  // namespace
