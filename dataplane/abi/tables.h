@@ -229,6 +229,28 @@ struct sluice_port_config {
 	__u8 pad[3];                /* zero */
 };
 
+#define SLUICE_IFPORT_F_BOUND 0x01      /* the interface is bound to port in_id (the loader's record of it) */
+#define SLUICE_IFPORT_F_READY 0x02      /* bound, and in_id and eg_id are both present: packets may use it */
+
+/* XDP only: what the packet path reads of the two ports an ingress
+ * interface's packets go through, in one array element per ifindex (the
+ * loader's copy of sluice_port_config fields, rewritten whenever a port or
+ * a binding changes), so a packet makes one lookup where the chain
+ * ifindex → port id → ingress port → egress port made three. 32 bytes: an
+ * element never straddles a cache line. Not READY: the packet path treats
+ * the interface as one the loader did not map. */
+struct sluice_ifport_record {
+	__u8 eg_mac[6];             /* egress port's mac: source of what we send */
+	__u8 eg_nexthop_mac[6];     /* egress port's nexthop_mac; zero = unresolved */
+	__u16 eg_mtu;               /* egress port's mtu (L3, host order) */
+	__u8 in_id;                 /* ingress port id: the port the interface is bound to */
+	__u8 eg_id;                 /* egress port id (in_id's egress_port); == in_id: one-arm */
+	__u32 eg_ifindex;           /* egress port's ifindex: redirect target, host order */
+	__u8 in_mac[6];             /* ingress port's mac: source of an ICMP error sent back to the client */
+	__u8 flags;                 /* SLUICE_IFPORT_F_* */
+	__u8 pad[5];                /* zero */
+};
+
 #define SLUICE_NODE_F_GLOBAL_ACL 0x01   /* the global ACL scope has entries */
 /* Largest icmp_errors_per_sec and icmp_errors_burst accepted (config loader,
  * both planes): within the buckets' exact range, and a burst below 2^20 so
