@@ -149,13 +149,13 @@ static __always_inline __u32 xlb_choose_backend(struct xlb_parsed *pp, const str
 static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats *st, __u32 rx_len,
 					struct xlb_verdict *v)
 {
-	struct sluice_port_config *in_port, *eg;
+	struct sluice_ifport_record *ports;
 	struct sluice_node_config *node;
 	struct sluice_vip_meta *meta;
 	struct sluice_backend *be;
 	struct xlb_encap_params ep;
 	struct xlb_parsed pp __attribute__((aligned(8))); /* memset in 8-byte stores */
-	__u32 zero = 0, ifindex = ctx->ingress_ifindex, in_id, eg_id, backend_id, vip_id, hash, reported_mtu;
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex, backend_id, vip_id, hash, reported_mtu;
 	__u8 mode, outer;
 	int reason = SLUICE_DROP_INTERNAL, r;
 
@@ -219,24 +219,24 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		goto drop;
 
 	reason = SLUICE_DROP_INTERNAL; /* an interface the loader did not map */
-	eg = xlb_egress_port(ifindex, &in_id, &eg_id);
-	if (!eg)
+	ports = xlb_egress_port(ifindex);
+	if (!ports)
 		goto drop;
 
 	mode = meta->forwarding;
 	if (mode >= SLUICE_FWD_MAX)
 		goto drop;
 	outer = mode == SLUICE_FWD_L2DSR ? pp.family : be->family;
-	ep.src_mac = eg->mac;
-	ep.dst_mac = mode == SLUICE_FWD_L2DSR ? be->mac : eg->nexthop_mac;
+	ep.src_mac = ports->eg_mac;
+	ep.dst_mac = mode == SLUICE_FWD_L2DSR ? be->mac : ports->eg_nexthop_mac;
 	ep.outer_src = be->family == SLUICE_FAMILY_IPV4 ? &node->local_v4 : &node->local_v6;
 	ep.outer_dst = &be->addr;
 	ep.flow_hash = hash;
 	ep.gue_dport = meta->gue_dport;
-	ep.mtu = eg->mtu;
+	ep.mtu = ports->eg_mtu;
 	/* One-arm: the tag names the shared segment and stays; two-arm: it
 	 * meant something only on the ingress link. */
-	ep.keep_vlan = pp.has_vlan && eg_id == in_id;
+	ep.keep_vlan = pp.has_vlan && ports->eg_id == ports->in_id;
 	reason = SLUICE_DROP_NO_NEXTHOP;
 	if (xlb_mac_is_zero(ep.dst_mac))
 		goto drop;
@@ -251,17 +251,14 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 		reason = SLUICE_DROP_MTU_EXCEEDED;
 		if (pp.icmp_error || (pp.family == SLUICE_FAMILY_IPV4 && !pp.ipv4_df))
 			goto drop;
-		reported_mtu = eg->mtu - sluice_encap_overhead(mode, outer);
+		reported_mtu = ports->eg_mtu - sluice_encap_overhead(mode, outer);
 		if (pp.family == SLUICE_FAMILY_IPV6 && reported_mtu < XLB_ICMP6_MIN_MTU)
-			goto drop;
-		in_port = bpf_map_lookup_elem(&sluice_ports_v1, &in_id); /* present: xlb_egress_port checked it */
-		if (!in_port)
 			goto drop;
 		if (!xlb_icmp_error_allowed(node)) {
 			st->icmp_rate_limited++;
 			goto drop;
 		}
-		if (xlb_build_packet_too_big(ctx, &pp, in_port->mac, reported_mtu))
+		if (xlb_build_packet_too_big(ctx, &pp, ports->in_mac, reported_mtu))
 			goto drop;
 		v->action = XDP_TX;
 		v->reason = SLUICE_DROP_MTU_EXCEEDED;
@@ -273,7 +270,7 @@ static __always_inline void xlb_process(struct xdp_md *ctx, struct sluice_stats 
 	xlb_count_counter(&sluice_backend_stats_v1, backend_id,
 			  (__u64)(ctx->data_end - ctx->data));
 	v->reason = SLUICE_DROP_MAX;
-	v->action = eg_id == in_id ? XDP_TX : (int)bpf_redirect(eg->ifindex, 0);
+	v->action = ports->eg_id == ports->in_id ? XDP_TX : (int)bpf_redirect(ports->eg_ifindex, 0);
 	return;
 
 pass:

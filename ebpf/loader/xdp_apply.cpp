@@ -430,6 +430,8 @@ Result<void> XdpDataplane::apply(const Description& desc)
         }
     }
     ports_ = std::move(ports);
+    // The records after the ports and bindings they are made from.
+    if (Result<void> r = write_ifport_records(); !r) return r;
     for (const BackendSpec& b : desc.backends) {
         sluice_backend be{};
         be.addr = b.addr;

@@ -126,6 +126,7 @@ Result<std::unique_ptr<XdpDataplane>> XdpDataplane::open(const OpenOptions& opti
     if (Result<void> r = dp->bump_vip_generation(); !r) return make_error(r.error());
     if (!dp->pin_dir_.empty()) {
         if (Result<void> r = dp->adopt_pinned_state(); !r) return make_error(r.error());
+        if (Result<void> r = dp->adopt_bindings(options.log); !r) return make_error(r.error());
     }
     return dp;
 }
@@ -339,31 +340,6 @@ Result<void> XdpDataplane::adopt_pinned_state()
     collect(bpf_map__fd(skel_->maps.sluice_acl4_v1), sizeof(sluice_acl_key), acl4_keys_);
     collect(bpf_map__fd(skel_->maps.sluice_acl6_v1), sizeof(sluice_acl_key), acl6_keys_);
     collect(bpf_map__fd(skel_->maps.sluice_vip_addrs_v1), sizeof(sluice_vip_key), vip_addr_keys_);
-    return {};
-}
-
-Result<void> XdpDataplane::bind_interface(uint32_t ifindex, uint16_t port_id)
-{
-    if (port_id >= SLUICE_MAX_PORTS) return make_error("port id " + std::to_string(port_id) + " out of range");
-    auto it = ports_.find(port_id);
-    if (it == ports_.end()) return make_error("port " + std::to_string(port_id) + " is not configured");
-    it->second.ifindex = ifindex;
-    const uint32_t key = port_id;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ports_v1), &key, &it->second, BPF_ANY) != 0)
-        return make_error("ports map: " + errno_text(errno));
-    return map_interface(ifindex, port_id);
-}
-
-Result<void> XdpDataplane::map_interface(uint32_t ifindex, uint32_t port_id)
-{
-    if (ifindex < bpf_map__max_entries(skel_->maps.sluice_ifport_index_v1)) {
-        const uint32_t value = port_id + 1;
-        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifport_index_v1), &ifindex, &value, BPF_ANY) != 0)
-            return make_error("ifport index map: " + errno_text(errno));
-        return {};
-    }
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_ifports_v1), &ifindex, &port_id, BPF_ANY) != 0)
-        return make_error("ifports map: " + errno_text(errno));
     return {};
 }
 

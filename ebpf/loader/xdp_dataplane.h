@@ -223,9 +223,15 @@ private:
     Result<std::vector<sluice_stats>> read_stats_all_cpus() const;
     Result<void> prepare_conn_table(const OpenOptions& options);
     Result<void> bump_vip_generation();
-    // The program's ingress ifindex → port maps (array below
-    // the index map's size, hash above).
+    // Interface bindings and the port records built from them and ports_
+    // (xdp_ports.cpp). map_interface records a binding (and writes the
+    // hash map for an ifindex >= ifindex_direct()); write_ifport_records
+    // then brings sluice_ifport_records_v1 in line, after the ports.
     Result<void> map_interface(uint32_t ifindex, uint32_t port_id);
+    Result<void> write_ifport_records();
+    sluice_ifport_record ifport_record(uint16_t in_id, bool bound) const;
+    uint32_t ifindex_direct() const;  // SLUICE_XDP_IFINDEX_DIRECT as built
+    Result<void> adopt_bindings(const std::function<void(const std::string&)>& log);
     Result<void> map_conn_table();
 
     xdp_lb* skel_ = nullptr;
@@ -242,6 +248,8 @@ private:
     std::map<uint32_t, Service> services_;          // by vip_id
     std::map<uint32_t, AppliedRateLimit> rate_limits_;  // by vip_id, each live service's
     std::map<uint16_t, sluice_port_config> ports_;  // as written
+    std::map<uint32_t, uint16_t> bindings_;         // ifindex → port id, every one made (never unbound)
+    std::map<uint32_t, sluice_ifport_record> ifport_records_;  // slot → record, as written
     std::set<uint32_t> backend_ids_;                // ids written valid by apply()
     std::set<std::vector<uint8_t>> acl4_keys_, acl6_keys_, vip_addr_keys_;
     std::set<uint32_t> attached_;                   // ifindex → attached by us

@@ -66,7 +66,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	__u8 *data = (__u8 *)(long)ctx->data;
 	__u8 *end = (__u8 *)(long)ctx->data_end;
 	struct sluice_flow_key key __attribute__((aligned(8))); /* compared in words by conn_table.h */
-	struct sluice_port_config *eg;
+	struct sluice_ifport_record *ports;
 	struct sluice_node_config *node;
 	struct sluice_conn_bucket *b;
 	struct sluice_conn_entry *e;
@@ -74,7 +74,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	struct sluice_backend *be, *pinned = 0;
 	struct sluice_ipv4_hdr *ip;
 	__u32 ifindex = ctx->ingress_ifindex, zero = 0, l3 = XLB_ETH_LEN, total, avail, l4_avail, hash, id;
-	__u32 in_id, eg_id, overhead, l2_len, vip_id;
+	__u32 overhead, l2_len, vip_id;
 	__sum16 udp_check = 0;
 	__u64 now;
 	__be16 type, tci = 0, ports_sport, ports_dport;
@@ -174,9 +174,9 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	if (!node || xlb_acl_check(node->flags, meta->flags, SLUICE_FAMILY_IPV4, &key.src, vip_id) >= 0)
 		return XLB_FAST_DECLINED;
 
-	/* Ports: the general path's lookups. */
-	eg = xlb_egress_port(ifindex, &in_id, &eg_id);
-	if (!eg)
+	/* Ports: the general path's lookup. */
+	ports = xlb_egress_port(ifindex);
+	if (!ports)
 		return XLB_FAST_DECLINED;
 
 	/* xlb_choose_backend's decision, from reads alone. */
@@ -203,10 +203,10 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 	 * backend's. */
 	outer4 = be->family == SLUICE_FAMILY_IPV4;
 	overhead = sluice_encap_overhead(mode, outer4 ? SLUICE_FAMILY_IPV4 : SLUICE_FAMILY_IPV6);
-	if (total + overhead > eg->mtu)
+	if (total + overhead > ports->eg_mtu)
 		return XLB_FAST_DECLINED; /* the general path's ICMP or drop */
 	{
-		const __u8 *m = eg->nexthop_mac;
+		const __u8 *m = ports->eg_nexthop_mac;
 
 		if ((m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0)
 			return XLB_FAST_DECLINED;
@@ -253,7 +253,7 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 			goto taken;
 		}
 	}
-	l2_len = has_vlan && eg_id == in_id ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
+	l2_len = has_vlan && ports->eg_id == ports->in_id ? XLB_ETH_LEN + XLB_VLAN_LEN : XLB_ETH_LEN;
 	head = (int)l3 - (int)(overhead + l2_len);
 	{
 		/* Read before the frame moves. */
@@ -271,21 +271,21 @@ static __always_inline int xlb_fast_path(struct xdp_md *ctx, struct sluice_stats
 		}
 		if (outer4) {
 			if (xlb_write_ipv4_outer_fields(ctx, tos, ipid, df, tci, node->local_v4.v4, be->addr.v4,
-							eg->nexthop_mac, eg->mac, hash, meta->gue_dport, mode,
+							ports->eg_nexthop_mac, ports->eg_mac, hash, meta->gue_dport, mode,
 							mode == SLUICE_FWD_GUE ? SLUICE_IPPROTO_UDP : SLUICE_IPPROTO_IPIP,
 							total, l2_len)) {
 				v->reason = SLUICE_DROP_INTERNAL;
 				goto taken;
 			}
-		} else if (xlb_write_ipv6_outer_fields(ctx, tos, tci, &node->local_v6, &be->addr, eg->nexthop_mac,
-						       eg->mac, hash, meta->gue_dport, udp_check, mode, total, l2_len)) {
+		} else if (xlb_write_ipv6_outer_fields(ctx, tos, tci, &node->local_v6, &be->addr, ports->eg_nexthop_mac,
+						       ports->eg_mac, hash, meta->gue_dport, udp_check, mode, total, l2_len)) {
 			v->reason = SLUICE_DROP_INTERNAL;
 			goto taken;
 		}
 	}
 	xlb_count_counter(&sluice_backend_stats_v1, id, (__u64)(ctx->data_end - ctx->data));
 	v->reason = SLUICE_DROP_MAX;
-	v->action = eg_id == in_id ? XDP_TX : (int)bpf_redirect(eg->ifindex, 0);
+	v->action = ports->eg_id == ports->in_id ? XDP_TX : (int)bpf_redirect(ports->eg_ifindex, 0);
 taken:
 	if (xlb_fast_path_mode == 2)
 		__sync_fetch_and_add(&xlb_fast_path_packets, 1);

@@ -129,37 +129,30 @@ static __always_inline struct sluice_vip_meta *xlb_find_fragment_service(const s
 	return bpf_map_lookup_elem(&sluice_vips_v1, &vk);
 }
 
-/* The port the ingress interface's packets leave by (the ingress port
- * itself one-arm), `in_id` and `eg_id` filled; NULL when the loader did not
- * map the interface or either port is not present. One copy for the fast
- * path and the general path, so they cannot disagree about which packets
- * have a way out. The egress port is returned (kept in a register: the
- * fast path reads it on every packet); the ingress port's record, needed
- * only for an ICMP reply, is looked up again by in_id there. */
-static __always_inline struct sluice_port_config *xlb_egress_port(__u32 ifindex, __u32 *in_id, __u32 *eg_id)
+/* What the ingress interface's packets need of their two ports (struct
+ * sluice_ifport_record: the egress port's MACs, MTU and ifindex, the
+ * ingress port's MAC, both ids); NULL when the loader did not map the
+ * interface or either port is not present. One copy for the fast path and
+ * the general path, so they cannot disagree about which packets have a way
+ * out. One array lookup below SLUICE_XDP_IFINDEX_DIRECT; above it the hash
+ * map gives the port, whose record sits at SLUICE_XDP_IFINDEX_DIRECT + id
+ * of the same map (one map: the verifier's states after the lookup stay
+ * the same whichever way it went). */
+static __always_inline struct sluice_ifport_record *xlb_egress_port(__u32 ifindex)
 {
-	struct sluice_port_config *in_port, *eg;
-	__u32 *port_id;
+	struct sluice_ifport_record *rec;
+	__u32 *port_id, slot = ifindex;
 
-	if (ifindex < SLUICE_XDP_IFINDEX_DIRECT) {
-		port_id = bpf_map_lookup_elem(&sluice_ifport_index_v1, &ifindex);
-		if (!port_id || *port_id == 0)
-			return 0;
-		*in_id = *port_id - 1;
-	} else {
+	if (ifindex >= SLUICE_XDP_IFINDEX_DIRECT) {
 		port_id = bpf_map_lookup_elem(&sluice_ifports_v1, &ifindex);
-		if (!port_id)
+		if (!port_id || *port_id >= SLUICE_MAX_PORTS)
 			return 0;
-		*in_id = *port_id;
+		slot = SLUICE_XDP_IFINDEX_DIRECT + *port_id;
 	}
-	in_port = bpf_map_lookup_elem(&sluice_ports_v1, in_id);
-	if (!in_port || !(in_port->flags & SLUICE_PORT_F_PRESENT))
+	rec = bpf_map_lookup_elem(&sluice_ifport_records_v1, &slot);
+	if (!rec || !(rec->flags & SLUICE_IFPORT_F_READY))
 		return 0;
-	*eg_id = in_port->egress_port;
-	eg = bpf_map_lookup_elem(&sluice_ports_v1, eg_id);
-	if (!eg || !(eg->flags & SLUICE_PORT_F_PRESENT))
-		return 0;
-	return eg;
+	return rec;
 }
 
 /* The backend if it exists and may take packets (live or draining). */

@@ -124,7 +124,9 @@ struct {
 	__type(value, struct sluice_conn_bucket);
 } sluice_conns_v3 SEC(".maps");
 
-/* Ports by id, and the ingress interface → port id. */
+/* Ports by id, as configured. The packet path reads them only through
+ * the records of sluice_ifport_records_v1 below, which the loader derives
+ * from this map and the bindings; a restart reads both back. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SLUICE_MAX_PORTS);
@@ -132,18 +134,25 @@ struct {
 	__type(value, struct sluice_port_config);
 } sluice_ports_v1 SEC(".maps");
 
-/* Ingress interface → port: an array indexed by ifindex below
- * SLUICE_XDP_IFINDEX_DIRECT (an inlined address computation, where the hash
- * map cost a jhash per packet), the hash map for larger ifindexes. */
+/* Ingress interface → what its packets need of both ports (struct
+ * sluice_ifport_record), one inlined array lookup per packet where the
+ * chain ifindex → port id → ingress port → egress port took three. Element
+ * ifindex for ifindexes below SLUICE_XDP_IFINDEX_DIRECT; element
+ * SLUICE_XDP_IFINDEX_DIRECT + port id for a port's interfaces above it,
+ * which sluice_ifports_v1 maps to their port first. The loader rewrites
+ * the records after every write of sluice_ports_v1 or of a binding.
+ * 32 bytes x 64k elements: 2 MiB, of which a packet touches one line.
+ * Replaces sluice_ifport_index_v1 (ifindex → port id + 1), whose pin a
+ * restart reads for the bindings it holds, then removes. */
 #ifndef SLUICE_XDP_IFINDEX_DIRECT
 #define SLUICE_XDP_IFINDEX_DIRECT 65536
 #endif
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SLUICE_XDP_IFINDEX_DIRECT);
-	__type(key, __u32);   /* ifindex */
-	__type(value, __u32); /* port id + 1; 0: not one of ours */
-} sluice_ifport_index_v1 SEC(".maps");
+	__uint(max_entries, SLUICE_XDP_IFINDEX_DIRECT + SLUICE_MAX_PORTS);
+	__type(key, __u32); /* ifindex, or SLUICE_XDP_IFINDEX_DIRECT + port id */
+	__type(value, struct sluice_ifport_record);
+} sluice_ifport_records_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
