@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <linux/if_link.h>
 #include <net/if.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -190,6 +191,172 @@ TEST(XdpLoader, LargeIfindexIngress)
     (*r)->set_ingress_interface(if_nametoindex("lo"));
     EXPECT_EQ(backend_of((*r)->run(segment(40021, SLUICE_TCP_SYN), 0)), 1);
     EXPECT_EQ(std::system(("ip link del " + veth).c_str()), 0);
+}
+
+// Two ports, two-arm: what arrives on one leaves by the other.
+nlohmann::json two_port_config()
+{
+    nlohmann::json c = config_with_ring_of(0);
+    c["ports"] = {{{"id", 0}, {"mac", "02:00:00:00:00:10"}, {"nexthop_mac", "02:00:00:00:00:fe"}, {"mtu", 1500},
+                   {"egress_port", 1}},
+                  {{"id", 1}, {"mac", "02:00:00:00:00:11"}, {"nexthop_mac", "02:00:00:00:01:fe"}, {"mtu", 1500},
+                   {"egress_port", 0}}};
+    return c;
+}
+
+// segment() with `ip_len` bytes of IP packet (zero payload after the TCP
+// header), DF set as in segment().
+std::vector<uint8_t> segment_of(uint16_t client_port, uint8_t flags, uint16_t ip_len)
+{
+    std::vector<uint8_t> f = segment(client_port, flags);
+    f[16] = static_cast<uint8_t>(ip_len >> 8);
+    f[17] = static_cast<uint8_t>(ip_len);
+    f.resize(14 + size_t{ip_len}, 0);
+    return f;
+}
+
+// The packet path's record of interface `ifindex` (slot = ifindex below the
+// map's direct part), read from the map.
+sluice_ifport_record ifport_record_of(xdp::XdpDataplane& dp, uint32_t ifindex)
+{
+    sluice_ifport_record rec{};
+    const int fd = dp.map_fd("sluice_ifport_records_v1");
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(bpf_map_lookup_elem(fd, &ifindex, &rec), 0) << "ifindex " << ifindex;
+    return rec;
+}
+
+std::vector<uint8_t> mac_of(const uint8_t* m) { return std::vector<uint8_t>(m, m + 6); }
+std::vector<uint8_t> mac_of(const std::vector<uint8_t>& frame, size_t at)
+{
+    return frame.size() >= at + 6 ? std::vector<uint8_t>(frame.begin() + at, frame.begin() + at + 6)
+                                  : std::vector<uint8_t>();
+}
+
+// The packet path reads its ports through one record per interface
+// (sluice_ifport_records_v1); the loader rewrites the records whenever a
+// port or a binding changes: a new next hop, MTU or port MAC applied after
+// the interface was bound, the interface rebound to another port, a port's
+// interface rebound (every record leaving by it gets the new redirect
+// target), and an interface bound to a port that apply() removed (dropped
+// as internal, as an unmapped interface, until the port comes back). Both
+// with the fast path and with the general path alone.
+TEST(XdpLoader, PortRecordsFollowPortsAndBindings)
+{
+    SLUICE_REQUIRE_ROOT();
+    const std::vector<uint8_t> mac0 = {2, 0, 0, 0, 0, 0x10}, mac1 = {2, 0, 0, 0, 0, 0x11};
+    for (uint8_t fast_path_mode : {uint8_t{1}, uint8_t{0}}) {
+        SCOPED_TRACE("fast_path_mode " + std::to_string(fast_path_mode));
+        auto r = XdpRunner::create(two_port_config(), "", 65536, {}, fast_path_mode);
+        ASSERT_TRUE(r) << r.error();
+        xdp::XdpDataplane& dp = (*r)->dataplane();
+        const uint32_t lo = if_nametoindex("lo");
+        xdp::Description d = (*r)->description();  // port ifindexes 1000 + id
+
+        // In on port 0 (the loopback bound to it by run()), out by port 1.
+        XdpRun out = (*r)->run(segment(40050, SLUICE_TCP_SYN), 0);
+        EXPECT_EQ(out.retval, static_cast<uint32_t>(XDP_REDIRECT));
+        EXPECT_EQ(out.verdict, "tx:1");
+        EXPECT_EQ(mac_of(out.output, 0), std::vector<uint8_t>({2, 0, 0, 0, 1, 0xfe})) << "port 1's next hop";
+        EXPECT_EQ(mac_of(out.output, 6), mac1);
+
+        // Port 1's next hop and MTU change after the binding.
+        d.ports[1].nexthop_mac[5] = 0xfd;
+        d.ports[1].mtu = 120;
+        ASSERT_TRUE(dp.apply(d));
+        out = (*r)->run(segment_of(40050, SLUICE_TCP_ACK, 100), 0);
+        EXPECT_EQ(out.verdict, "tx:1");
+        EXPECT_EQ(mac_of(out.output, 0), std::vector<uint8_t>({2, 0, 0, 0, 1, 0xfd})) << "new next hop";
+        EXPECT_EQ(out.output.size(), 14u + 20u + 100u) << "100 + 20 fits an MTU of 120";
+        d.ports[1].mtu = 119;
+        ASSERT_TRUE(dp.apply(d));
+        out = (*r)->run(segment_of(40050, SLUICE_TCP_ACK, 100), 0);
+        EXPECT_EQ(out.verdict, "tx:0") << "ICMP back out of port 0";
+        EXPECT_TRUE(out.icmp_sent) << "100 + 20 no longer fits";
+        EXPECT_EQ(mac_of(out.output, 6), mac0) << "the ICMP error's source: the ingress port's MAC";
+        // The ingress port's MAC changes: the ICMP error's source follows.
+        d.ports[0].mac[5] = 0x20;
+        ASSERT_TRUE(dp.apply(d));
+        out = (*r)->run(segment_of(40050, SLUICE_TCP_ACK, 100), 0);
+        EXPECT_TRUE(out.icmp_sent);
+        EXPECT_EQ(mac_of(out.output, 6), std::vector<uint8_t>({2, 0, 0, 0, 0, 0x20}));
+
+        // The loopback rebound to port 1: out by port 0 now.
+        out = (*r)->run(segment(40051, SLUICE_TCP_SYN), 1);
+        EXPECT_EQ(out.verdict, "tx:0");
+        EXPECT_EQ(mac_of(out.output, 0), std::vector<uint8_t>({2, 0, 0, 0, 0, 0xfe})) << "port 0's next hop";
+        EXPECT_EQ(mac_of(out.output, 6), std::vector<uint8_t>({2, 0, 0, 0, 0, 0x20}));
+        sluice_ifport_record rec = ifport_record_of(dp, lo);
+        EXPECT_EQ(rec.in_id, 1);
+        EXPECT_EQ(rec.eg_id, 0);
+        EXPECT_EQ(rec.eg_ifindex, 1000u);
+        EXPECT_EQ(rec.flags, SLUICE_IFPORT_F_BOUND | SLUICE_IFPORT_F_READY);
+        // bind_interface gave port 1 the loopback: interface 1000 (bound to
+        // port 0 by apply) now leaves by the loopback.
+        EXPECT_EQ(ifport_record_of(dp, 1000).eg_ifindex, lo);
+        EXPECT_EQ(ifport_record_of(dp, 1001).eg_ifindex, 1000u);
+
+        // Port 1 removed while the loopback is bound to it: dropped as an
+        // interface without ports, as before the records; back with it.
+        xdp::Description one_port = d;
+        one_port.ports.pop_back();
+        one_port.ports[0].egress_port = 0;
+        ASSERT_TRUE(dp.apply(one_port));
+        out = (*r)->run(segment(40051, SLUICE_TCP_ACK), 1);
+        EXPECT_EQ(out.verdict, "drop:internal");
+        rec = ifport_record_of(dp, lo);
+        EXPECT_EQ(rec.flags, SLUICE_IFPORT_F_BOUND) << "bound, not ready";
+        EXPECT_EQ(rec.in_id, 1);
+        EXPECT_EQ(mac_of(rec.eg_nexthop_mac), std::vector<uint8_t>(6, 0)) << "nothing of a port left";
+        ASSERT_TRUE(dp.apply(d));
+        out = (*r)->run(segment(40051, SLUICE_TCP_ACK), 1);
+        EXPECT_EQ(out.verdict, "tx:0");
+        EXPECT_EQ(ifport_record_of(dp, 77).flags, 0) << "an interface never bound";
+    }
+}
+
+// A restart over the pins of the program before the records: the bindings
+// of its sluice_ifport_index_v1 (ifindex -> port id + 1) become records,
+// and the old pin is removed. A second restart takes them from the records;
+// they follow a port change after it.
+TEST(XdpLoader, RestartOverOlderPinsKeepsBindings)
+{
+    SLUICE_REQUIRE_ROOT();
+    const sluice::testing::ScratchBpffs bpffs;
+    SLUICE_REQUIRE(bpffs.ok(), "a bpffs of the test's own (" + bpffs.error() + ")");
+    const std::string pin = bpffs.path() + "/sluice";
+    const std::string legacy = pin + "/sluice_ifport_index_v1";
+    ASSERT_EQ(::mkdir(pin.c_str(), 0700), 0);
+    {
+        const int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sluice_ifport_i", 4, 4, 65536, nullptr);
+        ASSERT_GE(fd, 0);
+        const uint32_t ifindex = 77, port_plus_one = 2;
+        ASSERT_EQ(bpf_map_update_elem(fd, &ifindex, &port_plus_one, BPF_ANY), 0);
+        ASSERT_EQ(bpf_obj_pin(fd, legacy.c_str()), 0);
+        ::close(fd);
+    }
+    std::vector<std::string> log;
+    {
+        auto first = XdpRunner::create(two_port_config(), pin, 65536, [&](const std::string& l) { log.push_back(l); });
+        ASSERT_TRUE(first) << first.error();
+        EXPECT_NE(::access(legacy.c_str(), F_OK), 0) << "old pin removed";
+        ASSERT_FALSE(log.empty());
+        EXPECT_NE(log.back().find("sluice_ifport_index_v1"), std::string::npos) << log.back();
+        const sluice_ifport_record rec = ifport_record_of((*first)->dataplane(), 77);
+        EXPECT_EQ(rec.flags, SLUICE_IFPORT_F_BOUND | SLUICE_IFPORT_F_READY);
+        EXPECT_EQ(rec.in_id, 1);
+        EXPECT_EQ(rec.eg_id, 0);
+        EXPECT_EQ(rec.eg_mtu, 1500);
+    }
+    auto second = XdpRunner::create(two_port_config(), pin);
+    ASSERT_TRUE(second) << second.error();
+    xdp::Description d = (*second)->description();
+    d.ports[0].mtu = 1400;
+    ASSERT_TRUE((*second)->dataplane().apply(d));
+    const sluice_ifport_record rec = ifport_record_of((*second)->dataplane(), 77);
+    EXPECT_EQ(rec.flags, SLUICE_IFPORT_F_BOUND | SLUICE_IFPORT_F_READY);
+    EXPECT_EQ(rec.eg_mtu, 1400) << "an adopted binding follows its egress port";
+    ASSERT_TRUE((*second)->dataplane().unpin());
 }
 
 uint32_t attached_prog(uint32_t ifindex, uint32_t mode_flag)
