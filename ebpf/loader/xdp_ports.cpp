@@ -161,7 +161,10 @@ Result<void> XdpDataplane::adopt_bindings(const std::function<void(const std::st
     // Only now: until the records are written, the old map is the only
     // copy of the bindings.
     if (::unlink(legacy.c_str()) == 0) {
-        if (log) log("moved the interface bindings of the pinned " + legacy + " (an older layout) to sluice_ifport_records_v1 and removed it");
+        if (log) {
+            log("moved the interface bindings of the pinned " + legacy +
+                " (an older layout) to sluice_ifport_records_v1 and removed it");
+        }
     } else if (errno != ENOENT) {
         return make_error("removing the stale pin " + legacy + ": " + errno_text(errno));
     }
