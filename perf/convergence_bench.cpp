@@ -75,6 +75,10 @@ public:
     {
         return sluice::driver::ConnectionTableCensus{};
     }
+    sluice::Result<std::vector<uint64_t>> connections_by_backend() const override
+    {
+        return std::vector<uint64_t>(SLUICE_MAX_BACKENDS);
+    }
     void stop() override {}
 
     // Waits for a publication after `since` whose plan has `backends` active

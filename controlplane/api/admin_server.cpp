@@ -3,6 +3,7 @@
 // (json_views.h); what they return is documented in admin_server.h.
 #include "api/admin_server.h"
 
+#include <algorithm>
 #include <httplib.h>
 #include <pthread.h>
 #include <sched.h>
@@ -132,6 +133,20 @@ void AdminServer::Impl::add_routes()
         reply(res, 200, json{{"fingerprints", std::move(map)}});
     });
     add("/v1/lookup", "GET", true, std::bind(&Impl::lookup, this, _1, _2, _3));
+    add("/v1/connections", "GET", true,
+        [this](const httplib::Request& req, httplib::Response& res, const std::smatch&) {
+            const std::string only = req.has_param("service") ? req.get_param_value("service") : "";
+            auto result = view.connections();
+            if (!result) return reply_error(res, 503, result.error());
+            if (!only.empty()) {
+                auto& list = result->services;
+                list.erase(std::remove_if(list.begin(), list.end(),
+                                          [&](const ConnectionsView::Service& s) { return s.name != only; }),
+                           list.end());
+                if (list.empty()) return reply_error(res, 404, "no service '" + only + "'");
+            }
+            reply(res, 200, connections_json(*result));
+        });
 }
 
 bool AdminServer::Impl::authorized(const httplib::Request& req) const

@@ -38,6 +38,11 @@
 //   GET  /v1/lookup?client=A&client_port=P&vip=A&vip_port=P[&protocol=tcp|udp]
 //                        {"request":{...},"service","backend","reason","slot","flow_hash"}
 //                        400 malformed parameter, 404 not a VIP (the view's message)
+//   GET  /v1/connections[?service=NAME]
+//                        {"services":[{"name","backends":[{"name","address","port","draining",
+//                                   "drain_source","in_table","connections"}]}],"walk_seconds"}
+//                        live connection entries per backend (a walk of the whole table);
+//                        404 unknown service, 503 the table cannot be judged
 // SERVICE: {"name","vip","protocol","forwarding","table_size","fingerprint",
 //           "discovery":{"source","state","error","updated" (RFC 3339 or null)},
 //           "all_backends_down","all_down_events","table_rebuilds","packets","bytes",

@@ -29,7 +29,8 @@ struct BackendView {
     std::string health_error;      // last probe error, "" when none
     bool in_table = false;         // owns Maglev slots now
     uint32_t slots = 0;            // slots owned in the current table
-    uint32_t backend_id = 0;       // data-plane id (stable across rebuilds)
+    uint32_t backend_id = 0;       // data-plane id (stable across rebuilds); meaningful when in_plan
+    bool in_plan = false;          // the data plane knows it (in the table, draining, or removed and draining)
     uint64_t packets = 0;          // forwarded to it, all workers
     uint64_t bytes = 0;
 };
@@ -109,6 +110,21 @@ struct StatsView {
     std::chrono::system_clock::time_point started;
 };
 
+// Live connection-table entries per backend (GET /v1/connections): which
+// backends still have flows, e.g. before taking a drained one down.
+struct ConnectionsView {
+    struct Backend {
+        BackendView backend;       // as in services()
+        uint64_t connections = 0;  // live entries naming it, every worker / CPU
+    };
+    struct Service {
+        std::string name;
+        std::vector<Backend> backends;
+    };
+    std::vector<Service> services;
+    double walk_seconds = 0;       // time the walk of the whole table took
+};
+
 // A 5-tuple to explain: which backend would a packet of it reach, and why.
 struct LookupRequest {
     std::string client;            // client address
@@ -152,6 +168,11 @@ public:
 
     // Error: not a VIP / malformed addresses.
     virtual Result<LookupResult> lookup(const LookupRequest& request) const = 0;
+
+    // Every backend's live connection entries (a walk of the whole
+    // connection table, timed in walk_seconds). Error: the table cannot be
+    // judged.
+    virtual Result<ConnectionsView> connections() const = 0;
 
     // /healthz: the process and its threads run. /readyz: the data plane
     // forwards by a published plan and every discovery source has synced

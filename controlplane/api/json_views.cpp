@@ -176,6 +176,25 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
     };
 }
 
+json connections_json(const ConnectionsView& view)
+{
+    json services = json::array();
+    for (const ConnectionsView::Service& s : view.services) {
+        json backends = json::array();
+        for (const ConnectionsView::Backend& b : s.backends) {
+            backends.push_back({{"name", backend_label(b.backend)},
+                                {"address", b.backend.address},
+                                {"port", b.backend.port},
+                                {"draining", b.backend.draining},
+                                {"drain_source", b.backend.drain_source},
+                                {"in_table", b.backend.in_table},
+                                {"connections", b.connections}});
+        }
+        services.push_back({{"name", s.name}, {"backends", std::move(backends)}});
+    }
+    return json{{"services", std::move(services)}, {"walk_seconds", view.walk_seconds}};
+}
+
 json lookup_json(const LookupRequest& request, const LookupResult& result)
 {
     json body{

@@ -40,6 +40,7 @@ nlohmann::json backend_json(const BackendView& backend);
 nlohmann::json service_json(const ServiceView& service, bool with_backends);
 nlohmann::json stats_json(const StatsView& stats, std::chrono::system_clock::time_point now);
 nlohmann::json lookup_json(const LookupRequest& request, const LookupResult& result);
+nlohmann::json connections_json(const ConnectionsView& view);
 
 // Serialises without throwing: invalid UTF-8 in a view string is replaced.
 std::string dump(const nlohmann::json& value);

@@ -77,6 +77,29 @@ api::StatsView ControlPlane::stats() const
     return out;
 }
 
+Result<api::ConnectionsView> ControlPlane::connections() const
+{
+    // A walk reads the whole table: API clients asking at once wait for
+    // each other rather than read it side by side.
+    std::lock_guard walk(walk_mu_);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Result<std::vector<uint64_t>> counts = driver_.connections_by_backend();
+    if (!counts) return make_error(counts.error());
+    api::ConnectionsView out;
+    out.walk_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (api::ServiceView& s : services()) {
+        api::ConnectionsView::Service& svc = out.services.emplace_back();
+        svc.name = std::move(s.name);
+        for (api::BackendView& b : s.backends) {
+            // Out of the plan (down): entries still naming its last id are
+            // re-pinned by their next packet; none stays with it.
+            const uint64_t n = b.in_plan && b.backend_id < counts->size() ? (*counts)[b.backend_id] : 0;
+            svc.backends.push_back({std::move(b), n});
+        }
+    }
+    return out;
+}
+
 Result<void> ControlPlane::set_drain(const std::string& service, const std::string& backend, bool drain)
 {
     return manager_.set_drain(service, backend, drain);

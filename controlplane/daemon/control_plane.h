@@ -36,6 +36,7 @@ public:
     // "connection table", while that backend is in the plan), else the
     // Maglev slot's ("maglev"); the slot is reported either way.
     Result<api::LookupResult> lookup(const api::LookupRequest& request) const override;
+    Result<api::ConnectionsView> connections() const override;
     // The control loop ran within the last few seconds.
     bool alive() const override;
     bool ready() const override;
@@ -58,6 +59,7 @@ private:
     std::function<void(model::LogLevel)> on_log_level_;
     const std::chrono::system_clock::time_point started_;
     std::mutex reload_mu_;  // one reload at a time (SIGHUP and the API may race)
+    mutable std::mutex walk_mu_;  // one walk of the connection table at a time (connections())
     std::atomic<uint64_t> reloads_ok_{0};
     std::atomic<uint64_t> reloads_failed_{0};
     std::optional<model::DataplaneType> auto_dataplane_;

@@ -120,6 +120,7 @@ std::vector<api::ServiceView> ServiceManager::view(const driver::DataplaneStats&
             std::optional<uint32_t> counted;  // the id whose counters are this backend's
             if (const auto pb = in_plan.find(e.address); pb != in_plan.end()) {
                 b.backend_id = pb->second->id;
+                b.in_plan = true;
                 b.slots = slots[pb->second->id];
                 b.in_table = b.slots > 0;
                 counted = pb->second->id;

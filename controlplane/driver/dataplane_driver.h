@@ -127,6 +127,12 @@ public:
     // error when the table cannot be judged (its clock unreadable).
     virtual Result<ConnectionTableCensus> connection_census() const = 0;
 
+    // Live connection-table entries per backend id (SLUICE_MAX_BACKENDS
+    // counts, all zero before start()): a walk of the whole table, for an
+    // operator's question, not for every scrape. Any thread; racy. An error
+    // when the table cannot be judged.
+    virtual Result<std::vector<uint64_t>> connections_by_backend() const = 0;
+
     // Stops the workers, releases the NICs. Idempotent. Control thread only.
     virtual void stop() = 0;
 };

@@ -421,6 +421,12 @@ Result<ConnectionTableCensus> DpdkDriver::connection_census() const
     return out;
 }
 
+Result<std::vector<uint64_t>> DpdkDriver::connections_by_backend() const
+{
+    if (!runtime_) return std::vector<uint64_t>(SLUICE_MAX_BACKENDS);
+    return runtime_->connections_by_backend();
+}
+
 void DpdkDriver::stop()
 {
     if (!runtime_) return;

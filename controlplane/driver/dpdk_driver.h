@@ -39,6 +39,7 @@ public:
     DataplaneStats stats() const override;
     Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
     Result<ConnectionTableCensus> connection_census() const override;
+    Result<std::vector<uint64_t>> connections_by_backend() const override;
     void stop() override;
 
     // The EAL argument list for `settings`: lcores from main_lcore and

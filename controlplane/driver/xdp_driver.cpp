@@ -429,6 +429,16 @@ Result<ConnectionTableCensus> XdpDriver::connection_census() const
     return out;
 }
 
+Result<std::vector<uint64_t>> XdpDriver::connections_by_backend() const
+{
+    if (!dp_) return std::vector<uint64_t>(SLUICE_MAX_BACKENDS);
+    const Result<uint64_t> clock = dp_->connection_clock_ns();
+    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
+    uint64_t timeout[SLUICE_CONN_STATES];
+    for (size_t i = 0; i < SLUICE_CONN_STATES; ++i) timeout[i] = conn_timeout_ns_[i].load(std::memory_order_relaxed);
+    return dp_->connections_by_backend(*clock, timeout);
+}
+
 void XdpDriver::stop()
 {
     if (!dp_) return;

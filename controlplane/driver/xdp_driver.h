@@ -50,6 +50,7 @@ public:
     DataplaneStats stats() const override;
     Result<std::optional<uint32_t>> connection_backend(const sluice_flow_key& key) const override;
     Result<ConnectionTableCensus> connection_census() const override;
+    Result<std::vector<uint64_t>> connections_by_backend() const override;
     // Detaches from every interface; the pinned maps stay for the next run.
     void stop() override;
 

@@ -278,17 +278,91 @@ int cmd_backends(Context& ctx, const std::string& service)
     return kExitOk;
 }
 
-int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain)
+namespace {
+
+// The live connection entries of `backend` ("address" or "address:port")
+// in a /v1/connections answer; nullopt when the service has no such backend.
+std::optional<uint64_t> backend_connections(const json& body, const std::string& service, const std::string& backend)
+{
+    if (!body.contains("services") || !body["services"].is_array()) return std::nullopt;
+    for (const json& s : body["services"]) {
+        if (text(s, "name") != service || !s.contains("backends")) continue;
+        for (const json& b : s["backends"]) {
+            if (text(b, "name") == backend || text(b, "address") == backend) return number(b, "connections");
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain,
+              const DrainWait& wait)
 {
     Call call = request(ctx, true, "/v1/services/" + url_encode(service) + "/backends/" + url_encode(backend) +
                                        (drain ? "/drain" : "/undrain"));
     if (!call.reply) return call.exit_code;
     if (ctx.json) {
         print_raw(ctx, *call.reply);
+    } else {
+        ctx.out << service << '/' << backend << (drain ? ": draining (no new flows; established ones stay)\n"
+                                                       : ": undrained (takes new flows again)\n");
+    }
+    if (!drain || !wait.wait) return kExitOk;
+    // Until the backend's last connection entry is gone: closed (FIN/RST,
+    // then the closing timeout) or idle past its timeout.
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<uint64_t> last;
+    for (;;) {
+        Call look = request(ctx, false, "/v1/connections?service=" + url_encode(service));
+        if (!look.reply) return look.exit_code;
+        const std::optional<uint64_t> n = backend_connections(look.reply->body, service, backend);
+        if (!n) {
+            ctx.err << "sluicectl: " << service << " has no backend " << backend << " in /v1/connections\n";
+            return kExitFailed;
+        }
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (ctx.json && (*n == 0 || waited >= wait.timeout)) {
+            ctx.out << json{{"service", service}, {"backend", backend}, {"connections", *n},
+                            {"waited_seconds", waited}}.dump()
+                    << '\n';
+        } else if (!ctx.json && last != n) {
+            ctx.out << service << '/' << backend << ": " << *n << " connection" << (*n == 1 ? "" : "s") << " left\n";
+        }
+        if (*n == 0) return kExitOk;
+        if (waited >= wait.timeout) {
+            ctx.err << "sluicectl: " << service << '/' << backend << " still has " << *n << " connection"
+                    << (*n == 1 ? "" : "s") << " after " << static_cast<int>(waited) << " s\n";
+            return kExitFailed;
+        }
+        last = n;
+        std::this_thread::sleep_for(std::chrono::duration<double>(wait.interval));
+    }
+}
+
+int cmd_connections(Context& ctx, const std::optional<std::string>& service)
+{
+    Call call = request(ctx, false, "/v1/connections" + (service ? "?service=" + url_encode(*service) : std::string()));
+    if (!call.reply) return call.exit_code;
+    if (ctx.json) {
+        print_raw(ctx, *call.reply);
         return kExitOk;
     }
-    ctx.out << service << '/' << backend << (drain ? ": draining (no new flows; established ones stay)\n"
-                                                   : ": undrained (takes new flows again)\n");
+    const json& body = call.reply->body;
+    Table table({"SERVICE", "BACKEND", "STATE", "CONNECTIONS"});
+    table.align_right(3);
+    for (const json& s : body["services"]) {
+        for (const json& b : s["backends"]) {
+            std::string state = b.value("in_table", false) ? "in table" : "out of table";
+            if (b.value("draining", false)) state = "draining (" + text(b, "drain_source") + ")";
+            table.add_row({text(s, "name"), text(b, "name"), state, text(b, "connections")});
+        }
+    }
+    ctx.out << table.render();
+    char took[64];
+    std::snprintf(took, sizeof(took), "(live connection-table entries; the walk took %.1f ms)\n",
+                  1000.0 * body.value("walk_seconds", 0.0));
+    ctx.out << took;
     return kExitOk;
 }
 

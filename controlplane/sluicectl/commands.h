@@ -27,7 +27,16 @@ struct WatchOptions {
 int cmd_status(Context& ctx);
 int cmd_services(Context& ctx);
 int cmd_backends(Context& ctx, const std::string& service);
-int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain);
+struct DrainWait {
+    bool wait = false;      // after the drain, wait until the backend has no live connection entry
+    double timeout = 300;   // seconds; exit 1 if entries remain then
+    double interval = 1;    // seconds between looks
+};
+int cmd_drain(Context& ctx, const std::string& service, const std::string& backend, bool drain,
+              const DrainWait& wait = {});
+// Live connection entries per backend (GET /v1/connections), of one
+// service or all.
+int cmd_connections(Context& ctx, const std::optional<std::string>& service);
 int cmd_stats(Context& ctx, const WatchOptions& watch);
 // Two /v1/stats samples `interval` seconds apart: per worker (DPDK lcore or
 // XDP CPU) packets per second, share of the received packets, and (DPDK)

@@ -74,6 +74,19 @@ int run(int argc, char** argv)
     auto* drain = app.add_subcommand("drain", "stop sending new flows to a backend");
     drain->add_option("SERVICE", service, "service name")->required();
     drain->add_option("BACKEND", backend, "backend address, or address:port")->required();
+    DrainWait drain_wait;
+    auto* wait_flag = drain->add_flag("--wait", drain_wait.wait,
+                                      "then wait until the backend has no live connection; exit 1 if it still has "
+                                      "some after --wait-timeout");
+    drain->add_option("--wait-timeout", drain_wait.timeout, "seconds to wait (default 300)")
+        ->check(CLI::Range(0.0, 86400.0))
+        ->needs(wait_flag);
+    drain->add_option("--wait-interval", drain_wait.interval, "seconds between looks (default 1)")
+        ->check(CLI::Range(0.01, 3600.0))
+        ->needs(wait_flag);
+    std::optional<std::string> connections_service;
+    auto* connections = app.add_subcommand("connections", "live connections per backend (a walk of the table)");
+    connections->add_option("SERVICE", connections_service, "only this service");
     auto* undrain = app.add_subcommand("undrain", "let a drained backend take new flows again");
     undrain->add_option("SERVICE", service, "service name")->required();
     undrain->add_option("BACKEND", backend, "backend address, or address:port")->required();
@@ -136,7 +149,8 @@ int run(int argc, char** argv)
     if (status->parsed()) return cmd_status(ctx);
     if (services->parsed()) return cmd_services(ctx);
     if (backends->parsed()) return cmd_backends(ctx, service);
-    if (drain->parsed()) return cmd_drain(ctx, service, backend, true);
+    if (drain->parsed()) return cmd_drain(ctx, service, backend, true, drain_wait);
+    if (connections->parsed()) return cmd_connections(ctx, connections_service);
     if (undrain->parsed()) return cmd_drain(ctx, service, backend, false);
     if (stats->parsed()) return cmd_stats(ctx, watch);
     if (workers->parsed()) return cmd_workers(ctx, workers_interval);

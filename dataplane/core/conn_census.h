@@ -65,4 +65,27 @@ inline ConnCensus conn_census(const sluice_conn_bucket* buckets, size_t count, u
     return c;
 }
 
+// Live entries per backend id, over every bucket: a whole walk, for an
+// operator's question ("which backends still have flows?", before taking a
+// drained one down), never for a scrape. Adds to counts[backend_id]; counts
+// must hold SLUICE_MAX_BACKENDS elements. An entry counts until its idle
+// timeout, so a client that vanished without FIN or RST still counts for
+// up to the established timeout. Racy like conn_census().
+inline void conn_count_by_backend(const sluice_conn_bucket* buckets, size_t count, uint64_t now,
+                                  const uint64_t (&timeout)[SLUICE_CONN_STATES], uint64_t* counts)
+{
+    for (size_t i = 0; i < count; ++i) {
+        const sluice_conn_bucket& b = buckets[i];
+        const uint32_t used = __atomic_load_n(&b.used, __ATOMIC_RELAXED);
+        for (uint32_t ways = used; ways != 0; ways &= ways - 1) {
+            const sluice_conn_entry& e = b.entries[__builtin_ctz(ways)];
+            const uint32_t id = __atomic_load_n(&e.backend_id, __ATOMIC_RELAXED);
+            if (id >= SLUICE_MAX_BACKENDS) continue;  // SLUICE_BACKEND_NONE: forgotten
+            const uint8_t state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
+            const uint64_t seen = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
+            if (sluice_conn_live_for_reader(seen, now, timeout[state & (SLUICE_CONN_STATES - 1)])) ++counts[id];
+        }
+    }
+}
+
 }  // namespace sluice::core

@@ -188,6 +188,13 @@ public:
         return conn_census(buckets_, static_cast<size_t>(mask_) + 1, now, timeouts_, max_buckets);
     }
 
+    // Adds each backend's live entries at `now` to counts[id] (a walk of
+    // the whole table; see conn_census.h). Any thread.
+    void count_by_backend(uint64_t now, uint64_t* counts) const
+    {
+        conn_count_by_backend(buckets_, static_cast<size_t>(mask_) + 1, now, timeouts_, counts);
+    }
+
     // The live entry for a flow, or nullptr (tests, diagnostics).
     const Entry* peek(const sluice_flow_key& key, uint32_t hash, uint64_t now)
     {

@@ -384,6 +384,17 @@ std::vector<std::pair<uint32_t, core::ConnCensus>> Runtime::connection_census() 
     return out;
 }
 
+std::vector<uint64_t> Runtime::connections_by_backend() const
+{
+    std::vector<uint64_t> counts(SLUICE_MAX_BACKENDS);
+    const uint64_t now = rte_rdtsc();
+    for (const auto& slot : workers_) {
+        if (slot->state.load(std::memory_order_acquire) != 1) continue;
+        slot->worker->conns.count_by_backend(now, counts.data());
+    }
+    return counts;
+}
+
 void Runtime::stop()
 {
     stop_.store(true, std::memory_order_relaxed);

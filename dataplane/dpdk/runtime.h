@@ -144,6 +144,10 @@ public:
     // in worker order: (worker index, census). Any thread, racy like
     // connection_backend().
     std::vector<std::pair<uint32_t, core::ConnCensus>> connection_census() const;
+    // Live connection entries per backend id over every polling worker's
+    // table (SLUICE_MAX_BACKENDS counts; a walk of every table). Any
+    // thread, racy like connection_backend().
+    std::vector<uint64_t> connections_by_backend() const;
 
     // Workers leave their loop and go offline; ports stop. Idempotent.
     // Control thread.

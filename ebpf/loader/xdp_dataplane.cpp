@@ -558,6 +558,15 @@ std::vector<core::ConnCensus> XdpDataplane::connection_census(uint64_t now,
     return out;
 }
 
+std::vector<uint64_t> XdpDataplane::connections_by_backend(uint64_t now,
+                                                           const uint64_t (&timeout)[SLUICE_CONN_STATES]) const
+{
+    std::vector<uint64_t> counts(SLUICE_MAX_BACKENDS);
+    core::conn_count_by_backend(conn_buckets_, static_cast<size_t>(conn_cpus_) << conn_shift_, now, timeout,
+                                counts.data());
+    return counts;
+}
+
 size_t XdpDataplane::connection_capacity() const
 {
     return (static_cast<size_t>(conn_cpus_) << conn_shift_) * SLUICE_CONN_WAYS;

@@ -142,6 +142,9 @@ public:
     // (core/conn_census.h); in partition (CPU) order. Any thread, racy like
     // lookup_connection().
     std::vector<core::ConnCensus> connection_census(uint64_t now, const uint64_t (&timeout)[SLUICE_CONN_STATES]) const;
+    // Live entries per backend id over every partition (SLUICE_MAX_BACKENDS
+    // counts; a walk of the whole table), judged as connection_census().
+    std::vector<uint64_t> connections_by_backend(uint64_t now, const uint64_t (&timeout)[SLUICE_CONN_STATES]) const;
     // The connection table's clock now, in ns: what the program writes in
     // last_seen and measures conn_timeout_ns against (the jiffies clock,
     // whose epoch is not CLOCK_MONOTONIC's; see ebpf/xdp/conn_table.h).

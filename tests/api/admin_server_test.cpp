@@ -196,6 +196,32 @@ TEST_F(AdminServerTest, StatsShape)
     EXPECT_GT(s["ports"][0]["rx_missed"].get<uint64_t>(), 7u);
 }
 
+// /v1/connections: every service's backends with their live entries;
+// ?service= narrows it (404 for an unknown one); a table that cannot be
+// judged is 503 with the reason.
+TEST_F(AdminServerTest, Connections)
+{
+    start();
+    auto [status, body] = get("/v1/connections");
+    ASSERT_EQ(status, 200);
+    ASSERT_EQ(body["services"].size(), 2u);
+    const json& web = body["services"][0];
+    EXPECT_EQ(web["name"], "web");
+    ASSERT_EQ(web["backends"].size(), 3u);
+    EXPECT_EQ(web["backends"][0], (json{{"name", "10.0.0.1"}, {"address", "10.0.0.1"}, {"port", 0},
+                                        {"draining", false}, {"drain_source", ""}, {"in_table", true},
+                                        {"connections", 11}}));
+    EXPECT_DOUBLE_EQ(body["walk_seconds"].get<double>(), 0.002);
+    auto [one_status, one] = get("/v1/connections?service=web");
+    ASSERT_EQ(one_status, 200);
+    EXPECT_EQ(one["services"].size(), 1u);
+    EXPECT_EQ(get("/v1/connections?service=nope").first, 404);
+    view_.set_conn_table_error("connection table not judged: test");
+    auto [bad_status, bad] = get("/v1/connections");
+    EXPECT_EQ(bad_status, 503);
+    EXPECT_EQ(bad["error"], "connection table not judged: test");
+}
+
 // /v1/fingerprints maps every service to its fingerprint.
 TEST_F(AdminServerTest, Fingerprints)
 {

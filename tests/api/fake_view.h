@@ -3,6 +3,7 @@
 // scripted by the test.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -156,6 +157,35 @@ public:
         stats_.conn_table.partitions.clear();
         stats_.conn_table.error = error;
     }
+    // Every backend of services() with 10 x its id + 1 connections, but a
+    // draining one 3, then one fewer at each call (none left after three),
+    // unless set_stuck_connections(); or the error of set_conn_table_error().
+    Result<api::ConnectionsView> connections() const override
+    {
+        std::lock_guard lock(mu_);
+        if (!stats_.conn_table.error.empty()) return make_error(stats_.conn_table.error);
+        api::ConnectionsView out;
+        out.walk_seconds = 0.002;
+        for (const api::ServiceView& s : services_) {
+            auto& svc = out.services.emplace_back();
+            svc.name = s.name;
+            for (const api::BackendView& b : s.backends) {
+                uint64_t n = 10 * b.backend_id + 1;
+                if (b.draining) {
+                    uint64_t& polls = drain_polls_[s.name + "/" + b.address];
+                    n = stuck_connections_ ? 3 : polls < 3 ? 3 - polls : 0;
+                    ++polls;
+                }
+                svc.backends.push_back({b, n});
+            }
+        }
+        return out;
+    }
+    void set_stuck_connections(bool stuck)
+    {
+        std::lock_guard lock(mu_);
+        stuck_connections_ = stuck;
+    }
     void set_reload_ok(bool ok)
     {
         std::lock_guard lock(mu_);
@@ -193,6 +223,8 @@ private:
     std::vector<api::ServiceView> services_;
     api::StatsView stats_;
     mutable uint64_t stats_calls_ = 0;
+    mutable std::map<std::string, uint64_t> drain_polls_;  // connections() calls per draining backend
+    bool stuck_connections_ = false;
     bool ready_ = true;
     bool reload_ok_ = true;
     bool refuse_drain_ = false;

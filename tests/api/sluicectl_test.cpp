@@ -207,6 +207,44 @@ TEST_F(SluicectlTest, DrainUndrainAndUnknownBackend)
     EXPECT_EQ(ctl({"fingerprint", "nope"}).exit_code, 1);
 }
 
+// connections: one row per backend with its live connection entries.
+TEST_F(SluicectlTest, ConnectionsPerBackend)
+{
+    const CtlRun run = ctl({"connections", "web"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const auto rows = lines(run.out);
+    ASSERT_EQ(rows.size(), 5u) << run.out;  // header, three backends, the walk's time
+    EXPECT_NE(rows[1].find("10.0.0.1"), std::string::npos) << run.out;
+    EXPECT_NE(rows[1].find("in table"), std::string::npos) << run.out;
+    EXPECT_EQ(rows[1].substr(rows[1].size() - 2), "11") << run.out;  // id 1
+    EXPECT_NE(rows[3].find("[2001:db8::3]:8080"), std::string::npos) << run.out;
+    EXPECT_NE(rows[4].find("the walk took 2.0 ms"), std::string::npos) << run.out;
+    EXPECT_EQ(ctl({"connections", "nope"}).exit_code, 1);
+    const json all = json::parse(ctl({"--json", "connections"}).out);
+    EXPECT_EQ(all["services"].size(), 2u);
+}
+
+// drain --wait returns once the backend has no connection left, printing
+// the count as it falls; a backend that keeps some fails after the wait.
+TEST_F(SluicectlTest, DrainWaitsForConnectionsToEnd)
+{
+    const CtlRun run = ctl({"drain", "web", "10.0.0.2", "--wait", "--wait-interval", "0.01", "--wait-timeout", "10"});
+    ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
+    EXPECT_NE(run.out.find("web/10.0.0.2: 3 connections left"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("web/10.0.0.2: 1 connection left"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("web/10.0.0.2: 0 connections left"), std::string::npos) << run.out;
+    view_.set_stuck_connections(true);
+    const CtlRun stuck = ctl({"drain", "web", "10.0.0.1", "--wait", "--wait-interval", "0.01", "--wait-timeout", "0.1"});
+    EXPECT_EQ(stuck.exit_code, 1);
+    EXPECT_NE(stuck.err.find("web/10.0.0.1 still has 3 connections after"), std::string::npos) << stuck.err;
+    const CtlRun json_run = ctl({"--json", "drain", "web", "10.0.0.1", "--wait", "--wait-timeout", "0"});
+    EXPECT_EQ(json_run.exit_code, 1);
+    const auto json_lines = lines(json_run.out);
+    ASSERT_EQ(json_lines.size(), 2u) << json_run.out;  // the drain's answer, then the wait's
+    EXPECT_EQ(json::parse(json_lines[1])["connections"], 3);
+    EXPECT_EQ(ctl({"drain", "web", "10.0.0.1", "--wait-timeout", "5"}).exit_code, 2) << "--wait-timeout needs --wait";
+}
+
 // reload: 0 when applied; 1 with the diagnostics on stderr when refused.
 TEST_F(SluicectlTest, ReloadRefusedExitsOne)
 {

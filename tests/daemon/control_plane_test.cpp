@@ -225,6 +225,8 @@ TEST(ControlPlane, LookupFollowsTheTable)
     EXPECT_EQ(unread->reason, "maglev");
     EXPECT_EQ(unread->slot, r->slot);
     EXPECT_NE(unread->connection_table_error.find("clock program failed"), std::string::npos);
+    // And for the per-backend walk.
+    EXPECT_FALSE(f.cp->connections().ok());
     // The same for the table's census in the stats: an error, no figures.
     const api::StatsView unread_stats = f.cp->stats();
     EXPECT_NE(unread_stats.conn_table.error.find("clock program failed"), std::string::npos);
@@ -236,6 +238,22 @@ TEST(ControlPlane, LookupFollowsTheTable)
     EXPECT_EQ(stats.conn_table.partitions[0].capacity, 1024u);
     EXPECT_EQ(stats.conn_table.partitions[0].live_estimate, 10u);
     EXPECT_TRUE(stats.conn_table.error.empty());
+    // Connections by backend: the driver's counts by id, under each
+    // service's backends in the plan (ids 0 and 1 have 3 and 1).
+    auto conns = f.cp->connections();
+    ASSERT_TRUE(conns.ok()) << conns.error();
+    uint64_t total = 0, named = 0;
+    for (const auto& s : conns->services) {
+        for (const auto& b : s.backends) {
+            total += b.connections;
+            if (b.backend.in_plan && b.backend.backend_id <= 1) {
+                EXPECT_EQ(b.connections, b.backend.backend_id == 0 ? 3u : 1u) << b.backend.address;
+            }
+            named += b.backend.in_plan ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(total, 4u);
+    EXPECT_GE(named, 2u);
     ASSERT_EQ(stats.per_worker.size(), 1u);  // the driver's workers, as they are
     EXPECT_EQ(stats.per_worker[0].cpu, 1u);
     EXPECT_EQ(stats.per_worker[0].rx_packets, 100u);

@@ -63,6 +63,16 @@ public:
         c.partitions.push_back({0, 1024, 10});
         return c;
     }
+    // Backend id 0 has 3 live entries, id 1 one; fails as connection_backend().
+    Result<std::vector<uint64_t>> connections_by_backend() const override
+    {
+        std::lock_guard lock(mu_);
+        if (!connection_error_.empty()) return make_error(connection_error_);
+        std::vector<uint64_t> counts(SLUICE_MAX_BACKENDS);
+        counts[0] = 3;
+        counts[1] = 1;
+        return counts;
+    }
     void stop() override {}
 
     void set_connection(const sluice_flow_key& key, uint32_t backend_id)

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <vector>
@@ -291,6 +292,36 @@ TEST(ConnectionTableCensus, SkipsForgottenAndUnusedWays)
     const ConnCensus none = conn_census(buckets.data(), 0, 550, timeout);
     EXPECT_EQ(none.capacity, 0u);
     EXPECT_EQ(none.live_estimate(), 0u);
+}
+
+// The per-backend count walks every bucket: exact on a table larger than
+// the census's sample, live entries only, forgotten ones skipped.
+TEST(ConnectionTableCensus, CountsLiveEntriesPerBackend)
+{
+    ConnectionTable t(config(131072));  // 16384 buckets
+    for (uint16_t i = 0; i < 500; ++i) touch(t, tcp_key(i, 1000), 10, SLUICE_TCP_ACK, 3);   // established
+    for (uint16_t i = 0; i < 200; ++i) touch(t, tcp_key(i, 2000), 10, SLUICE_TCP_SYN, 3);   // half-open
+    for (uint16_t i = 0; i < 70; ++i) touch(t, tcp_key(i, 3000), 10, SLUICE_TCP_ACK, 7);
+    std::vector<uint64_t> counts(SLUICE_MAX_BACKENDS);
+    t.count_by_backend(20, counts.data());
+    EXPECT_EQ(counts[3], 700u);
+    EXPECT_EQ(counts[7], 70u);
+    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), uint64_t{0}), 770u);
+    std::fill(counts.begin(), counts.end(), 0);
+    t.count_by_backend(10 + kTransitory, counts.data());  // the half-open ones aged out
+    EXPECT_EQ(counts[3], 500u);
+    EXPECT_EQ(counts[7], 70u);
+
+    std::vector<sluice_conn_bucket> buckets(1);
+    std::memset(buckets.data(), 0, sizeof(sluice_conn_bucket));
+    buckets[0].used = 0x3;
+    buckets[0].entries[0] = {tcp_key(1, 1), SLUICE_BACKEND_NONE, SLUICE_CONN_TCP_ESTABLISHED, {}, 500};
+    buckets[0].entries[1] = {tcp_key(2, 1), 9, SLUICE_CONN_TCP_ESTABLISHED, {}, 500};
+    const uint64_t timeout[SLUICE_CONN_STATES] = {100, 1000, 100, 300};
+    std::fill(counts.begin(), counts.end(), 0);
+    conn_count_by_backend(buckets.data(), 1, 550, timeout, counts.data());
+    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), uint64_t{0}), 1u);  // the forgotten one skipped
+    EXPECT_EQ(counts[9], 1u);
 }
 
 // ---- through the pipeline, with republished snapshots ----

@@ -38,6 +38,10 @@ Scenarios (each one meson test in suite e2e):
                    (layout, partitions, capacity, live entries) and the
                    per-worker counters (sum, busy time, XDP's two CPUs)
                    and DPDK's port counters.
+  drain-wait       12 long-lived connections; /v1/connections counts each
+                   backend's exactly; sluicectl drain --wait on the busiest
+                   backend gives up while they are open (they keep working)
+                   and returns once they closed and their entries aged out.
   cpu-move-per-cpu (XDP) the same with conn_table_mode = "per-cpu": the
                    moved flows miss in their new CPU's partition and the
                    new ring sends some to the new backend, which resets
@@ -648,9 +652,57 @@ def cpu_move(s, plane, per_cpu=False):
                  min_share=0.1)
 
 
+DRAIN_PORTS = range(41000, 41012)
+
+
+def drain_wait(s, plane):
+    topo = s.topology(backends=("b1", "b2", "b3"))
+    topo.attach_decap(s.env)
+    servers = e2e.Backends(s, topo)
+    servers.start_all()
+    addrs = {b: topo.addr[b] for b in topo.backends}
+    svc = e2e.service(health_check=health_check("tcp"), backends=[{"address": a} for a in addrs.values()])
+    # Closing entries age out after 1 s, so a closed connection leaves the
+    # count within a second or two.
+    node = start_node(s, topo, [svc], plane, extra_toml="[conntrack]\ntcp_syn_fin_s = 1")
+    wait_in_table(node, addrs.values())
+
+    conns = e2e.LongLived(topo, DRAIN_PORTS, period=0.2, max_seconds=60).start()
+    opened = {st["port"]: st["backends"][0] for st in conns.conns if st["backends"]}
+    check(len(opened) == len(DRAIN_PORTS), f"only {len(opened)} of {len(DRAIN_PORTS)} long-lived connections "
+                                           f"opened: {[st['error'] for st in conns.conns if st['error']][:3]}")
+    per_backend = {b: sum(1 for v in opened.values() if v == b) for b in topo.backends}
+    victim = max(per_backend, key=per_backend.get)
+    vaddr, n = addrs[victim], per_backend[victim]
+    # Only these connections went through the node: each backend's live
+    # entries are its long-lived connections, exactly.
+    table = node.api("/v1/connections?service=web")["services"][0]["backends"]
+    counted = {topo.backend_of(b["address"]): b["connections"] for b in table}
+    check(counted == per_backend, f"/v1/connections counts {counted}, the open connections per backend are "
+                                  f"{per_backend}")
+    listing = node.ctl("connections", "web").stdout
+    check(vaddr in listing and "the walk took" in listing, f"sluicectl connections web:\n{listing}")
+
+    # Drained with connections open: they stay, so --wait gives up.
+    r = node.ctl("drain", "web", vaddr, "--wait", "--wait-timeout", "2", "--wait-interval", "0.5", check_rc=False)
+    check(r.returncode == 1 and f"still has {n} connection" in r.stderr,
+          f"drain --wait with {n} connections open exited {r.returncode}: {r.stdout}{r.stderr}")
+    states = conns.stop()
+    broken = [st for st in states if st["error"] or len(st["backends"]) != 1]
+    check(not broken, f"connections broke or moved while {victim} drained: {broken[:3]}")
+    # Closed (FIN): their entries age out and the wait ends.
+    t0 = time.monotonic()
+    r = node.ctl("drain", "web", vaddr, "--wait", "--wait-timeout", "30", "--wait-interval", "0.2", check_rc=False)
+    check(r.returncode == 0 and "0 connections left" in r.stdout,
+          f"drain --wait after the connections closed exited {r.returncode}: {r.stdout}{r.stderr}")
+    log(f"ok   {victim} drained with {n} of {len(opened)} connections open: /v1/connections counted each "
+        f"backend's exactly ({counted}); drain --wait gave up while they were open and returned "
+        f"{time.monotonic() - t0:.1f} s after they closed")
+
+
 SCENARIOS = {"backend-kill": backend_kill, "etcd-outage": etcd_outage, "bad-config": bad_config,
              "xdp-restart": xdp_restart, "xdp-restart-changed": xdp_restart_changed, "cpu-move": cpu_move,
-             "cpu-move-per-cpu": lambda s, plane: cpu_move(s, plane, per_cpu=True)}
+             "cpu-move-per-cpu": lambda s, plane: cpu_move(s, plane, per_cpu=True), "drain-wait": drain_wait}
 
 
 def main():
