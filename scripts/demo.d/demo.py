@@ -373,6 +373,10 @@ class Demo:
         print(f"      etcdctl put {ETCD_PREFIX}{ADDR[DRAIN]} '{json.dumps({'address': ADDR[DRAIN], 'state': 'draining'})}'")
         print(f"      etcdctl del {ETCD_PREFIX}{ADDR[REMOVE]}")
         print(self.indent(self.ctl("backends", SERVICE)))
+        # The long-lived connections still pinned to the drained backends.
+        print("      sluicectl connections web: the first burst's closed connections count until their "
+              "closing timeout (30 s), the long-lived ones until they close")
+        print(self.indent(self.ctl("connections", SERVICE)))
 
     def burst_with_stats(self, count, base):
         """The second burst, with `sluicectl stats --watch` printing alongside."""

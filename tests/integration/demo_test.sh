@@ -53,6 +53,8 @@ grep -q 'PER SECOND' "$out" || fail "no live sluicectl stats view"
 grep -q 'curl -s http://127.0.0.1:9180/metrics' "$out" || fail "no metrics URL"
 grep -qE '^connection table: (per-worker|shared|per-cpu), [0-9]+ x [0-9]+ entries, live ~[1-9]' <(sed 's/^ *//' "$out") ||
   fail "sluicectl stats does not say how full the connection table is"
+grep -qE '^ *web +192\.0\.2\.23:80 +draining \(discovery\) +[1-9]' "$out" ||
+  fail "sluicectl connections shows no live connection on the draining b3"
 grep -qE 'sluice_worker_rx_packets_total\{worker="[0-9]+",cpu="[0-9]+"\} [1-9]' "$out" ||
   fail "the metrics printed show no worker's packets"
 grep -q '^\[13/13\] tearing down .* ok' "$out" || fail "no clean teardown line"
