@@ -3,11 +3,11 @@
 // (json_views.h); what they return is documented in admin_server.h.
 #include "api/admin_server.h"
 
-#include <algorithm>
 #include <httplib.h>
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>

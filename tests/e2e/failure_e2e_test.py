@@ -112,17 +112,24 @@ def backend_label(node, address):
     return next((lab for lab in labels if lab in (address, f"{address}:{e2e.VIP_PORT}")), None)
 
 
-# -- a. backend killed under load -------------------------------------------------
-
-def backend_kill(s, plane):
+def static_node(s, plane, check_kind, **kw):
+    """Backends b1-b3 in the config (health check `check_kind`) and a node
+    forwarding to all three: (topo, servers, addrs, node)."""
     topo = s.topology(backends=("b1", "b2", "b3"))
     topo.attach_decap(s.env)
     servers = e2e.Backends(s, topo)
     servers.start_all()
     addrs = {b: topo.addr[b] for b in topo.backends}
-    svc = e2e.service(health_check=health_check("http"), backends=[{"address": a} for a in addrs.values()])
-    node = start_node(s, topo, [svc], plane)
+    svc = e2e.service(health_check=health_check(check_kind), backends=[{"address": a} for a in addrs.values()])
+    node = start_node(s, topo, [svc], plane, **kw)
     wait_in_table(node, addrs.values())
+    return topo, servers, addrs, node
+
+
+# -- a. backend killed under load -------------------------------------------------
+
+def backend_kill(s, plane):
+    topo, servers, addrs, node = static_node(s, plane, "http")
     spread_check(e2e.run_burst(topo, range(10000, 10300)), topo.backends, "before the kill")
 
     victim = "b2"
@@ -652,20 +659,15 @@ def cpu_move(s, plane, per_cpu=False):
                  min_share=0.1)
 
 
+# -- f. a drained backend's connections counted until they end ----------------------
+
 DRAIN_PORTS = range(41000, 41012)
 
 
 def drain_wait(s, plane):
-    topo = s.topology(backends=("b1", "b2", "b3"))
-    topo.attach_decap(s.env)
-    servers = e2e.Backends(s, topo)
-    servers.start_all()
-    addrs = {b: topo.addr[b] for b in topo.backends}
-    svc = e2e.service(health_check=health_check("tcp"), backends=[{"address": a} for a in addrs.values()])
     # Closing entries age out after 1 s, so a closed connection leaves the
     # count within a second or two.
-    node = start_node(s, topo, [svc], plane, extra_toml="[conntrack]\ntcp_syn_fin_s = 1")
-    wait_in_table(node, addrs.values())
+    topo, _, addrs, node = static_node(s, plane, "tcp", extra_toml="[conntrack]\ntcp_syn_fin_s = 1")
 
     conns = e2e.LongLived(topo, DRAIN_PORTS, period=0.2, max_seconds=60).start()
     opened = {st["port"]: st["backends"][0] for st in conns.conns if st["backends"]}
