@@ -40,8 +40,10 @@
 //                        400 malformed parameter, 404 not a VIP (the view's message)
 //   GET  /v1/connections[?service=NAME]
 //                        {"services":[{"name","backends":[{"name","address","port","draining",
-//                                   "drain_source","in_table","connections"}]}],"walk_seconds"}
-//                        live connection entries per backend (a walk of the whole table);
+//                                   "drain_source","in_table","connections"}]}],"walk_seconds",
+//                         "age_seconds"}
+//                        live connection entries per backend (a walk of the whole table, at
+//                        most one a second: age_seconds says how old the answer is);
 //                        404 unknown service, 503 the table cannot be judged
 // SERVICE: {"name","vip","protocol","forwarding","table_size","fingerprint",
 //           "discovery":{"source","state","error","updated" (RFC 3339 or null)},

@@ -123,6 +123,7 @@ struct ConnectionsView {
     };
     std::vector<Service> services;
     double walk_seconds = 0;       // time the walk of the whole table took
+    double age_seconds = 0;        // how long ago that walk was (one per second at most; 0: just now)
 };
 
 // A 5-tuple to explain: which backend would a packet of it reach, and why.
@@ -170,8 +171,9 @@ public:
     virtual Result<LookupResult> lookup(const LookupRequest& request) const = 0;
 
     // Every backend's live connection entries (a walk of the whole
-    // connection table, timed in walk_seconds). Error: the table cannot be
-    // judged.
+    // connection table, timed in walk_seconds; at most one a second, so an
+    // answer may be up to a second old: age_seconds). Error: the table
+    // cannot be judged.
     virtual Result<ConnectionsView> connections() const = 0;
 
     // /healthz: the process and its threads run. /readyz: the data plane

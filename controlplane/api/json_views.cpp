@@ -192,7 +192,9 @@ json connections_json(const ConnectionsView& view)
         }
         services.push_back({{"name", s.name}, {"backends", std::move(backends)}});
     }
-    return json{{"services", std::move(services)}, {"walk_seconds", view.walk_seconds}};
+    return json{{"services", std::move(services)},
+                {"walk_seconds", view.walk_seconds},
+                {"age_seconds", view.age_seconds}};
 }
 
 json lookup_json(const LookupRequest& request, const LookupResult& result)

@@ -80,13 +80,21 @@ api::StatsView ControlPlane::stats() const
 Result<api::ConnectionsView> ControlPlane::connections() const
 {
     // A walk reads the whole table: API clients asking at once wait for
-    // each other rather than read it side by side.
+    // each other rather than read it side by side, and a client polling
+    // fast (drain --wait) gets the last walk's counts.
     std::lock_guard walk(walk_mu_);
     const auto t0 = std::chrono::steady_clock::now();
-    const Result<std::vector<uint64_t>> counts = driver_.connections_by_backend();
-    if (!counts) return make_error(counts.error());
+    if (walk_counts_.empty() || t0 - walk_at_ >= kMinWalkInterval) {
+        Result<std::vector<uint64_t>> counts = driver_.connections_by_backend();
+        if (!counts) return make_error(counts.error());
+        walk_counts_ = std::move(*counts);
+        walk_at_ = t0;
+        walk_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    const std::vector<uint64_t>* const counts = &walk_counts_;
     api::ConnectionsView out;
-    out.walk_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    out.walk_seconds = walk_seconds_;
+    out.age_seconds = std::chrono::duration<double>(t0 - walk_at_).count();
     for (api::ServiceView& s : services()) {
         api::ConnectionsView::Service& svc = out.services.emplace_back();
         svc.name = std::move(s.name);

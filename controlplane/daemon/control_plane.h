@@ -59,7 +59,15 @@ private:
     std::function<void(model::LogLevel)> on_log_level_;
     const std::chrono::system_clock::time_point started_;
     std::mutex reload_mu_;  // one reload at a time (SIGHUP and the API may race)
-    mutable std::mutex walk_mu_;  // one walk of the connection table at a time (connections())
+    // connections(): one walk of the connection table at a time, and at most
+    // one per kMinWalkInterval (a walk reads the whole table, hundreds of
+    // MiB on a big node, through the cache the workers share); requests in
+    // between get the last walk's counts and their age.
+    static constexpr std::chrono::milliseconds kMinWalkInterval{1000};
+    mutable std::mutex walk_mu_;
+    mutable std::vector<uint64_t> walk_counts_;  // the last walk's, by backend id; empty: none yet
+    mutable std::chrono::steady_clock::time_point walk_at_{};
+    mutable double walk_seconds_ = 0;
     std::atomic<uint64_t> reloads_ok_{0};
     std::atomic<uint64_t> reloads_failed_{0};
     std::optional<model::DataplaneType> auto_dataplane_;

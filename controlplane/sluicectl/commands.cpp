@@ -359,9 +359,9 @@ int cmd_connections(Context& ctx, const std::optional<std::string>& service)
         }
     }
     ctx.out << table.render();
-    char took[64];
-    std::snprintf(took, sizeof(took), "(live connection-table entries; the walk took %.1f ms)\n",
-                  1000.0 * body.value("walk_seconds", 0.0));
+    char took[96];
+    std::snprintf(took, sizeof(took), "(live connection-table entries, %.1f s old; the walk took %.1f ms)\n",
+                  body.value("age_seconds", 0.0), 1000.0 * body.value("walk_seconds", 0.0));
     ctx.out << took;
     return kExitOk;
 }

@@ -254,6 +254,13 @@ TEST(ControlPlane, LookupFollowsTheTable)
     }
     EXPECT_EQ(total, 4u);
     EXPECT_GE(named, 2u);
+    // Asked again at once: the same walk's counts, not another walk.
+    const uint64_t walks = fake.walks();
+    auto again = f.cp->connections();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(fake.walks(), walks);
+    EXPECT_GE(again->age_seconds, 0.0);
+    EXPECT_LT(again->age_seconds, 1.0);
     ASSERT_EQ(stats.per_worker.size(), 1u);  // the driver's workers, as they are
     EXPECT_EQ(stats.per_worker[0].cpu, 1u);
     EXPECT_EQ(stats.per_worker[0].rx_packets, 100u);

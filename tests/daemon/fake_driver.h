@@ -67,6 +67,7 @@ public:
     Result<std::vector<uint64_t>> connections_by_backend() const override
     {
         std::lock_guard lock(mu_);
+        ++walks_;
         if (!connection_error_.empty()) return make_error(connection_error_);
         std::vector<uint64_t> counts(SLUICE_MAX_BACKENDS);
         counts[0] = 3;
@@ -87,6 +88,12 @@ public:
         connection_error_ = message;
     }
 
+    // connections_by_backend() calls so far.
+    uint64_t walks() const
+    {
+        std::lock_guard lock(mu_);
+        return walks_;
+    }
     void set_refuse(bool refuse) { refuse_.store(refuse); }
     size_t count() const
     {
@@ -118,6 +125,7 @@ private:
         cv_.notify_all();
     }
     mutable std::mutex mu_;
+    mutable uint64_t walks_ = 0;
     std::vector<std::pair<sluice_flow_key, uint32_t>> connections_;
     std::string connection_error_;
     mutable std::condition_variable cv_;
