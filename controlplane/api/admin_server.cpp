@@ -115,8 +115,13 @@ void AdminServer::Impl::add_routes()
         reply(res, ready ? 200 : 503, json{{"status", ready ? "ready" : "not ready"}});
     });
     add("/metrics", "GET", true, [this](const httplib::Request&, httplib::Response& res, const std::smatch&) {
+        const StatsView stats = view.stats();
+        // Zeros in place of unreadable counters would read as counter
+        // resets; a failed scrape (up == 0) says what happened.
+        if (!stats.counters_error.empty())
+            return reply_error(res, 503, "data-plane counters unreadable: " + stats.counters_error);
         res.status = 200;
-        res.set_content(render_metrics(view.services(), view.stats()), kMetricsType);
+        res.set_content(render_metrics(view.services(), stats), kMetricsType);
     });
     add("/v1/services", "GET", true, std::bind(&Impl::services, this, _1, _2, _3));
     add("/v1/services/([^/]+)", "GET", true, std::bind(&Impl::service, this, _1, _2, _3));

@@ -12,7 +12,8 @@
 // daemon refused a drain), 422 (reload refused), 500, 503.
 //   GET  /healthz   200 {"status":"ok"} | 503 {"status":"unhealthy"}   (no token needed)
 //   GET  /readyz    200 {"status":"ready"} | 503 {"status":"not ready"}
-//   GET  /metrics   text/plain; version=0.0.4 (names in metrics.h)
+//   GET  /metrics   text/plain; version=0.0.4 (names in metrics.h); 503 when the data
+//                   plane's counters are unreadable (StatsView::counters_error)
 //   GET  /v1/services                       {"services":[SERVICE...]}  (summaries, no backends)
 //   GET  /v1/services/{name}                SERVICE with "backends":[BACKEND...]
 //   GET  /v1/services/{name}/backends       {"service":name, "backends":[BACKEND...]}
@@ -27,6 +28,7 @@
 //                                   icmp_rate_limited},
 //                         "connection_table":{"layout","capacity","live_estimate",
 //                                   "partitions":[{"id","capacity","live_estimate"}],"error"},
+//                         "counters_error" ("" unless the data plane's counters were unreadable),
 //                         "per_worker":[{"id","cpu","rx_packets","tx_packets","drops",
 //                                   "busy_seconds" (null for XDP)}],
 //                         "ports":[{"name","rx_packets","rx_bytes","tx_packets","tx_bytes",

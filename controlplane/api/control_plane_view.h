@@ -100,6 +100,9 @@ struct StatsView {
     ConnTableView conn_table;
     std::vector<WorkerView> per_worker;
     std::vector<PortView> ports;
+    // Non-empty: the data plane's counters could not be read (the figures
+    // above are not its own); /metrics answers 503 rather than zeros.
+    std::string counters_error;
     uint64_t publications = 0;     // plans published since start
     double last_publish_seconds = 0;  // time the last publish took (build + swap + grace period)
     uint64_t reloads_ok = 0;

@@ -164,6 +164,7 @@ json stats_json(const StatsView& stats, std::chrono::system_clock::time_point no
           {"live_estimate", live},
           {"partitions", std::move(partitions)},
           {"error", stats.conn_table.error}}},
+        {"counters_error", stats.counters_error},
         {"per_worker", std::move(workers)},
         {"ports", std::move(ports)},
         {"drops", std::move(drops)},

@@ -49,6 +49,7 @@ api::StatsView ControlPlane::stats() const
     const PublishStats ps = manager_.publish_stats();
     api::StatsView out;
     out.totals = ds.totals;
+    out.counters_error = ds.error;
     out.workers = workers_;
     out.dataplane = dataplane_;
     if (const Result<driver::ConnectionTableCensus> census = driver_.connection_census(); census) {

@@ -31,6 +31,9 @@ struct DataplaneStats {
     };
     std::vector<Backend> backends;     // backends that were sent anything
     uint64_t publications = 0;         // plans published since start (the first included)
+    // Non-empty: some counters could not be read and are zero here, not the
+    // data plane's (callers must not publish them as counters that reset).
+    std::string error;
     // Each worker's share: DPDK's worker lcores, XDP's CPUs (ids up to the
     // highest online one). How evenly RSS spreads the traffic, and (DPDK)
     // how busy each polling core is, which top cannot say (a poll loop is

@@ -365,7 +365,12 @@ DataplaneStats XdpDriver::stats() const
 {
     DataplaneStats out;
     if (!dp_) return out;
-    if (auto totals = dp_->read_stats(); totals) out.totals = *totals;
+    auto failed = [&](const std::string& what) { out.error += (out.error.empty() ? "" : "; ") + what; };
+    if (auto totals = dp_->read_stats(); totals) {
+        out.totals = *totals;
+    } else {
+        failed("node counters: " + totals.error());
+    }
     std::vector<uint32_t> ids;
     {
         std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -375,6 +380,8 @@ DataplaneStats XdpDriver::stats() const
         for (size_t i = 0; i < ids.size(); ++i) {
             if ((*counters)[i].packets != 0) out.backends.push_back(DataplaneStats::Backend{ids[i], (*counters)[i]});
         }
+    } else {
+        failed("backend counters: " + counters.error());
     }
     out.publications = publications_.load(std::memory_order_relaxed);
     if (auto per_cpu = dp_->read_stats_per_cpu(); per_cpu) {
@@ -382,6 +389,8 @@ DataplaneStats XdpDriver::stats() const
             const sluice_stats& c = (*per_cpu)[cpu];
             out.workers.push_back({cpu, cpu, c.rx_packets, c.tx_packets, dropped(c), std::nullopt});
         }
+    } else {
+        failed("per-CPU counters: " + per_cpu.error());
     }
     return out;
 }

@@ -383,6 +383,9 @@ int cmd_stats(Context& ctx, const WatchOptions& watch)
             if (watch.watch) ctx.out << (i != 0 ? "\n" : "");
             const double elapsed = std::chrono::duration<double>(now - previous_time).count();
             ctx.out << stats_table(call.reply->body, i != 0 ? &previous : nullptr, elapsed);
+            if (const std::string e = text(call.reply->body, "counters_error"); e != "-")
+                ctx.err << "sluicectl: the data plane's counters could not be read (the figures are not its own): "
+                        << e << '\n';
         }
         ctx.out.flush();
         previous = std::move(call.reply->body);

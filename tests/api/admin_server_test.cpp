@@ -222,6 +222,23 @@ TEST_F(AdminServerTest, Connections)
     EXPECT_EQ(bad["error"], "connection table not judged: test");
 }
 
+// Counters the data plane could not read: /metrics is a failed scrape (not
+// zeros that would read as counter resets); /v1/stats says why.
+TEST_F(AdminServerTest, UnreadableCountersFailTheScrape)
+{
+    start();
+    view_.set_counters_error("node counters: stats map: Bad file descriptor");
+    auto res = client_->Get("/metrics");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 503);
+    EXPECT_NE(res->body.find("data-plane counters unreadable: node counters"), std::string::npos) << res->body;
+    auto [status, s] = get("/v1/stats");
+    ASSERT_EQ(status, 200);
+    EXPECT_EQ(s["counters_error"], "node counters: stats map: Bad file descriptor");
+    view_.set_counters_error("");
+    EXPECT_EQ(client_->Get("/metrics")->status, 200);
+}
+
 // /v1/fingerprints maps every service to its fingerprint.
 TEST_F(AdminServerTest, Fingerprints)
 {

@@ -150,6 +150,12 @@ public:
         std::lock_guard lock(mu_);
         ready_ = ready;
     }
+    // The data plane's counters could not be read.
+    void set_counters_error(const std::string& error)
+    {
+        std::lock_guard lock(mu_);
+        stats_.counters_error = error;
+    }
     // The connection table could not be read (its clock program failed).
     void set_conn_table_error(const std::string& error)
     {

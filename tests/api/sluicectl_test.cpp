@@ -310,6 +310,18 @@ TEST_F(SluicectlTest, WorkersShowsShareAndBusy)
     EXPECT_GT(j["interval_seconds"].get<double>(), 0.04);
 }
 
+// Unreadable data-plane counters: stats prints what it got and warns.
+TEST_F(SluicectlTest, StatsWarnsWhenCountersUnreadable)
+{
+    view_.set_counters_error("node counters: stats map: Bad file descriptor");
+    const CtlRun run = ctl({"stats"});
+    EXPECT_NE(run.err.find("counters could not be read (the figures are not its own): node counters"),
+              std::string::npos)
+        << run.err;
+    view_.set_counters_error("");
+    EXPECT_EQ(ctl({"stats"}).err, "");
+}
+
 // A table that could not be read says so instead of a made-up figure.
 TEST_F(SluicectlTest, StatsSaysWhenConnectionTableUnread)
 {

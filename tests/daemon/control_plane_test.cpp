@@ -267,6 +267,10 @@ TEST(ControlPlane, LookupFollowsTheTable)
     EXPECT_EQ(stats.per_worker[0].tx_packets, 90u);
     EXPECT_EQ(stats.per_worker[0].drops, 10u);
     EXPECT_EQ(stats.per_worker[0].busy_seconds, 0.25);
+    EXPECT_TRUE(stats.counters_error.empty());
+    fake.fail_stats("node counters: stats map: test");
+    EXPECT_EQ(f.cp->stats().counters_error, "node counters: stats map: test");
+    fake.fail_stats("");
 
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.10", 81, "tcp"}).ok());
     EXPECT_FALSE(f.cp->lookup({"198.51.100.7", 40000, "192.0.2.11", 53, "tcp"}).ok());  // b is UDP

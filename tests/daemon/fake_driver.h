@@ -40,6 +40,7 @@ public:
         driver::DataplaneStats s;
         s.publications = plans_.size();
         s.workers.push_back({0, 1, 100, 90, 10, 0.25});
+        s.error = stats_error_;
         return s;
     }
     // What set_connection() planted, as a data plane's connection table would answer.
@@ -88,6 +89,12 @@ public:
         connection_error_ = message;
     }
 
+    // Every later stats() says its counters could not be read.
+    void fail_stats(const std::string& message)
+    {
+        std::lock_guard lock(mu_);
+        stats_error_ = message;
+    }
     // connections_by_backend() calls so far.
     uint64_t walks() const
     {
@@ -126,6 +133,7 @@ private:
     }
     mutable std::mutex mu_;
     mutable uint64_t walks_ = 0;
+    std::string stats_error_;
     std::vector<std::pair<sluice_flow_key, uint32_t>> connections_;
     std::string connection_error_;
     mutable std::condition_variable cv_;
