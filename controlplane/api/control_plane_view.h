@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/dataplane_counters.h"
 
 extern "C" {
 #include "abi/tables.h"
@@ -61,36 +62,16 @@ struct ServiceView {
 // (dataplane/core/conn_census.h: within about ±1.1% of the capacity).
 struct ConnTableView {
     std::string layout;            // "per-worker" | "per-cpu" | "shared"
-    struct Partition {
-        uint32_t id = 0;           // worker index, CPU id, or 0 (shared)
-        uint64_t capacity = 0;     // entries
-        uint64_t live_estimate = 0;
-    };
+    using Partition = model::ConnTablePartition;
     std::vector<Partition> partitions;
     std::string error;             // non-empty: not read (partitions empty)
 };
 
-// One worker's share of the traffic: a DPDK worker lcore, or a CPU for XDP.
-struct WorkerView {
-    uint32_t id = 0;               // worker index (DPDK) or CPU id (XDP)
-    uint32_t cpu = 0;              // the lcore or CPU it runs on
-    uint64_t rx_packets = 0;
-    uint64_t tx_packets = 0;
-    uint64_t drops = 0;            // every reason
-    std::optional<double> busy_seconds;  // DPDK: time in loop iterations that moved packets; XDP: none
-};
-
-// One DPDK port's driver counters (none for XDP: the kernel's interface
-// counters cover its NICs).
-struct PortView {
-    std::string name;
-    uint64_t rx_packets = 0, rx_bytes = 0;
-    uint64_t tx_packets = 0, tx_bytes = 0;
-    uint64_t rx_missed = 0;        // dropped by the NIC, RX queue full
-    uint64_t rx_errors = 0;
-    uint64_t rx_nombuf = 0;        // no mbuf to receive into
-    uint64_t tx_errors = 0;
-};
+// One worker's share of the traffic (DPDK lcore, or CPU for XDP), and one
+// DPDK port's driver counters (none for XDP: the kernel's interface
+// counters cover its NICs): as the driver reports them.
+using WorkerView = model::WorkerCounters;
+using PortView = model::PortCounters;
 
 // Node-wide counters and control-plane timings.
 struct StatsView {

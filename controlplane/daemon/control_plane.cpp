@@ -52,18 +52,14 @@ api::StatsView ControlPlane::stats() const
     out.counters_error = ds.error;
     out.workers = workers_;
     out.dataplane = dataplane_;
-    if (const Result<driver::ConnectionTableCensus> census = driver_.connection_census(); census) {
-        out.conn_table.layout = census->layout;
-        for (const auto& p : census->partitions) out.conn_table.partitions.push_back({p.id, p.capacity, p.live_estimate});
+    if (Result<driver::ConnectionTableCensus> census = driver_.connection_census(); census) {
+        out.conn_table.layout = std::move(census->layout);
+        out.conn_table.partitions = std::move(census->partitions);
     } else {
         out.conn_table.error = census.error();
     }
-    for (const driver::DataplaneStats::Worker& w : ds.workers)
-        out.per_worker.push_back({w.id, w.cpu, w.rx_packets, w.tx_packets, w.drops, w.busy_seconds});
-    for (const driver::DataplaneStats::Port& p : ds.ports) {
-        out.ports.push_back({p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors,
-                             p.rx_nombuf, p.tx_errors});
-    }
+    out.per_worker = ds.workers;
+    out.ports = ds.ports;
     out.publications = ds.publications;
     out.last_publish_seconds = std::chrono::duration<double>(ps.last_build + ps.last_publish).count();
     out.reloads_ok = reloads_ok_.load();

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "driver/forwarding_plan.h"
+#include "model/dataplane_counters.h"
 
 extern "C" {
 #include "abi/flow.h"
@@ -36,32 +37,12 @@ struct DataplaneStats {
     std::string error;
     // Each worker's share: DPDK's worker lcores, XDP's CPUs (ids up to the
     // highest online one). How evenly RSS spreads the traffic, and (DPDK)
-    // how busy each polling core is, which top cannot say (a poll loop is
-    // always at 100%).
-    struct Worker {
-        uint32_t id = 0;               // worker index (DPDK) or CPU id (XDP)
-        uint32_t cpu = 0;              // the lcore (DPDK) or CPU it runs on
-        uint64_t rx_packets = 0;
-        uint64_t tx_packets = 0;
-        uint64_t drops = 0;            // every reason
-        // DPDK: seconds spent in loop iterations that moved packets (busy
-        // polling, not idle polling); its rate is the core's load. XDP:
-        // none (the program runs in the kernel's softirq time).
-        std::optional<double> busy_seconds;
-    };
+    // how busy each polling core is.
+    using Worker = model::WorkerCounters;
     std::vector<Worker> workers;
-    // DPDK: each port's driver counters, which the kernel cannot show for a
-    // NIC it no longer owns. XDP: none (the kernel's own interface counters
-    // cover its NICs).
-    struct Port {
-        std::string name;
-        uint64_t rx_packets = 0, rx_bytes = 0;
-        uint64_t tx_packets = 0, tx_bytes = 0;
-        uint64_t rx_missed = 0;        // dropped by the NIC, RX queue full: the workers did not keep up
-        uint64_t rx_errors = 0;
-        uint64_t rx_nombuf = 0;        // no mbuf to receive into: the pool is too small
-        uint64_t tx_errors = 0;
-    };
+    // DPDK: each port's driver counters. XDP: none (the kernel's own
+    // interface counters cover its NICs).
+    using Port = model::PortCounters;
     std::vector<Port> ports;
 };
 
@@ -72,11 +53,7 @@ struct ConnectionTableCensus {
     // "per-worker" (DPDK: one table per worker core), "per-cpu" (XDP: one
     // partition per CPU) or "shared" (XDP: one table for every CPU).
     std::string layout;
-    struct Partition {
-        uint32_t id = 0;             // worker index (per-worker), CPU id (per-cpu), 0 (shared)
-        uint64_t capacity = 0;       // entries it holds
-        uint64_t live_estimate = 0;  // live entries (pinned, idle for less than their timeout)
-    };
+    using Partition = model::ConnTablePartition;
     std::vector<Partition> partitions;
 };
 

@@ -1,6 +1,7 @@
 // DpdkDriver: start-up order, publication and stats (see dpdk_driver.h).
 #include "driver/dpdk_driver.h"
 
+#include <rte_ethdev.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -396,11 +397,17 @@ DataplaneStats DpdkDriver::stats() const
         out.workers.push_back(
             {w.index, w.lcore, w.stats.rx_packets, w.stats.tx_packets, dropped(w.stats), w.busy_seconds});
     }
-    // After the workers' counters: a port's count of a packet is never
-    // behind a worker's.
-    for (const dpdk::PortStats& p : runtime_->port_stats()) {
-        out.ports.push_back({p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.rx_missed, p.rx_errors,
-                             p.rx_nombuf, p.tx_errors});
+    // Each port's driver counters, after the workers' (a port's count of a
+    // packet is never behind a worker's). Read beside the polling cores, as
+    // DPDK's own tools do.
+    for (const dpdk::Port& p : runtime_->ports()) {
+        rte_eth_stats s{};
+        if (const int rc = rte_eth_stats_get(p.port_id, &s); rc != 0) {
+            out.error += (out.error.empty() ? "" : "; ") + ("port " + p.name + " counters: " + std::strerror(-rc));
+            continue;
+        }
+        out.ports.push_back({p.name, s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.rx_nombuf,
+                             s.oerrors});
     }
     return out;
 }

@@ -366,10 +366,14 @@ DataplaneStats XdpDriver::stats() const
     DataplaneStats out;
     if (!dp_) return out;
     auto failed = [&](const std::string& what) { out.error += (out.error.empty() ? "" : "; ") + what; };
-    if (auto totals = dp_->read_stats(); totals) {
-        out.totals = *totals;
+    if (auto counters = dp_->read_stats_by_cpu(); counters) {
+        out.totals = counters->total;
+        for (uint32_t cpu = 0; cpu < counters->per_cpu.size(); ++cpu) {
+            const sluice_stats& c = counters->per_cpu[cpu];
+            out.workers.push_back({cpu, cpu, c.rx_packets, c.tx_packets, dropped(c), std::nullopt});
+        }
     } else {
-        failed("node counters: " + totals.error());
+        failed("node counters: " + counters.error());
     }
     std::vector<uint32_t> ids;
     {
@@ -384,14 +388,6 @@ DataplaneStats XdpDriver::stats() const
         failed("backend counters: " + counters.error());
     }
     out.publications = publications_.load(std::memory_order_relaxed);
-    if (auto per_cpu = dp_->read_stats_per_cpu(); per_cpu) {
-        for (uint32_t cpu = 0; cpu < per_cpu->size(); ++cpu) {
-            const sluice_stats& c = (*per_cpu)[cpu];
-            out.workers.push_back({cpu, cpu, c.rx_packets, c.tx_packets, dropped(c), std::nullopt});
-        }
-    } else {
-        failed("per-CPU counters: " + per_cpu.error());
-    }
     return out;
 }
 
@@ -404,16 +400,15 @@ Result<std::optional<uint32_t>> XdpDriver::connection_backend(const sluice_flow_
     // one its packets use now. Live as the program judges it: idle for
     // less than its state's timeout on the program's own clock (the
     // jiffies clock, whose epoch is not CLOCK_MONOTONIC's).
-    const Result<uint64_t> clock = dp_->connection_clock_ns();
-    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
-    const uint64_t now = *clock;
+    const Result<TableClock> clock = table_clock();
+    if (!clock) return make_error(clock.error());
     std::optional<uint32_t> best;
     uint64_t best_seen = 0;
     for (const xdp::ConnectionEntry& c : dp_->lookup_connection(key)) {
         const sluice_conn_entry& e = c.entry;
         if (e.backend_id == SLUICE_BACKEND_NONE) continue;  // forgotten
-        const uint64_t timeout = conn_timeout_ns_[e.state & (SLUICE_CONN_STATES - 1)].load(std::memory_order_relaxed);
-        if (sluice_conn_live_for_reader(e.last_seen, now, timeout) && (!best || e.last_seen > best_seen)) {
+        const uint64_t timeout = clock->timeout[e.state & (SLUICE_CONN_STATES - 1)];
+        if (sluice_conn_live_for_reader(e.last_seen, clock->now, timeout) && (!best || e.last_seen > best_seen)) {
             best = e.backend_id;
             best_seen = e.last_seen;
         }
@@ -426,11 +421,9 @@ Result<ConnectionTableCensus> XdpDriver::connection_census() const
     ConnectionTableCensus out;
     if (!dp_) return out;
     out.layout = dp_->shared_connection_table() ? "shared" : "per-cpu";
-    const Result<uint64_t> clock = dp_->connection_clock_ns();
-    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
-    uint64_t timeout[SLUICE_CONN_STATES];
-    for (size_t i = 0; i < SLUICE_CONN_STATES; ++i) timeout[i] = conn_timeout_ns_[i].load(std::memory_order_relaxed);
-    const std::vector<core::ConnCensus> census = dp_->connection_census(*clock, timeout);
+    const Result<TableClock> clock = table_clock();
+    if (!clock) return make_error(clock.error());
+    const std::vector<core::ConnCensus> census = dp_->connection_census(clock->now, clock->timeout);
     for (size_t i = 0; i < census.size(); ++i) {
         const core::ConnCensus& c = census[i];
         out.partitions.push_back({static_cast<uint32_t>(i), c.capacity, c.live_estimate()});
@@ -441,11 +434,19 @@ Result<ConnectionTableCensus> XdpDriver::connection_census() const
 Result<std::vector<uint64_t>> XdpDriver::connections_by_backend() const
 {
     if (!dp_) return std::vector<uint64_t>(SLUICE_MAX_BACKENDS);
-    const Result<uint64_t> clock = dp_->connection_clock_ns();
-    if (!clock) return make_error("connection table not judged: its clock is unreadable: " + clock.error());
-    uint64_t timeout[SLUICE_CONN_STATES];
-    for (size_t i = 0; i < SLUICE_CONN_STATES; ++i) timeout[i] = conn_timeout_ns_[i].load(std::memory_order_relaxed);
-    return dp_->connections_by_backend(*clock, timeout);
+    const Result<TableClock> clock = table_clock();
+    if (!clock) return make_error(clock.error());
+    return dp_->connections_by_backend(clock->now, clock->timeout);
+}
+
+Result<XdpDriver::TableClock> XdpDriver::table_clock() const
+{
+    const Result<uint64_t> now = dp_->connection_clock_ns();
+    if (!now) return make_error("connection table not judged: its clock is unreadable: " + now.error());
+    TableClock out;
+    out.now = *now;
+    for (size_t i = 0; i < SLUICE_CONN_STATES; ++i) out.timeout[i] = conn_timeout_ns_[i].load(std::memory_order_relaxed);
+    return out;
 }
 
 void XdpDriver::stop()

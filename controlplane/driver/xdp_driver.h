@@ -94,8 +94,17 @@ private:
     mutable std::mutex stats_mutex_;         // guards stats_ids_ (stats() runs on any thread)
     std::vector<uint32_t> stats_ids_;        // every backend id published since start
     std::atomic<uint64_t> publications_{0};
-    // The program's idle timeouts by entry state, for connection_backend().
+    // The program's idle timeouts by entry state, for the readers of the
+    // connection table below.
     std::array<std::atomic<uint64_t>, SLUICE_CONN_STATES> conn_timeout_ns_{};
+    // What a reader of the connection table judges liveness by, as the
+    // program does: its clock now and the timeouts by state. An error when
+    // the clock cannot be read.
+    struct TableClock {
+        uint64_t now = 0;
+        uint64_t timeout[SLUICE_CONN_STATES] = {};
+    };
+    Result<TableClock> table_clock() const;
 };
 
 }  // namespace sluice::driver

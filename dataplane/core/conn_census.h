@@ -39,6 +39,22 @@ struct ConnCensus {
 
 inline constexpr size_t kConnCensusBuckets = 1024;
 
+// The backend way `way` of `b` is live for, read as a reader other than
+// the owner sees it (each field loaded atomically), or SLUICE_BACKEND_NONE:
+// unused, forgotten, or idle for its state's timeout at `now`.
+inline uint32_t conn_live_backend(const sluice_conn_bucket& b, uint32_t used, uint32_t way, uint64_t now,
+                                  const uint64_t (&timeout)[SLUICE_CONN_STATES])
+{
+    if (((used >> way) & 1u) == 0) return SLUICE_BACKEND_NONE;
+    const sluice_conn_entry& e = b.entries[way];
+    const uint32_t id = __atomic_load_n(&e.backend_id, __ATOMIC_RELAXED);
+    if (id == SLUICE_BACKEND_NONE) return id;  // forgotten
+    const uint8_t state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
+    const uint64_t seen = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
+    return sluice_conn_live_for_reader(seen, now, timeout[state & (SLUICE_CONN_STATES - 1)]) ? id
+                                                                                             : SLUICE_BACKEND_NONE;
+}
+
 // `count` buckets at `buckets`; `now` and `timeout[state]` on the table's
 // own clock (TSC ticks for DPDK, jiffies-clock ns for XDP). Reads at most
 // `max_buckets` buckets, evenly spaced.
@@ -52,14 +68,8 @@ inline ConnCensus conn_census(const sluice_conn_bucket* buckets, size_t count, u
     for (size_t i = 0; i < samples; ++i) {
         const sluice_conn_bucket& b = buckets[i * count / samples];
         const uint32_t used = __atomic_load_n(&b.used, __ATOMIC_RELAXED);
-        for (uint32_t way = 0; way < SLUICE_CONN_WAYS; ++way) {
-            if (((used >> way) & 1u) == 0) continue;
-            const sluice_conn_entry& e = b.entries[way];
-            if (__atomic_load_n(&e.backend_id, __ATOMIC_RELAXED) == SLUICE_BACKEND_NONE) continue;
-            const uint8_t state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
-            const uint64_t seen = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
-            if (sluice_conn_live_for_reader(seen, now, timeout[state & (SLUICE_CONN_STATES - 1)])) ++c.live;
-        }
+        for (uint32_t way = 0; way < SLUICE_CONN_WAYS; ++way)
+            c.live += conn_live_backend(b, used, way, now, timeout) != SLUICE_BACKEND_NONE;
     }
     c.sampled = static_cast<uint64_t>(samples) * SLUICE_CONN_WAYS;
     return c;
@@ -78,12 +88,8 @@ inline void conn_count_by_backend(const sluice_conn_bucket* buckets, size_t coun
         const sluice_conn_bucket& b = buckets[i];
         const uint32_t used = __atomic_load_n(&b.used, __ATOMIC_RELAXED);
         for (uint32_t ways = used; ways != 0; ways &= ways - 1) {
-            const sluice_conn_entry& e = b.entries[__builtin_ctz(ways)];
-            const uint32_t id = __atomic_load_n(&e.backend_id, __ATOMIC_RELAXED);
-            if (id >= SLUICE_MAX_BACKENDS) continue;  // SLUICE_BACKEND_NONE: forgotten
-            const uint8_t state = __atomic_load_n(&e.state, __ATOMIC_RELAXED);
-            const uint64_t seen = __atomic_load_n(&e.last_seen, __ATOMIC_RELAXED);
-            if (sluice_conn_live_for_reader(seen, now, timeout[state & (SLUICE_CONN_STATES - 1)])) ++counts[id];
+            const uint32_t id = conn_live_backend(b, used, static_cast<uint32_t>(__builtin_ctz(ways)), now, timeout);
+            if (id < SLUICE_MAX_BACKENDS) ++counts[id];  // NONE is out of range
         }
     }
 }

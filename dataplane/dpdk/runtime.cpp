@@ -361,18 +361,6 @@ std::optional<uint32_t> Runtime::connection_backend(const sluice_flow_key& key) 
     return std::nullopt;
 }
 
-std::vector<PortStats> Runtime::port_stats() const
-{
-    std::vector<PortStats> out;
-    for (const Port& p : ports_) {
-        rte_eth_stats s{};
-        if (rte_eth_stats_get(p.port_id, &s) != 0) continue;
-        out.push_back({p.name, s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.rx_nombuf,
-                       s.oerrors});
-    }
-    return out;
-}
-
 std::vector<std::pair<uint32_t, core::ConnCensus>> Runtime::connection_census() const
 {
     std::vector<std::pair<uint32_t, core::ConnCensus>> out;

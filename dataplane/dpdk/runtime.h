@@ -66,18 +66,6 @@ struct RuntimeStats {
     std::vector<Worker> workers;           // the polling ones, in worker order
 };
 
-// One port's counters as its driver keeps them (rte_eth_stats): what the
-// NIC received, sent and dropped before any worker saw a packet.
-struct PortStats {
-    std::string name;                      // RuntimePort::name
-    uint64_t rx_packets = 0, rx_bytes = 0;
-    uint64_t tx_packets = 0, tx_bytes = 0;
-    uint64_t rx_missed = 0;                // dropped by the NIC: RX queue full (workers too slow)
-    uint64_t rx_errors = 0;                // erroneous frames received
-    uint64_t rx_nombuf = 0;                // RX mbuf allocation failures (pool exhausted)
-    uint64_t tx_errors = 0;                // failed transmissions
-};
-
 class Runtime {
 public:
     // EAL, pool, ports, TAPs and the neighbour manager (with no targets
@@ -132,10 +120,6 @@ public:
     // thread while the workers run or after stop().
     RuntimeStats stats() const;
     uint64_t publications() const;
-    // Each port's driver counters, in config order. Any thread (the PMD's
-    // stats read; DPDK's own tools read them beside the polling cores).
-    // A port whose driver refuses is left out.
-    std::vector<PortStats> port_stats() const;
     // The backend a worker's live connection entry pins `key` to, from the
     // first worker that has one (RSS puts a flow on one). Any thread, racy:
     // see ConnectionTable::peek_copy.

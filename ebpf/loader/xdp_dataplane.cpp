@@ -401,8 +401,7 @@ Result<void> XdpDataplane::unpin()
     return {};
 }
 
-// Every possible CPU's counters, by CPU id.
-Result<std::vector<sluice_stats>> XdpDataplane::read_stats_all_cpus() const
+Result<StatsByCpu> XdpDataplane::read_stats_by_cpu() const
 {
     const int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0) return make_error("cannot count CPUs");
@@ -410,27 +409,22 @@ Result<std::vector<sluice_stats>> XdpDataplane::read_stats_all_cpus() const
     const uint32_t key = 0;
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.sluice_stats_v2), &key, per_cpu.data()) != 0)
         return make_error("stats map: " + errno_text(errno));
-    return per_cpu;
-}
-
-Result<std::vector<sluice_stats>> XdpDataplane::read_stats_per_cpu() const
-{
-    Result<std::vector<sluice_stats>> per_cpu = read_stats_all_cpus();
-    if (per_cpu) per_cpu->resize(std::min(per_cpu->size(), static_cast<size_t>(std::max(conn_partitions(), 0))));
-    return per_cpu;
+    StatsByCpu out;
+    auto* total = reinterpret_cast<uint64_t*>(&out.total);
+    for (const sluice_stats& s : per_cpu) {
+        const auto* in = reinterpret_cast<const uint64_t*>(&s);
+        for (size_t i = 0; i < sizeof(sluice_stats) / sizeof(uint64_t); ++i) total[i] += in[i];
+    }
+    per_cpu.resize(std::min(per_cpu.size(), static_cast<size_t>(std::max(conn_partitions(), 0))));
+    out.per_cpu = std::move(per_cpu);
+    return out;
 }
 
 Result<sluice_stats> XdpDataplane::read_stats() const
 {
-    const Result<std::vector<sluice_stats>> per_cpu = read_stats_all_cpus();
-    if (!per_cpu) return make_error(per_cpu.error());
-    sluice_stats total{};
-    auto* out = reinterpret_cast<uint64_t*>(&total);
-    for (const sluice_stats& s : *per_cpu) {
-        const auto* in = reinterpret_cast<const uint64_t*>(&s);
-        for (size_t i = 0; i < sizeof(sluice_stats) / sizeof(uint64_t); ++i) out[i] += in[i];
-    }
-    return total;
+    Result<StatsByCpu> s = read_stats_by_cpu();
+    if (!s) return make_error(s.error());
+    return s->total;
 }
 
 Result<std::vector<sluice_counter>> XdpDataplane::read_backend_counters(const std::vector<uint32_t>& ids) const

@@ -59,6 +59,14 @@ struct OpenOptions {
     bool shared_conn_table = false;
 };
 
+// The node counters summed over every possible CPU, and each CPU's own for
+// CPU ids up to the highest online one now (a VM may declare hundreds of
+// possible CPUs that never run).
+struct StatsByCpu {
+    sluice_stats total{};
+    std::vector<sluice_stats> per_cpu;  // by CPU id
+};
+
 // A connection entry as one CPU's partition holds it.
 struct ConnectionEntry {
     uint32_t cpu;             // partition (CPU) it lives in; 0 in a shared table
@@ -115,9 +123,8 @@ public:
     // descriptors fixed at open(), so unlike the rest they may run on any
     // thread, concurrently with the owner's calls.
     Result<sluice_stats> read_stats() const;
-    // The same per CPU, indexed by CPU id, for ids up to the highest
-    // online CPU's now (a VM may declare hundreds of possible CPUs).
-    Result<std::vector<sluice_stats>> read_stats_per_cpu() const;
+    // The same with each CPU's own, from one read of the map.
+    Result<StatsByCpu> read_stats_by_cpu() const;
     // What was sent to each of `ids` (packets and bytes after
     // encapsulation), summed over CPUs, in the order of `ids`.
     Result<std::vector<sluice_counter>> read_backend_counters(const std::vector<uint32_t>& ids) const;
@@ -223,7 +230,6 @@ private:
     Result<void> remove_service(Service& s);
     void close_service(Service& s);
 
-    Result<std::vector<sluice_stats>> read_stats_all_cpus() const;
     Result<void> prepare_conn_table(const OpenOptions& options);
     Result<void> bump_vip_generation();
     // Interface bindings and the port records built from them and ports_
